@@ -1,0 +1,363 @@
+package config
+
+import (
+	"errors"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+)
+
+func TestDefaultIsReferenceScenario(t *testing.T) {
+	on := true
+	want := &Config{
+		Source:     "<default>",
+		Forwarding: &on,
+		Interfaces: []Interface{
+			{
+				Name: "eth0",
+				Role: RoleUpstream,
+				Advertise: &Advertise{
+					MinInterval:    198 * time.Second,
+					MaxInterval:    600 * time.Second,
+					RouterLifetime: 0,
+					Preference:     PreferenceMedium,
+					HopLimit:       64,
+					Routes: []Route{{
+						Prefix:     netip.MustParsePrefix("2001:db8:0:2::/64"),
+						Preference: PreferenceMedium,
+						Lifetime:   1800 * time.Second,
+					}},
+				},
+			},
+			{
+				Name:      "eth1",
+				Role:      RoleDownstream,
+				Addresses: []netip.Prefix{netip.MustParsePrefix("2001:db8:0:2::1/64")},
+				Advertise: &Advertise{
+					MinInterval:    198 * time.Second,
+					MaxInterval:    600 * time.Second,
+					RouterLifetime: 1800 * time.Second,
+					Preference:     PreferenceMedium,
+					HopLimit:       64,
+					Prefixes: []Prefix{{
+						Prefix:            netip.MustParsePrefix("2001:db8:0:2::/64"),
+						OnLink:            true,
+						Autonomous:        true,
+						ValidLifetime:     86400 * time.Second,
+						PreferredLifetime: 14400 * time.Second,
+					}},
+				},
+			},
+		},
+	}
+	got := Default()
+	if diff := cmp.Diff(want, got, cmpopts.EquateComparable(netip.Prefix{}, netip.Addr{}), cmpopts.EquateEmpty()); diff != "" {
+		t.Errorf("Default() mismatch (-want +got):\n%s", diff)
+	}
+	if !got.ForwardingOn() {
+		t.Error("default config must turn forwarding on")
+	}
+}
+
+func TestDefaultsFilledIn(t *testing.T) {
+	c, err := Parse("t.yaml", []byte(`
+interfaces:
+  eth1:
+    role: downstream
+    advertise:
+      max_interval: 8s
+      prefixes:
+        - prefix: ::/64
+      routes:
+        - prefix: 2001:db8:ff::/48
+      rdnss:
+        - servers: [2001:db8::53]
+      dnssl:
+        - domains: [example.org]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := c.Interfaces[0].Advertise
+	if a.MinInterval != 6*time.Second {
+		t.Errorf("min_interval default for max 8s = %s, want 6s (0.75*max below 9s)", a.MinInterval)
+	}
+	if a.RouterLifetime != 24*time.Second {
+		t.Errorf("router_lifetime default = %s, want 24s (3*max)", a.RouterLifetime)
+	}
+	if !a.Prefixes[0].Auto() || !a.Prefixes[0].OnLink || !a.Prefixes[0].Autonomous {
+		t.Errorf("prefix defaults wrong: %+v", a.Prefixes[0])
+	}
+	for name, got := range map[string]time.Duration{"route": a.Routes[0].Lifetime, "rdnss": a.RDNSS[0].Lifetime, "dnssl": a.DNSSL[0].Lifetime} {
+		if got != 24*time.Second {
+			t.Errorf("%s lifetime default = %s, want 24s", name, got)
+		}
+	}
+	if c.Forwarding != nil {
+		t.Error("forwarding omitted must stay nil (leave as is)")
+	}
+}
+
+func TestSectionsOptional(t *testing.T) {
+	for _, src := range []string{"", "ndproxy:\n  - {upstream: eth0, downstream: docker0, prefix: 2001:db8::c008/125}\n", "fastpath:\n  enabled: true\n  interfaces: [eth0, eth1]\n", "metrics: {listen: \"[::1]:9430\"}\n", "infinity:\n"} {
+		c, err := Parse("t.yaml", []byte(src))
+		if src == "infinity:\n" {
+			if err == nil {
+				t.Errorf("Parse(%q): want error for unknown key", src)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("Parse(%q): %v", src, err)
+			continue
+		}
+		if len(c.Interfaces) != 0 || c.Forwarding != nil {
+			t.Errorf("Parse(%q): a config without interfaces/forwarding must touch neither: %+v", src, c)
+		}
+	}
+}
+
+func TestInfinityAndNDProxy(t *testing.T) {
+	c, err := Parse("t.yaml", []byte(`
+interfaces:
+  eth1:
+    role: downstream
+    advertise:
+      prefixes:
+        - {prefix: 2001:db8:0:2::/64, valid_lifetime: infinity, preferred_lifetime: infinity}
+ndproxy:
+  - upstream: eth0
+    downstream: docker0
+    prefix: 2001:db8::c008/125
+    mode: auto
+    router: true
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Interfaces[0].Advertise.Prefixes[0].ValidLifetime; got != Infinity {
+		t.Errorf("valid_lifetime infinity = %s", got)
+	}
+	want := []NDProxy{{Upstream: "eth0", Downstream: "docker0", Prefix: netip.MustParsePrefix("2001:db8::c008/125"), Mode: NDProxyAuto, Router: true}}
+	if diff := cmp.Diff(want, c.NDProxy, cmpopts.EquateComparable(netip.Prefix{})); diff != "" {
+		t.Errorf("ndproxy (-want +got):\n%s", diff)
+	}
+}
+
+// TestErrors asserts the exact messages, with positions, that operators see.
+func TestErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		src  string
+		want []string
+	}{
+		{
+			name: "unknown key",
+			src:  "interfaces:\n  eth1:\n    role: downstream\n    adresses: [2001:db8::1/64]\n",
+			want: []string{"f.yaml:4:5: interfaces.eth1.adresses: unknown field (allowed: addresses, advertise, mtu, role)"},
+		},
+		{
+			name: "unknown top-level key",
+			src:  "forwading: true\n",
+			want: []string{"f.yaml:1:1: forwading: unknown field (allowed: fastpath, forwarding, interfaces, metrics, ndproxy)"},
+		},
+		{
+			name: "wrong types",
+			src:  "forwarding: 1\ninterfaces:\n  eth1:\n    role: downstream\n    mtu: big\n    addresses: 2001:db8::1/64\n",
+			want: []string{
+				"f.yaml:1:13: forwarding: must be true or false, got int 1",
+				`f.yaml:5:10: interfaces.eth1.mtu: must be an integer, got string "big"`,
+				`f.yaml:6:16: interfaces.eth1.addresses: must be a list, got string "2001:db8::1/64"`,
+			},
+		},
+		{
+			name: "invalid prefixes",
+			src: `interfaces:
+  eth1:
+    role: downstream
+    advertise:
+      prefixes:
+        - prefix: 2001:db8:0:2::1/64
+        - prefix: 10.0.0.0/8
+        - prefix: 2001:db8:zz::/64
+        - prefix: ::/48
+        - on_link: true
+      routes:
+        - prefix: 2001:db8:ff::/200
+`,
+			want: []string{
+				"f.yaml:6:19: interfaces.eth1.advertise.prefixes[0].prefix: 2001:db8:0:2::1/64 has host bits set (did you mean 2001:db8:0:2::/64?)",
+				"f.yaml:7:19: interfaces.eth1.advertise.prefixes[1].prefix: 10.0.0.0/8 is not an IPv6 prefix",
+				`f.yaml:8:19: interfaces.eth1.advertise.prefixes[2].prefix: invalid IPv6 prefix "2001:db8:zz::/64"`,
+				"f.yaml:9:19: interfaces.eth1.advertise.prefixes[3].prefix: only ::/64 may stand for the interface's prefixes, got ::/48",
+				"f.yaml:10:11: interfaces.eth1.advertise.prefixes[4].prefix: missing",
+				`f.yaml:12:19: interfaces.eth1.advertise.routes[0].prefix: invalid IPv6 prefix "2001:db8:ff::/200"`,
+			},
+		},
+		{
+			name: "intervals out of RFC range",
+			src: `interfaces:
+  eth1:
+    role: downstream
+    advertise:
+      max_interval: 2s
+  eth2:
+    role: downstream
+    advertise:
+      max_interval: 100s
+      min_interval: 90s
+      router_lifetime: 50s
+  eth3:
+    role: downstream
+    advertise:
+      max_interval: 1h
+      hop_limit: 300
+      link_mtu: 1000
+      reachable_time: 2h
+`,
+			want: []string{
+				"f.yaml:5:21: interfaces.eth1.advertise.max_interval: must be between 4s and 1800s (RFC 4861 §6.2.1), got 2s",
+				"f.yaml:10:21: interfaces.eth2.advertise.min_interval: must be between 3s and 0.75 * max_interval (1m15s) (RFC 4861 §6.2.1), got 90s",
+				"f.yaml:11:24: interfaces.eth2.advertise.router_lifetime: must be 0 or between max_interval (1m40s) and 9000s (RFC 4861 §6.2.1), got 50s",
+				"f.yaml:15:21: interfaces.eth3.advertise.max_interval: must be between 4s and 1800s (RFC 4861 §6.2.1), got 1h",
+				"f.yaml:16:18: interfaces.eth3.advertise.hop_limit: must be between 0 and 255, got 300",
+				"f.yaml:17:17: interfaces.eth3.advertise.link_mtu: must be 0 (no MTU option) or between 1280 and 65535, got 1000",
+				"f.yaml:18:23: interfaces.eth3.advertise.reachable_time: must be at most 3600s (RFC 4861 §6.2.1), got 2h",
+			},
+		},
+		{
+			name: "address on two interfaces",
+			src:  "interfaces:\n  eth1:\n    role: downstream\n    addresses: [2001:db8:0:2::1/64]\n  eth2:\n    role: downstream\n    addresses: [2001:db8:0:3::1/64, 2001:db8:0:2::1/56]\n",
+			want: []string{"f.yaml:7:37: interfaces.eth2.addresses[1]: address 2001:db8:0:2::1 is already configured at interfaces.eth1.addresses[0]"},
+		},
+		{
+			name: "lifetimes",
+			src: `interfaces:
+  eth1:
+    role: downstream
+    advertise:
+      prefixes:
+        - prefix: 2001:db8:0:2::/64
+          valid_lifetime: 60s
+          preferred_lifetime: 120s
+        - prefix: 2001:db8:0:3::/64
+          valid_lifetime: 600
+        - prefix: 2001:db8:0:4::/64
+          valid_lifetime: -5s
+        - prefix: 2001:db8:0:2::/64
+`,
+			want: []string{
+				"f.yaml:8:31: interfaces.eth1.advertise.prefixes[0].preferred_lifetime: must not exceed valid_lifetime (1m0s), got 2m0s",
+				"f.yaml:10:27: interfaces.eth1.advertise.prefixes[1].valid_lifetime: must be a duration with a unit, e.g. 600s",
+				"f.yaml:12:27: interfaces.eth1.advertise.prefixes[2].valid_lifetime: must not be negative, got -5s",
+				"f.yaml:13:19: interfaces.eth1.advertise.prefixes[3].prefix: 2001:db8:0:2::/64 is already advertised at interfaces.eth1.advertise.prefixes[0].prefix",
+			},
+		},
+		{
+			name: "role and names",
+			src:  "interfaces:\n  eth0:\n    addresses: [2001:db8::1/64]\n  eth1:\n    role: router\n  this-name-is-too-long:\n    role: upstream\n",
+			want: []string{
+				"f.yaml:2:3: interfaces.eth0.role: missing (upstream or downstream)",
+				`f.yaml:5:11: interfaces.eth1.role: must be upstream or downstream, got "router"`,
+				`f.yaml:6:3: interfaces.this-name-is-too-long: invalid interface name "this-name-is-too-long" (1-15 characters, no '/', ':' or spaces)`,
+			},
+		},
+		{
+			name: "dns options",
+			src: `interfaces:
+  eth1:
+    role: downstream
+    advertise:
+      rdnss:
+        - servers: [ff02::1, 2001:db8::53]
+        - lifetime: 10s
+      dnssl:
+        - domains: [exa mple.org]
+      preference: highest
+`,
+			want: []string{
+				"f.yaml:6:21: interfaces.eth1.advertise.rdnss[0].servers[0]: ff02::1 is not a unicast address",
+				"f.yaml:7:11: interfaces.eth1.advertise.rdnss[1].servers: at least one server is required",
+				`f.yaml:9:21: interfaces.eth1.advertise.dnssl[0].domains[0]: invalid domain name "exa mple.org"`,
+				`f.yaml:10:19: interfaces.eth1.advertise.preference: must be low, medium or high, got "highest"`,
+			},
+		},
+		{
+			name: "ndproxy and metrics",
+			src:  "ndproxy:\n  - upstream: eth0\n    downstream: eth0\n    prefix: 2001:db8::c008/125\n    mode: magic\n  - upstream: eth0\nmetrics:\n  listen: localhost\n",
+			want: []string{
+				"f.yaml:3:17: ndproxy[0].downstream: must differ from upstream (eth0)",
+				`f.yaml:5:11: ndproxy[0].mode: must be static or auto, got "magic"`,
+				"f.yaml:6:5: ndproxy[1].downstream: missing",
+				"f.yaml:6:5: ndproxy[1].prefix: missing",
+				`f.yaml:8:11: metrics.listen: must be host:port such as "[::1]:9430", got "localhost"`,
+			},
+		},
+		{
+			name: "duplicate key",
+			src:  "forwarding: true\nforwarding: false\n",
+			want: []string{"f.yaml:2:1: forwarding: duplicate key"},
+		},
+		{
+			name: "yaml syntax",
+			src:  "forwarding: true\ninterfaces: 2\n  eth1: 3\n",
+			want: []string{"f.yaml:3:1: invalid YAML: mapping values are not allowed in this context"},
+		},
+		{
+			name: "not a mapping",
+			src:  "- eth0\n",
+			want: []string{"f.yaml:1:1: must be a mapping, got a list"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("f.yaml", []byte(tt.src))
+			var errs Errors
+			if !errors.As(err, &errs) {
+				t.Fatalf("Parse error = %v (%T), want config.Errors", err, err)
+			}
+			got := strings.Split(errs.Error(), "\n")
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("errors mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add(DefaultYAML())
+	f.Add([]byte("interfaces:\n  eth1:\n    role: downstream\n    advertise: {prefixes: [{prefix: ::/64}], rdnss: [{servers: [2001:db8::53]}]}\n"))
+	f.Add([]byte("ndproxy: [{upstream: a, downstream: b, prefix: 2001:db8::/64}]\nfastpath: {enabled: true, cpus: [1]}\n"))
+	f.Add([]byte("a: &x [*x]\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := Parse("fuzz.yaml", data)
+		if err != nil {
+			var errs Errors
+			if !errors.As(err, &errs) || len(errs) == 0 {
+				t.Fatalf("error is not a non-empty config.Errors: %v", err)
+			}
+			for _, e := range errs {
+				if e.Line < 1 || e.Col < 1 {
+					t.Fatalf("error without position: %v", e)
+				}
+			}
+			return
+		}
+		for _, ifc := range c.Interfaces {
+			if a := ifc.Advertise; a != nil {
+				if a.MinInterval > a.MaxInterval || a.MaxInterval < 4*time.Second || a.MaxInterval > 1800*time.Second {
+					t.Fatalf("accepted out-of-range intervals: %+v", a)
+				}
+				for _, p := range a.Prefixes {
+					if p.PreferredLifetime > p.ValidLifetime {
+						t.Fatalf("accepted preferred > valid: %+v", p)
+					}
+				}
+			}
+		}
+	})
+}

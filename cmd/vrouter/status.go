@@ -1,0 +1,47 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"text/tabwriter"
+
+	"github.com/vrouter/vrouter/daemon"
+)
+
+func cmdStatus(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("vrouter status", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	socket := fs.String("socket", daemon.DefaultSocket, "status socket of the running daemon")
+	asJSON := fs.Bool("json", false, "print the raw JSON")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	st, err := daemon.QueryStatus(*socket)
+	if err != nil {
+		fmt.Fprintf(stderr, "vrouter status: %v\n", err)
+		return exitFailure
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(st)
+		return exitOK
+	}
+	fmt.Fprintf(stdout, "config:  %s\nstarted: %s\n", st.Config, st.Started.Format("2006-01-02 15:04:05"))
+	if st.Forwarding != nil {
+		fmt.Fprintf(stdout, "forwarding: %t\n", *st.Forwarding)
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "INTERFACE\tROLE\tCONFIGURED\tADVERTISING")
+	for _, i := range st.Interfaces {
+		adv := "-"
+		if i.Advertise {
+			adv = fmt.Sprint(i.Advertising)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%t\t%s\n", i.Name, i.Role, i.Configured, adv)
+	}
+	tw.Flush()
+	return exitOK
+}

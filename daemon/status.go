@@ -1,0 +1,96 @@
+package daemon
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// DefaultSocket is where `vrouter run` serves its status and where
+// `vrouter status` asks for it.
+const DefaultSocket = "/run/vrouter/vrouter.sock"
+
+// Status is what `vrouter status` prints: a snapshot of the daemon.
+type Status struct {
+	Config     string            `json:"config"`
+	Started    time.Time         `json:"started"`
+	Reloaded   time.Time         `json:"reloaded,omitzero"`
+	Forwarding *bool             `json:"forwarding,omitempty"`
+	Interfaces []InterfaceStatus `json:"interfaces"`
+}
+
+// InterfaceStatus is the state of one configured interface.
+type InterfaceStatus struct {
+	Name       string `json:"name"`
+	Role       string `json:"role"`
+	Configured bool   `json:"configured"`
+	Advertise  bool   `json:"advertise"`
+	// Advertising is true once the first RA went out.
+	Advertising bool `json:"advertising"`
+}
+
+// listenStatus binds the unix socket at path. A stale socket left by a dead
+// daemon is replaced; one a live daemon answers on is an error.
+func listenStatus(path string) (net.Listener, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("status socket: %w", err)
+	}
+	if c, err := net.DialTimeout("unix", path, 200*time.Millisecond); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("status socket %s: another vrouter is running", path)
+	}
+	_ = os.Remove(path)
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("status socket: %w", err)
+	}
+	if err := os.Chmod(path, 0o660); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("status socket: %w", err)
+	}
+	return l, nil
+}
+
+// serveStatus answers every connection with one JSON document and closes it.
+func serveStatus(l net.Listener, snapshot func() Status) {
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			return // closed
+		}
+		go func() {
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+			enc := json.NewEncoder(c)
+			enc.SetIndent("", "  ")
+			_ = enc.Encode(snapshot())
+		}()
+	}
+}
+
+// QueryStatus asks the daemon listening on path for its status.
+func QueryStatus(path string) (Status, error) {
+	var st Status
+	c, err := net.DialTimeout("unix", path, 2*time.Second)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return st, fmt.Errorf("no vrouter running (no socket at %s)", path)
+		}
+		return st, fmt.Errorf("status: %w", err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	data, err := io.ReadAll(c)
+	if err != nil {
+		return st, fmt.Errorf("status: %w", err)
+	}
+	if err := json.Unmarshal(data, &st); err != nil {
+		return st, fmt.Errorf("status: bad answer: %w", err)
+	}
+	return st, nil
+}

@@ -40,6 +40,10 @@ type OS interface {
 	DeleteAddr(name string, p netip.Prefix) error
 	Sysctl(key string) (string, error)
 	SetSysctl(key, value string) error
+	// SolicitRouters sends one Router Solicitation (RFC 4861 §6.3.7) from
+	// the link's link-local address to ff02::2, without looping it back to
+	// local sockets. It fails while that address is tentative.
+	SolicitRouters(name string) error
 }
 
 // confKey returns the sysctl key of an IPv6 per-interface setting.

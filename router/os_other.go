@@ -25,6 +25,7 @@ func (unsupportedOS) ReplaceAddr(string, netip.Prefix) error { return errUnsuppo
 func (unsupportedOS) DeleteAddr(string, netip.Prefix) error  { return errUnsupported }
 func (unsupportedOS) Sysctl(string) (string, error)          { return "", errUnsupported }
 func (unsupportedOS) SetSysctl(string, string) error         { return errUnsupported }
+func (unsupportedOS) SolicitRouters(string) error            { return errUnsupported }
 
 // Watch fails: rtnetlink exists only on Linux.
 func Watch(ctx context.Context, log *slog.Logger) (<-chan struct{}, error) {

@@ -105,6 +105,9 @@ type link struct {
 	ifc  *config.Interface
 	link Link
 	err  error
+	// solicit: this pass turned accept_ra on for an upstream link that was
+	// already up, so the kernel will not send a Router Solicitation itself.
+	solicit bool
 }
 
 // pass makes one reconciliation pass. r.mu must be held.
@@ -145,7 +148,9 @@ func (r *Reconciler) pass(ctx context.Context) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		p.err = r.ifaceSysctls(p.ifc)
+		var raChanged bool
+		raChanged, p.err = r.ifaceSysctls(p.ifc)
+		p.solicit = raChanged && p.ifc.Role == config.RoleUpstream && p.link.Up
 		if p.err != nil && p.ifc.Role == config.RoleUpstream {
 			upstreamBroken = true
 		}
@@ -179,6 +184,15 @@ func (r *Reconciler) pass(ctx context.Context) error {
 			continue
 		}
 		configured[name] = true
+		if p.solicit {
+			// Without this the link waits for the upstream router's next
+			// periodic RA (up to 600s with radvd's defaults) for SLAAC.
+			if err := r.os.SolicitRouters(name); err != nil {
+				r.log.Info("router solicitation not sent; waiting for the next periodic RA", "iface", name, "err", err)
+			} else {
+				r.log.Info("sent router solicitation", "iface", name)
+			}
+		}
 	}
 
 	// Addresses we added to interfaces the config no longer names.
@@ -211,8 +225,9 @@ func (r *Reconciler) missing(name string) {
 	}
 }
 
-// ifaceSysctls sets the IPv6 sysctls of one interface for its role.
-func (r *Reconciler) ifaceSysctls(ifc *config.Interface) error {
+// ifaceSysctls sets the IPv6 sysctls of one interface for its role and
+// reports whether it changed accept_ra.
+func (r *Reconciler) ifaceSysctls(ifc *config.Interface) (raChanged bool, err error) {
 	type kv struct{ leaf, value string }
 	want := []kv{{"disable_ipv6", "0"}}
 	switch ifc.Role {
@@ -224,14 +239,16 @@ func (r *Reconciler) ifaceSysctls(ifc *config.Interface) error {
 		want = append(want, kv{"accept_ra", "0"}, kv{"autoconf", "0"})
 	case "":
 	default:
-		return fmt.Errorf("unknown role %q", ifc.Role)
+		return false, fmt.Errorf("unknown role %q", ifc.Role)
 	}
 	for _, s := range want {
-		if err := r.sysctl(confKey(ifc.Name, s.leaf), s.value); err != nil {
-			return err
+		changed, err := r.sysctl(confKey(ifc.Name, s.leaf), s.value)
+		if err != nil {
+			return raChanged, err
 		}
+		raChanged = raChanged || (changed && s.leaf == "accept_ra")
 	}
-	return nil
+	return raChanged, nil
 }
 
 // forwarding sets net.ipv6.conf.all.forwarding (which the kernel also copies
@@ -241,26 +258,28 @@ func (r *Reconciler) forwarding(on bool) error {
 	if on {
 		v = "1"
 	}
-	if err := r.sysctl("net.ipv6.conf.all.forwarding", v); err != nil {
+	if _, err := r.sysctl("net.ipv6.conf.all.forwarding", v); err != nil {
 		return err
 	}
-	return r.sysctl("net.ipv6.conf.default.forwarding", v)
+	_, err := r.sysctl("net.ipv6.conf.default.forwarding", v)
+	return err
 }
 
-// sysctl sets key to value unless it already has it.
-func (r *Reconciler) sysctl(key, value string) error {
+// sysctl sets key to value unless it already has it, and reports whether it
+// changed it.
+func (r *Reconciler) sysctl(key, value string) (bool, error) {
 	cur, err := r.os.Sysctl(key)
 	if err != nil {
-		return fmt.Errorf("read sysctl %s: %w", key, err)
+		return false, fmt.Errorf("read sysctl %s: %w", key, err)
 	}
 	if cur == value {
-		return nil
+		return false, nil
 	}
 	if err := r.os.SetSysctl(key, value); err != nil {
-		return fmt.Errorf("set sysctl %s=%s: %w", key, value, err)
+		return false, fmt.Errorf("set sysctl %s=%s: %w", key, value, err)
 	}
 	r.log.Info("set sysctl", "key", key, "old", cur, "new", value)
-	return nil
+	return true, nil
 }
 
 // configureLink sets MTU, admin state and addresses of one existing link.

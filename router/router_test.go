@@ -570,3 +570,48 @@ func TestRouterStates(t *testing.T) {
 		}
 	}
 }
+
+// TestSolicitsOnUpstream: turning accept_ra on for an upstream link that is
+// already up sends one Router Solicitation (the kernel sends its own only
+// when the link comes up), and only once; downstream links never solicit.
+func TestSolicitsOnUpstream(t *testing.T) {
+	f := slaacHost(t) // eth0 up, accept_ra=1; eth1 down
+	log, buf := newLogger(t)
+	r := router.New(f, log)
+	for i := range 3 {
+		if err := r.Apply(context.Background(), reference()); err != nil {
+			t.Fatalf("Apply %d: %v", i, err)
+		}
+	}
+	if n := f.Solicitations("eth0"); n != 1 {
+		t.Errorf("eth0 solicitations = %d, want 1", n)
+	}
+	if n := f.Solicitations("eth1"); n != 0 {
+		t.Errorf("downstream eth1 solicitations = %d, want 0", n)
+	}
+	if !strings.Contains(buf.String(), "sent router solicitation") {
+		t.Errorf("log lacks 'sent router solicitation':\n%s", buf)
+	}
+
+	// A late upstream link that we bring up ourselves: the kernel solicits
+	// after DAD, so we do not.
+	f.AddLink("eth3", nil)
+	cfg := reference()
+	cfg.Interfaces = append(cfg.Interfaces, config.Interface{Name: "eth3", Role: config.RoleUpstream})
+	if err := r.Apply(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.Solicitations("eth3"); n != 0 {
+		t.Errorf("eth3 (brought up by us) solicitations = %d, want 0", n)
+	}
+
+	// A failing solicitation is logged, not an error.
+	f.SetValue("net.ipv6.conf.eth0.accept_ra", "0")
+	f.Fail("SolicitRouters eth0", errors.New("no usable link-local address"))
+	if err := r.Apply(context.Background(), cfg); err != nil {
+		t.Errorf("Apply with failing solicitation: %v", err)
+	}
+	if !strings.Contains(buf.String(), "router solicitation not sent") {
+		t.Errorf("log lacks 'router solicitation not sent':\n%s", buf)
+	}
+}

@@ -50,6 +50,7 @@ type OS struct {
 	calls     []string
 	mutations int
 	fail      map[string]error // "Method arg" → error to return
+	solicits  map[string]int   // Router Solicitations sent per link
 }
 
 var _ router.OS = (*OS)(nil)
@@ -63,6 +64,7 @@ func New(tb testing.TB) *OS {
 		sysctl:    make(map[string]string),
 		nextIndex: 2, // 1 is lo
 		fail:      make(map[string]error),
+		solicits:  make(map[string]int),
 	}
 	for _, dev := range []string{"all", "default"} {
 		for leaf, v := range confDefaults {
@@ -497,4 +499,28 @@ func (f *OS) setSysctl(k, v string) error {
 		}
 	}
 	return nil
+}
+
+// SolicitRouters implements router.OS. It counts as a mutation (it puts a
+// packet on the wire) and fails, like the kernel, on a link that is down or
+// has no link-local address.
+func (f *OS) SolicitRouters(name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	l, err := f.mutate("SolicitRouters", name)
+	if err != nil {
+		return err
+	}
+	if !l.up {
+		return fmt.Errorf("solicit on %s: link is down", name)
+	}
+	f.solicits[name]++
+	return nil
+}
+
+// Solicitations returns how many Router Solicitations were sent on name.
+func (f *OS) Solicitations(name string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.solicits[name]
 }

@@ -12,6 +12,10 @@ import (
 // exist. The reconciler treats it as "not there yet", not as a failure.
 var ErrLinkNotFound = errors.New("link not found")
 
+// ErrTentative is returned by OS.SolicitRouters while the link-local
+// address has not finished Duplicate Address Detection.
+var ErrTentative = errors.New("link-local address is tentative")
+
 // Link is the state of one network interface as the reconciler needs it.
 type Link struct {
 	Index        int
@@ -42,7 +46,8 @@ type OS interface {
 	SetSysctl(key, value string) error
 	// SolicitRouters sends one Router Solicitation (RFC 4861 §6.3.7) from
 	// the link's link-local address to ff02::2, without looping it back to
-	// local sockets. It fails while that address is tentative.
+	// local sockets. While that address is tentative it returns an error
+	// wrapping ErrTentative: the kernel then solicits itself after DAD.
 	SolicitRouters(name string) error
 }
 

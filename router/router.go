@@ -187,9 +187,12 @@ func (r *Reconciler) pass(ctx context.Context) error {
 		if p.solicit {
 			// Without this the link waits for the upstream router's next
 			// periodic RA (up to 600s with radvd's defaults) for SLAAC.
-			if err := r.os.SolicitRouters(name); err != nil {
+			switch err := r.os.SolicitRouters(name); {
+			case errors.Is(err, ErrTentative):
+				r.log.Debug("router solicitation left to the kernel (link-local address in DAD)", "iface", name)
+			case err != nil:
 				r.log.Info("router solicitation not sent; waiting for the next periodic RA", "iface", name, "err", err)
-			} else {
+			default:
 				r.log.Info("sent router solicitation", "iface", name)
 			}
 		}

@@ -33,7 +33,7 @@ func (o linuxOS) SolicitRouters(name string) error {
 		}
 	}
 	if !src.IsValid() {
-		return fmt.Errorf("%s has no usable link-local address yet", name)
+		return fmt.Errorf("%s: %w", name, ErrTentative)
 	}
 	c, err := icmp.ListenPacket("ip6:ipv6-icmp", src.WithZone(name).String())
 	if err != nil {

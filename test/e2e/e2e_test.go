@@ -43,7 +43,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -104,9 +103,10 @@ func buildVRouter(dir string) (string, error) {
 	if *flagVRouter != "" {
 		return filepath.Abs(*flagVRouter)
 	}
+	// `go test` puts its own go first on PATH for the test binary.
 	goBin, err := exec.LookPath("go")
 	if err != nil {
-		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+		return "", fmt.Errorf("building vrouter: %w", err)
 	}
 	bin := filepath.Join(dir, "vrouter")
 	args := []string{"build", "-o", bin}

@@ -1,0 +1,355 @@
+package fastpath
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// RingConfig sizes an AF_PACKET port's rings.
+type RingConfig struct {
+	// RX ring: BlockNr blocks of BlockSize bytes (a power of two multiple of
+	// the page size); a block is handed to userspace when full or after
+	// RetireMs milliseconds.
+	BlockSize, BlockNr, RetireMs int
+	// TX ring: TxFrames frames of TxFrameSize bytes (≥ MTU + 14 + 32).
+	TxFrameSize, TxFrames int
+}
+
+// DefaultRingConfig is 4 MiB of RX ring in 64 KiB blocks retired after 1 ms,
+// and 1024 TX frames of 2 KiB (larger frames for MTUs above 1970).
+var DefaultRingConfig = RingConfig{BlockSize: 1 << 16, BlockNr: 64, RetireMs: 1, TxFrameSize: 2048, TxFrames: 1024}
+
+// Offsets in the TPACKET_V3 block descriptor and packet header, and the
+// TPACKET_V2 TX frame header (linux/if_packet.h).
+const (
+	blkStatus      = 8
+	blkNumPkts     = 12
+	blkFirstPkt    = 16
+	v3NextOffset   = 0
+	v3Snaplen      = 12
+	v3Len          = 16
+	v3Mac          = 24
+	v2Status       = 0
+	v2Len          = 4
+	v2Data         = 32 // TPACKET2_HDRLEN - sizeof(struct sockaddr_ll)
+	tpStatusKernel = 0
+	tpStatusUser   = 1
+	tpStatusAvail  = 0
+	tpStatusSendRq = 1
+	tpStatusWrong  = 4
+)
+
+// RingPort is a Port on an interface: a TPACKET_V3 RX ring socket bound to
+// ETH_P_ALL with PACKET_IGNORE_OUTGOING and a BPF filter for IPv6 frames, and
+// a TPACKET_V2 TX ring socket with PACKET_QDISC_BYPASS that sends a batch
+// with one sendto.
+type RingPort struct {
+	ifindex int
+	rxFd    int
+	txFd    int
+	wakeFd  int // eventfd: Close wakes a blocked Read
+	rx      []byte
+	tx      []byte
+	cfg     RingConfig
+	closed  atomic.Bool
+
+	readMu sync.Mutex // held by Read; Close waits for it
+	cur    int        // current RX block
+	left   int        // packets left in the current block (0: not held)
+	off    int        // offset of the next packet in the current block
+
+	writeMu sync.Mutex
+	txHead  int
+	txErrs  atomic.Uint64
+	rxCut   atomic.Uint64
+
+	closeOnce sync.Once
+}
+
+var _ Port = (*RingPort)(nil)
+
+// OpenRingPort opens a RingPort on the interface with index ifindex.
+func OpenRingPort(ifindex int, cfg RingConfig) (p *RingPort, err error) {
+	p = &RingPort{ifindex: ifindex, rxFd: -1, txFd: -1, wakeFd: -1, cfg: cfg}
+	defer func() {
+		if err != nil {
+			p.release()
+		}
+	}()
+	if p.wakeFd, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK); err != nil {
+		return nil, fmt.Errorf("eventfd: %w", err)
+	}
+	if err := p.openRX(); err != nil {
+		return nil, fmt.Errorf("rx ring: %w", err)
+	}
+	if err := p.openTX(); err != nil {
+		return nil, fmt.Errorf("tx ring: %w", err)
+	}
+	return p, nil
+}
+
+func htons(v uint16) uint16 { return v<<8 | v>>8 }
+
+func (p *RingPort) openRX() error {
+	// Protocol 0 until the ring is ready: nothing is queued before bind.
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("socket: %w", err)
+	}
+	p.rxFd = fd
+	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VERSION, unix.TPACKET_V3); err != nil {
+		return fmt.Errorf("PACKET_VERSION: %w", err)
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_IGNORE_OUTGOING, 1); err != nil {
+		return fmt.Errorf("PACKET_IGNORE_OUTGOING: %w", err)
+	}
+	// ldh [12]; jeq #0x86dd, accept, drop
+	filter := []unix.SockFilter{
+		{Code: unix.BPF_LD | unix.BPF_H | unix.BPF_ABS, K: 12},
+		{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, Jt: 0, Jf: 1, K: etherTypeIP6},
+		{Code: unix.BPF_RET | unix.BPF_K, K: 0xffffffff},
+		{Code: unix.BPF_RET | unix.BPF_K, K: 0},
+	}
+	prog := unix.SockFprog{Len: uint16(len(filter)), Filter: &filter[0]}
+	if err := unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &prog); err != nil {
+		return fmt.Errorf("SO_ATTACH_FILTER: %w", err)
+	}
+	req := unix.TpacketReq3{
+		Block_size:     uint32(p.cfg.BlockSize),
+		Block_nr:       uint32(p.cfg.BlockNr),
+		Frame_size:     uint32(p.cfg.BlockSize), // V3 frames are variable; must divide the block
+		Frame_nr:       uint32(p.cfg.BlockNr),
+		Retire_blk_tov: uint32(p.cfg.RetireMs),
+	}
+	if err := unix.SetsockoptTpacketReq3(fd, unix.SOL_PACKET, unix.PACKET_RX_RING, &req); err != nil {
+		return fmt.Errorf("PACKET_RX_RING %+v: %w", req, err)
+	}
+	p.rx, err = unix.Mmap(fd, 0, p.cfg.BlockSize*p.cfg.BlockNr, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
+	if err != nil {
+		return fmt.Errorf("mmap: %w", err)
+	}
+	sa := &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: p.ifindex}
+	if err := unix.Bind(fd, sa); err != nil {
+		return fmt.Errorf("bind: %w", err)
+	}
+	return nil
+}
+
+func (p *RingPort) openTX() error {
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("socket: %w", err)
+	}
+	p.txFd = fd
+	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VERSION, unix.TPACKET_V2); err != nil {
+		return fmt.Errorf("PACKET_VERSION: %w", err)
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_QDISC_BYPASS, 1); err != nil {
+		return fmt.Errorf("PACKET_QDISC_BYPASS: %w", err)
+	}
+	// Skip malformed frames instead of stopping the ring at them.
+	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_LOSS, 1); err != nil {
+		return fmt.Errorf("PACKET_LOSS: %w", err)
+	}
+	perBlock := max(1, unix.Getpagesize()*4/p.cfg.TxFrameSize)
+	blockSize := perBlock * p.cfg.TxFrameSize
+	blocks := (p.cfg.TxFrames + perBlock - 1) / perBlock
+	p.cfg.TxFrames = blocks * perBlock
+	req := unix.TpacketReq{
+		Block_size: uint32(blockSize),
+		Block_nr:   uint32(blocks),
+		Frame_size: uint32(p.cfg.TxFrameSize),
+		Frame_nr:   uint32(p.cfg.TxFrames),
+	}
+	if err := unix.SetsockoptTpacketReq(fd, unix.SOL_PACKET, unix.PACKET_TX_RING, &req); err != nil {
+		return fmt.Errorf("PACKET_TX_RING %+v: %w", req, err)
+	}
+	p.tx, err = unix.Mmap(fd, 0, blockSize*blocks, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
+	if err != nil {
+		return fmt.Errorf("mmap: %w", err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Ifindex: p.ifindex}); err != nil {
+		return fmt.Errorf("bind: %w", err)
+	}
+	return nil
+}
+
+func u32at(b []byte, off int) *uint32 { return (*uint32)(unsafe.Pointer(&b[off])) }
+
+// Read implements Port.
+func (p *RingPort) Read(bufs [][]byte, sizes []int) (int, error) {
+	p.readMu.Lock()
+	defer p.readMu.Unlock()
+	n := 0
+	for {
+		if p.closed.Load() {
+			return 0, fmt.Errorf("af_packet: %w", net.ErrClosed)
+		}
+		blk := p.rx[p.cur*p.cfg.BlockSize : (p.cur+1)*p.cfg.BlockSize]
+		if p.left == 0 {
+			if atomic.LoadUint32(u32at(blk, blkStatus))&tpStatusUser == 0 {
+				if n > 0 {
+					return n, nil
+				}
+				if err := p.wait(); err != nil {
+					return 0, err
+				}
+				continue
+			}
+			p.left = int(atomic.LoadUint32(u32at(blk, blkNumPkts)))
+			p.off = int(*u32at(blk, blkFirstPkt))
+			if p.left == 0 {
+				p.releaseBlock(blk)
+				continue
+			}
+		}
+		for p.left > 0 && n < len(bufs) {
+			h := blk[p.off:]
+			snap := int(*u32at(h, v3Snaplen))
+			mac := int(*(*uint16)(unsafe.Pointer(&h[v3Mac])))
+			wire := int(*u32at(h, v3Len))
+			if snap >= wire || snap >= len(bufs[n]) {
+				sizes[n] = wire
+				copy(bufs[n], blk[p.off+mac:p.off+mac+snap])
+				n++
+			} else {
+				p.rxCut.Add(1) // longer than a ring block: cannot be forwarded
+			}
+			p.left--
+			p.off += int(*u32at(h, v3NextOffset))
+		}
+		if p.left == 0 {
+			p.releaseBlock(blk)
+		}
+		if n == len(bufs) {
+			return n, nil
+		}
+	}
+}
+
+func (p *RingPort) releaseBlock(blk []byte) {
+	atomic.StoreUint32(u32at(blk, blkStatus), tpStatusKernel)
+	p.left = 0
+	p.cur = (p.cur + 1) % p.cfg.BlockNr
+}
+
+// wait blocks until the RX socket or the wake-up eventfd is readable.
+func (p *RingPort) wait() error {
+	fds := []unix.PollFd{{Fd: int32(p.rxFd), Events: unix.POLLIN | unix.POLLERR}, {Fd: int32(p.wakeFd), Events: unix.POLLIN}}
+	for {
+		_, err := unix.Poll(fds, -1)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("af_packet: poll: %w", err)
+		}
+		if fds[1].Revents != 0 || p.closed.Load() {
+			return fmt.Errorf("af_packet: %w", net.ErrClosed)
+		}
+		return nil
+	}
+}
+
+// Write implements Port.
+func (p *RingPort) Write(bufs [][]byte) (int, error) {
+	p.writeMu.Lock()
+	defer p.writeMu.Unlock()
+	if p.closed.Load() {
+		return 0, fmt.Errorf("af_packet: %w", net.ErrClosed)
+	}
+	fs := p.cfg.TxFrameSize
+	n := 0
+	var err error
+	for _, b := range bufs {
+		if len(b) > fs-v2Data {
+			err = fmt.Errorf("af_packet: frame of %d bytes exceeds the TX frame size %d", len(b), fs-v2Data)
+			break
+		}
+		f := p.tx[p.txHead*fs : (p.txHead+1)*fs]
+		st := atomic.LoadUint32(u32at(f, v2Status))
+		if st == tpStatusWrong {
+			p.txErrs.Add(1)
+		} else if st != tpStatusAvail {
+			err = ErrQueueFull
+			break
+		}
+		copy(f[v2Data:], b)
+		*u32at(f, v2Len) = uint32(len(b))
+		atomic.StoreUint32(u32at(f, v2Status), tpStatusSendRq)
+		p.txHead = (p.txHead + 1) % p.cfg.TxFrames
+		n++
+	}
+	if n > 0 {
+		if serr := p.kick(); serr != nil && err == nil {
+			err = serr
+		}
+	}
+	return n, err
+}
+
+// kick asks the kernel to send the queued TX frames.
+func (p *RingPort) kick() error {
+	for {
+		_, _, e := unix.Syscall6(unix.SYS_SENDTO, uintptr(p.txFd), 0, 0, unix.MSG_DONTWAIT, 0, 0)
+		switch e {
+		case 0, unix.EAGAIN, unix.ENOBUFS:
+			return nil // sent, or sent later by the next kick
+		case unix.EINTR:
+			continue
+		default:
+			return fmt.Errorf("af_packet: sendto: %w", e)
+		}
+	}
+}
+
+// RingDrops returns how many frames the kernel dropped because the RX ring
+// was full, since the last call (PACKET_STATISTICS).
+func (p *RingPort) RingDrops() (uint64, error) {
+	st, err := unix.GetsockoptTpacketStatsV3(p.rxFd, unix.SOL_PACKET, unix.PACKET_STATISTICS)
+	if err != nil {
+		return 0, err
+	}
+	return uint64(st.Drops), nil
+}
+
+// Close implements Port.
+func (p *RingPort) Close() error {
+	p.closeOnce.Do(func() {
+		p.closed.Store(true)
+		var one [8]byte
+		one[0] = 1
+		_, _ = unix.Write(p.wakeFd, one[:])
+		p.readMu.Lock() // wait for a blocked Read to leave
+		p.writeMu.Lock()
+		p.release()
+		p.writeMu.Unlock()
+		p.readMu.Unlock()
+	})
+	return nil
+}
+
+func (p *RingPort) release() {
+	var errs []error
+	if p.rx != nil {
+		errs = append(errs, unix.Munmap(p.rx))
+		p.rx = nil
+	}
+	if p.tx != nil {
+		errs = append(errs, unix.Munmap(p.tx))
+		p.tx = nil
+	}
+	for _, fd := range []*int{&p.rxFd, &p.txFd, &p.wakeFd} {
+		if *fd >= 0 {
+			errs = append(errs, unix.Close(*fd))
+			*fd = -1
+		}
+	}
+	_ = errors.Join(errs...)
+}

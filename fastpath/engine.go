@@ -1,0 +1,245 @@
+package fastpath
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/vrouter/vrouter/config"
+)
+
+// System is the engine's boundary to the operating system. The Linux
+// implementation uses AF_PACKET rings, netlink and tc; fastpathtest has a
+// fake with channel ports.
+type System interface {
+	// OpenPort opens the fast-path port of the interface named name and
+	// returns the link it belongs to.
+	OpenPort(name string) (Port, Link, error)
+
+	// Run fills t from the kernel (routes, neighbours, local addresses,
+	// links) and keeps it current, makes the kernel stop forwarding what the
+	// fast path forwards on links, asks the kernel to resolve the neighbours
+	// received on resolve, and calls ready once t holds a full first view
+	// and the kernel is kept from forwarding. It undoes what it set up and
+	// returns when ctx is done (nil), or earlier with an error.
+	Run(ctx context.Context, links []Link, t *Tables, resolve <-chan NeighbourRef, ready func()) error
+}
+
+// Option configures an Engine.
+type Option func(*Engine)
+
+// WithSystem replaces the operating system (for tests).
+func WithSystem(s System) Option { return func(e *Engine) { e.sys = s } }
+
+// WithClock sets the clock used to rate-limit ICMPv6 errors.
+func WithClock(now func() time.Time) Option { return func(e *Engine) { e.now = now } }
+
+// WithReady sets a function Run calls once the engine forwards (tables
+// synced, ingress claimed, workers started).
+func WithReady(f func()) Option { return func(e *Engine) { e.ready = f } }
+
+// WithBatchSize sets how many frames a worker reads at once (default 64).
+func WithBatchSize(n int) Option { return func(e *Engine) { e.batch = n } }
+
+// WithICMPRate sets the ICMPv6 error rate limit per interface (default 1000
+// per second, bursts of 50).
+func WithICMPRate(perSec, burst int) Option {
+	return func(e *Engine) { e.icmpRate, e.icmpBurst = perSec, burst }
+}
+
+// Engine forwards IPv6 between the configured interfaces.
+type Engine struct {
+	cfg       config.Fastpath
+	log       *slog.Logger
+	sys       System
+	now       func() time.Time
+	batch     int
+	icmpRate  int
+	icmpBurst int
+	tables    *Tables
+	ready     func()
+
+	mu      sync.Mutex
+	running bool
+	workers []*worker
+}
+
+// New returns an engine for cfg. It checks the config but opens nothing: Run
+// does.
+func New(cfg config.Fastpath, log *slog.Logger, opts ...Option) (*Engine, error) {
+	if len(cfg.Interfaces) == 0 {
+		return nil, errors.New("fastpath: no interfaces configured")
+	}
+	seen := map[string]bool{}
+	for _, name := range cfg.Interfaces {
+		if name == "" || len(name) > 15 {
+			return nil, fmt.Errorf("fastpath: bad interface name %q", name)
+		}
+		if seen[name] {
+			return nil, fmt.Errorf("fastpath: interface %q listed twice", name)
+		}
+		seen[name] = true
+	}
+	for _, c := range cfg.CPUs {
+		if c < 0 || c >= 1024 {
+			return nil, fmt.Errorf("fastpath: bad CPU number %d", c)
+		}
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	e := &Engine{cfg: cfg, log: log, now: time.Now, batch: 64, icmpRate: 1000, icmpBurst: 50, tables: NewTables()}
+	for _, o := range opts {
+		o(e)
+	}
+	if e.batch < 1 {
+		return nil, fmt.Errorf("fastpath: batch size %d < 1", e.batch)
+	}
+	if e.sys == nil {
+		s, err := newOSSystem(log)
+		if err != nil {
+			return nil, err
+		}
+		e.sys = s
+	}
+	return e, nil
+}
+
+// Tables returns the engine's forwarding state (for status output and tests).
+func (e *Engine) Tables() *Tables { return e.tables }
+
+// Run opens the ports, syncs the tables, claims the ingress of the interfaces
+// and forwards until ctx is done. It returns nil on a clean shutdown, after
+// undoing what it set up. Run may be called once at a time.
+func (e *Engine) Run(ctx context.Context) error {
+	e.mu.Lock()
+	if e.running {
+		e.mu.Unlock()
+		return errors.New("fastpath: engine already running")
+	}
+	e.running = true
+	e.mu.Unlock()
+	defer func() {
+		e.mu.Lock()
+		e.running = false
+		e.mu.Unlock()
+	}()
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	ports := make([]*portRef, 0, len(e.cfg.Interfaces))
+	defer func() {
+		for _, p := range ports {
+			p.Close()
+		}
+	}()
+	links := make([]Link, 0, len(e.cfg.Interfaces))
+	for _, name := range e.cfg.Interfaces {
+		p, l, err := e.sys.OpenPort(name)
+		if err != nil {
+			return fmt.Errorf("fastpath: %s: %w", name, err)
+		}
+		ports = append(ports, &portRef{Port: p, link: l})
+		links = append(links, l)
+		e.tables.SetLink(l)
+	}
+	e.tables.Commit()
+
+	resolve := make(chan NeighbourRef, 256)
+	ready := make(chan struct{})
+	var readyOnce sync.Once
+	sysErr := make(chan error, 1)
+	go func() {
+		sysErr <- e.sys.Run(ctx, links, e.tables, resolve, func() { readyOnce.Do(func() { close(ready) }) })
+	}()
+	select {
+	case <-ready:
+	case err := <-sysErr:
+		if err == nil {
+			err = ctx.Err()
+		}
+		return fmt.Errorf("fastpath: %w", err)
+	}
+
+	ws := make([]*worker, len(ports))
+	for i := range ports {
+		ws[i] = newWorker(e, i, ports, resolve)
+	}
+	e.mu.Lock()
+	e.workers = append(e.workers, ws...)
+	e.mu.Unlock()
+	e.log.Info("fast path running", "interfaces", e.cfg.Interfaces, "cpus", e.cfg.CPUs)
+	if e.ready != nil {
+		e.ready()
+	}
+
+	workErr := make(chan error, len(ws))
+	var wg sync.WaitGroup
+	for _, w := range ws {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := w.run(e.cfg.CPUs); err != nil {
+				workErr <- fmt.Errorf("fastpath: %s: %w", w.ports[w.in].link.Name, err)
+				cancel()
+			}
+		}()
+	}
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-sysErr:
+		sysErr <- err // for the wait below
+		cancel()
+	}
+	for _, p := range ports {
+		p.Close() // wakes the workers' reads
+	}
+	wg.Wait()
+	close(workErr)
+	if err2 := <-sysErr; err == nil {
+		err = err2
+	}
+	for werr := range workErr {
+		err = errors.Join(err, werr)
+	}
+	if err != nil {
+		return fmt.Errorf("fastpath: %w", err)
+	}
+	e.log.Info("fast path stopped")
+	return nil
+}
+
+// Stats returns the counters since New.
+func (e *Engine) Stats() Stats {
+	e.mu.Lock()
+	ws := e.workers
+	e.mu.Unlock()
+	var s Stats
+	for _, w := range ws {
+		w.mu.Lock()
+		w.shared.addTo(&s)
+		w.mu.Unlock()
+	}
+	return s
+}
+
+type portRef struct {
+	Port
+	link Link
+	txMu sync.Mutex
+	once sync.Once
+}
+
+func (p *portRef) Close() {
+	p.once.Do(func() { _ = p.Port.Close() })
+}
+
+// isClosed reports whether err says the port was closed.
+func isClosed(err error) bool { return errors.Is(err, net.ErrClosed) }

@@ -1,0 +1,3 @@
+// Package fastpathtest provides fakes for testing code that uses package
+// fastpath: a Port on channels and a System with fixed tables.
+package fastpathtest

@@ -1,0 +1,442 @@
+package fastpath_test
+
+// Namespace integration tests (root). Topology, names randomised per test:
+//
+//	[ns G] gA ------ rA [ns R: fast path on rA, rB] rB ------ sB [ns S]
+//	2001:db8:a::2/64    2001:db8:a::1     2001:db8:b::1         2001:db8:b::2/64
+//
+// The router runs in a child process (this test binary re-executed under
+// `ip netns exec`, TestHelperRouter) so that every socket and netlink
+// subscription of the engine lives in ns R. The test itself opens AF_PACKET
+// sockets in G and S by switching a locked thread's namespace.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"os/signal"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vrouter/vrouter/config"
+	"github.com/vrouter/vrouter/fastpath"
+	"github.com/vrouter/vrouter/fastpath/fastpathtest"
+	"golang.org/x/sys/unix"
+)
+
+const helperEnv = "VROUTER_FASTPATH_HELPER_IFACES"
+
+// TestHelperRouter is not a test: it is the router child process.
+func TestHelperRouter(t *testing.T) {
+	ifaces := os.Getenv(helperEnv)
+	if ifaces == "" {
+		t.Skip("helper process for the namespace tests")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	e, err := fastpath.New(config.Fastpath{Enabled: true, Interfaces: strings.Split(ifaces, ",")}, nil,
+		fastpath.WithReady(func() { fmt.Println("READY") }))
+	if err != nil {
+		fmt.Println("ERROR", err)
+		os.Exit(1)
+	}
+	if err := e.Run(ctx); err != nil {
+		fmt.Println("ERROR", err)
+		os.Exit(1)
+	}
+	b, _ := json.Marshal(e.Stats())
+	fmt.Printf("STATS %s\n", b)
+	os.Exit(0)
+}
+
+type topo struct {
+	t       *testing.T
+	prefix  string
+	g, r, s string // namespaces
+	gA, rA  string
+	rB, sB  string
+	macRA   net.HardwareAddr
+	macGA   net.HardwareAddr
+	gAddr   netip.Addr
+	sAddr   netip.Addr
+}
+
+func run(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+func newTopo(t *testing.T) *topo {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("namespace test: needs root (network namespaces, AF_PACKET, tc)")
+	}
+	var rnd [3]byte
+	_, _ = rand.Read(rnd[:])
+	p := "fp" + hex.EncodeToString(rnd[:])
+	tp := &topo{t: t, prefix: p, g: p + "-g", r: p + "-r", s: p + "-s",
+		gA: p + "gA", rA: p + "rA", rB: p + "rB", sB: p + "sB",
+		gAddr: netip.MustParseAddr("2001:db8:a::2"), sAddr: netip.MustParseAddr("2001:db8:b::2")}
+	for _, ns := range []string{tp.g, tp.r, tp.s} {
+		run(t, "ip", "netns", "add", ns)
+		t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", ns).Run() })
+	}
+	sys := func(ns, k, v string) { run(t, "ip", "netns", "exec", ns, "sysctl", "-qw", k+"="+v) }
+	for _, ns := range []string{tp.g, tp.r, tp.s} {
+		sys(ns, "net.ipv6.conf.all.accept_dad", "0")
+		sys(ns, "net.ipv6.conf.default.accept_dad", "0")
+		run(t, "ip", "-n", ns, "link", "set", "lo", "up")
+	}
+	sys(tp.r, "net.ipv6.conf.all.forwarding", "1")
+	run(t, "ip", "link", "add", tp.gA, "netns", tp.g, "type", "veth", "peer", "name", tp.rA, "netns", tp.r)
+	run(t, "ip", "link", "add", tp.sB, "netns", tp.s, "type", "veth", "peer", "name", tp.rB, "netns", tp.r)
+	for _, x := range [][3]string{{tp.g, tp.gA, "2001:db8:a::2/64"}, {tp.r, tp.rA, "2001:db8:a::1/64"}, {tp.r, tp.rB, "2001:db8:b::1/64"}, {tp.s, tp.sB, "2001:db8:b::2/64"}} {
+		run(t, "ip", "-n", x[0], "addr", "add", x[2], "dev", x[1], "nodad")
+		run(t, "ip", "-n", x[0], "link", "set", x[1], "up")
+	}
+	run(t, "ip", "-n", tp.g, "-6", "route", "add", "default", "via", "2001:db8:a::1")
+	run(t, "ip", "-n", tp.s, "-6", "route", "add", "default", "via", "2001:db8:b::1")
+	tp.macRA = linkMAC(t, tp.r, tp.rA)
+	tp.macGA = linkMAC(t, tp.g, tp.gA)
+	return tp
+}
+
+func linkMAC(t *testing.T, ns, link string) net.HardwareAddr {
+	out := run(t, "ip", "-n", ns, "-br", "link", "show", link)
+	f := strings.Fields(out)
+	mac, err := net.ParseMAC(f[2])
+	if err != nil {
+		t.Fatalf("MAC of %s: %q", link, out)
+	}
+	return mac
+}
+
+// startRouter runs the fast path in ns R and returns a function that stops
+// it and returns its counters.
+func (tp *topo) startRouter() func() fastpath.Stats {
+	t := tp.t
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", tp.r, os.Args[0], "-test.run=^TestHelperRouter$", "-test.v=false")
+	cmd.Env = append(os.Environ(), helperEnv+"="+tp.rA+","+tp.rB)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan string, 16)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	stopped := false
+	var stats fastpath.Stats
+	stop := func() fastpath.Stats {
+		if stopped {
+			return stats
+		}
+		stopped = true
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		for l := range lines {
+			if j, ok := strings.CutPrefix(l, "STATS "); ok {
+				if err := json.Unmarshal([]byte(j), &stats); err != nil {
+					t.Errorf("router stats %q: %v", j, err)
+				}
+			}
+		}
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("router: %v\n%s", err, stderr.String())
+		}
+		cancel()
+		return stats
+	}
+	t.Cleanup(func() { stop() })
+	select {
+	case l := <-lines:
+		if l != "READY" {
+			t.Fatalf("router: %q\n%s", l, stderr.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("router not ready\n%s", stderr.String())
+	}
+	return stop
+}
+
+// inNS runs f on a thread switched into namespace ns (sockets f creates
+// stay in ns).
+func inNS(t *testing.T, ns string, f func() error) {
+	t.Helper()
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // not unlocked: the thread is discarded
+		fd, err := unix.Open("/run/netns/"+ns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer unix.Close(fd)
+		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
+			errc <- err
+			return
+		}
+		errc <- f()
+	}()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// packetSocket opens an AF_PACKET socket on link in ns.
+func packetSocket(t *testing.T, ns, link string) int {
+	t.Helper()
+	var fd int
+	inNS(t, ns, func() error {
+		ifi, err := net.InterfaceByName(link)
+		if err != nil {
+			return err
+		}
+		fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_ALL)))
+		if err != nil {
+			return err
+		}
+		return unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifi.Index})
+	})
+	t.Cleanup(func() { unix.Close(fd) })
+	tv := unix.Timeval{Usec: 100000}
+	_ = unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
+	return fd
+}
+
+func htons(v uint16) uint16 { return v<<8 | v>>8 }
+
+// sinkFrames reads IPv6/UDP frames arriving on fd (for the test's UDP port
+// 2000 only) until d has passed.
+func sinkFrames(fd int, d time.Duration) [][]byte {
+	var got [][]byte
+	buf := make([]byte, 10000)
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		n, from, err := unix.Recvfrom(fd, buf, 0)
+		if err != nil {
+			continue
+		}
+		if ll, ok := from.(*unix.SockaddrLinklayer); ok && ll.Pkttype == unix.PACKET_OUTGOING {
+			continue
+		}
+		f := buf[:n]
+		if n >= 14+48 && binary.BigEndian.Uint16(f[12:]) == 0x86dd && f[14+6] == 17 && binary.BigEndian.Uint16(f[14+42:]) == 2000 {
+			got = append(got, bytes.Clone(f))
+		}
+	}
+	return got
+}
+
+func TestNamespaceForwardingNoDuplicates(t *testing.T) {
+	tp := newTopo(t)
+	stop := tp.startRouter()
+	gfd := packetSocket(t, tp.g, tp.gA)
+	sfd := packetSocket(t, tp.s, tp.sB)
+
+	frame := func(seq int) []byte {
+		payload := []byte(fmt.Sprintf("seq %04d %s", seq, strings.Repeat("x", 20)))
+		return fastpathtest.UDPFrame(tp.macRA, tp.macGA, tp.gAddr, tp.sAddr, 64, payload)
+	}
+	send := func(f []byte) {
+		if _, err := unix.Write(gfd, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The first frames make the fast path ask the kernel to resolve S.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		send(frame(9999))
+		if len(sinkFrames(sfd, 50*time.Millisecond)) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no frame reached the sink within 5s")
+		}
+	}
+	time.Sleep(100 * time.Millisecond)
+	sinkFrames(sfd, 50*time.Millisecond) // drain
+
+	const n = 200
+	sent := map[string][]byte{}
+	for i := range n {
+		f := frame(i)
+		sent[string(f[14+48:14+56])] = f
+		send(f)
+	}
+	got := sinkFrames(sfd, 500*time.Millisecond)
+	seen := map[string]int{}
+	macSB := linkMAC(t, tp.s, tp.sB)
+	macRB := linkMAC(t, tp.r, tp.rB)
+	for _, g := range got {
+		key := string(g[14+48 : 14+56])
+		seen[key]++
+		want := bytes.Clone(sent[key])
+		if want == nil {
+			t.Errorf("unexpected frame %x", g)
+			continue
+		}
+		copy(want[0:6], macSB)
+		copy(want[6:12], macRB)
+		want[14+7]--
+		if !bytes.Equal(g, want) {
+			t.Errorf("frame %q differs beyond MACs and hop limit:\n got %x\nwant %x", key, g, want)
+		}
+	}
+	for key := range sent {
+		if seen[key] != 1 {
+			t.Errorf("frame %q arrived %d times, want exactly once", key, seen[key])
+		}
+	}
+	s := stop()
+	if s.Forwarded < n {
+		t.Errorf("fast path forwarded %d, want ≥ %d (the kernel forwarded the rest?)", s.Forwarded, n)
+	}
+	if s.Dropped[fastpath.DropNoNeighbour] == 0 {
+		t.Logf("note: S was resolved before the first frame")
+	}
+	t.Logf("stats: %+v", s)
+}
+
+func TestNamespaceTraceroute(t *testing.T) {
+	tp := newTopo(t)
+	stop := tp.startRouter()
+	// The fast path drops a packet whose next hop is not resolved yet (it
+	// asks the kernel to resolve it): resolve S first, as for tracepath.
+	run(t, "ip", "netns", "exec", tp.r, "ping", "-6", "-c", "1", "-W", "2", tp.sAddr.String())
+	out, err := exec.Command("ip", "netns", "exec", tp.g, "traceroute6", "-n", "-q", "1", "-w", "2", "-m", "3", tp.sAddr.String()).CombinedOutput()
+	if err != nil {
+		t.Fatalf("traceroute6: %v\n%s", err, out)
+	}
+	hops := map[string]string{}
+	for _, l := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 {
+			hops[f[0]] = f[1]
+		}
+	}
+	if hops["1"] != "2001:db8:a::1" || hops["2"] != tp.sAddr.String() {
+		t.Errorf("traceroute6 hops %v, want 1: 2001:db8:a::1, 2: %s\n%s", hops, tp.sAddr, out)
+	}
+	s := stop()
+	if s.ToKernel[fastpath.KernelHopLimit] == 0 || s.Forwarded == 0 {
+		t.Errorf("hop-limit-1 probes to kernel %d, forwarded %d: want both > 0", s.ToKernel[fastpath.KernelHopLimit], s.Forwarded)
+	}
+}
+
+func TestNamespaceTracepathLearnsMTU(t *testing.T) {
+	tp := newTopo(t)
+	run(t, "ip", "-n", tp.r, "link", "set", tp.rB, "mtu", "1400")
+	run(t, "ip", "-n", tp.s, "link", "set", tp.sB, "mtu", "1400")
+	stop := tp.startRouter()
+	// Resolve S from the router first so no probe is lost to resolution.
+	run(t, "ip", "netns", "exec", tp.r, "ping", "-6", "-c", "1", "-W", "2", tp.sAddr.String())
+	out, _ := exec.Command("ip", "netns", "exec", tp.g, "tracepath", "-6", "-n", "-m", "4", tp.sAddr.String()).CombinedOutput()
+	if !strings.Contains(string(out), "pmtu 1400") {
+		t.Errorf("tracepath did not learn pmtu 1400:\n%s", out)
+	}
+	s := stop()
+	if s.PacketTooBig == 0 {
+		t.Errorf("the fast path sent no Packet Too Big (stats %+v)", s)
+	}
+}
+
+func TestNamespaceMalformedFrames(t *testing.T) {
+	tp := newTopo(t)
+	run(t, "ip", "-n", tp.g, "link", "set", tp.gA, "mtu", "9000")
+	run(t, "ip", "-n", tp.r, "link", "set", tp.rA, "mtu", "9000")
+	stop := tp.startRouter()
+	gfd := packetSocket(t, tp.g, tp.gA)
+	sfd := packetSocket(t, tp.s, tp.sB)
+	good := func(hop uint8, n int) []byte {
+		return fastpathtest.UDPFrame(tp.macRA, tp.macGA, tp.gAddr, tp.sAddr, hop, make([]byte, n))
+	}
+	mod := func(f []byte, m func([]byte)) []byte { m(f); return f }
+	extChain := func() []byte {
+		// 30 Destination Options headers (8 bytes each), then UDP.
+		f := good(64, 8)
+		var chain []byte
+		for i := range 30 {
+			next := byte(60)
+			if i == 29 {
+				next = 17
+			}
+			chain = append(chain, next, 0, 1, 4, 0, 0, 0, 0)
+		}
+		out := append(append(bytes.Clone(f[:54]), chain...), f[54:]...)
+		out[14+6] = 60
+		binary.BigEndian.PutUint16(out[14+4:], uint16(len(out)-54))
+		return out
+	}
+	frames := map[string][]byte{
+		"truncated":        good(64, 8)[:14+30],
+		"version 4":        mod(good(64, 8), func(f []byte) { f[14] = 0x45 }),
+		"payload too long": mod(good(64, 8), func(f []byte) { binary.BigEndian.PutUint16(f[18:], 500) }),
+		"hop limit 0":      good(0, 8),
+		"hop limit 1":      good(1, 8),
+		"ext chain":        extChain(),
+		"jumbo frame":      good(64, 8000),
+		"jumbogram":        mod(good(64, 8), func(f []byte) { f[20] = 0; binary.BigEndian.PutUint16(f[18:], 0) }),
+	}
+	for range 3 {
+		for _, f := range frames {
+			if _, err := unix.Write(gfd, f); err != nil {
+				t.Fatalf("send %d bytes: %v", len(f), err)
+			}
+		}
+	}
+	// Still forwarding afterwards.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, err := unix.Write(gfd, good(64, 8)); err != nil {
+			t.Fatal(err)
+		}
+		if len(sinkFrames(sfd, 50*time.Millisecond)) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("router stopped forwarding after malformed frames")
+		}
+	}
+	s := stop()
+	for name, got := range map[string]uint64{
+		"to-kernel truncated":   s.ToKernel[fastpath.KernelTruncated],
+		"to-kernel bad-version": s.ToKernel[fastpath.KernelBadVersion],
+		"to-kernel hop-limit":   s.ToKernel[fastpath.KernelHopLimit],
+		"to-kernel ext-header":  s.ToKernel[fastpath.KernelExtHeader],
+		"dropped bad-length":    s.Dropped[fastpath.DropBadLength],
+		"dropped too-big":       s.Dropped[fastpath.DropTooBig],
+	} {
+		if got == 0 {
+			t.Errorf("%s = 0, want > 0 (stats %+v)", name, s)
+		}
+	}
+	if s.ToKernel[fastpath.KernelHopLimit] < 6 || s.ToKernel[fastpath.KernelExtHeader] < 6 {
+		t.Errorf("hop-limit %d, ext-header %d: want ≥ 6 each", s.ToKernel[fastpath.KernelHopLimit], s.ToKernel[fastpath.KernelExtHeader])
+	}
+}

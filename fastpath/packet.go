@@ -1,0 +1,140 @@
+package fastpath
+
+import "encoding/binary"
+
+// Frame layout (Ethernet II, no VLAN tag, then the fixed IPv6 header of
+// RFC 8200 §3).
+const (
+	ethLen       = 14
+	ipv6HdrLen   = 40
+	minFrame     = ethLen + ipv6HdrLen
+	offEthDst    = 0
+	offEthSrc    = 6
+	offEthType   = 12
+	offIP        = ethLen
+	offPayLen    = offIP + 4
+	offNextHdr   = offIP + 6
+	offHopLimit  = offIP + 7
+	offSrc       = offIP + 8
+	offDst       = offIP + 24
+	etherTypeIP6 = 0x86dd
+)
+
+// IPv6 next-header values (IANA protocol numbers).
+const (
+	protoHopByHop = 0
+	protoTCP      = 6
+	protoUDP      = 17
+	protoFragment = 44
+	protoICMPv6   = 58
+)
+
+// Action is what the datapath does with a frame.
+type Action uint8
+
+const (
+	// ActionKernel leaves the frame to the kernel (the fast path ignores it).
+	ActionKernel Action = iota
+	// ActionDrop means the fast path took the frame and does not forward it.
+	ActionDrop
+	// ActionForward means the frame passed the header checks; the forwarder
+	// still looks up route and neighbour.
+	ActionForward
+)
+
+// Class is the result of classifying one frame.
+type Class struct {
+	Action Action
+	Kernel KernelReason // when Action == ActionKernel
+	Drop   DropReason   // when Action == ActionDrop
+	// IPLen is the IPv6 packet length (header + payload) for ActionForward
+	// and DropBadLength.
+	IPLen int
+}
+
+// localSet reports whether an address is one of this host's.
+type localSet interface {
+	isLocal(a *[16]byte) bool
+}
+
+// classify checks the headers of frame, whose first len(frame) bytes were
+// captured of a frame of wireLen bytes on the wire, received on an interface
+// with hardware address mac. It never reads outside frame.
+//
+// The order of the checks that lead to ActionKernel matches the ingress
+// filters (see package doc): every frame classify passes to the kernel is let
+// through by them, every frame it takes is dropped by them.
+func classify(frame []byte, wireLen int, mac *[6]byte, local localSet) Class {
+	if len(frame) < offEthType+2 || binary.BigEndian.Uint16(frame[offEthType:]) != etherTypeIP6 {
+		return Class{Action: ActionKernel, Kernel: KernelNotIPv6}
+	}
+	if len(frame) < minFrame {
+		return Class{Action: ActionKernel, Kernel: KernelTruncated}
+	}
+	if frame[offIP]>>4 != 6 {
+		return Class{Action: ActionKernel, Kernel: KernelBadVersion}
+	}
+	if frame[offDst] == 0xff {
+		return Class{Action: ActionKernel, Kernel: KernelMulticast}
+	}
+	if isLinkLocal(frame[offDst:]) || isLinkLocal(frame[offSrc:]) {
+		return Class{Action: ActionKernel, Kernel: KernelLinkLocal}
+	}
+	switch frame[offNextHdr] {
+	case protoTCP, protoUDP, protoICMPv6:
+	case protoFragment:
+		return Class{Action: ActionKernel, Kernel: KernelFragment}
+	default:
+		return Class{Action: ActionKernel, Kernel: KernelExtHeader}
+	}
+	if local != nil && local.isLocal((*[16]byte)(frame[offDst:offDst+16])) {
+		return Class{Action: ActionKernel, Kernel: KernelLocal}
+	}
+	if frame[offHopLimit] <= 1 {
+		return Class{Action: ActionKernel, Kernel: KernelHopLimit}
+	}
+	// From here on the ingress filter drops the frame: the fast path owns it.
+	ipLen := ipv6HdrLen + int(binary.BigEndian.Uint16(frame[offPayLen:]))
+	if ethLen+ipLen > wireLen {
+		return Class{Action: ActionDrop, Drop: DropBadLength, IPLen: ipLen}
+	}
+	if badSource(frame[offSrc:offSrc+16]) || badDestination(frame[offDst:offDst+16]) {
+		return Class{Action: ActionDrop, Drop: DropBadAddress}
+	}
+	if [6]byte(frame[offEthDst:offEthDst+6]) != *mac {
+		return Class{Action: ActionDrop, Drop: DropOtherHost}
+	}
+	if ethLen+ipLen > len(frame) {
+		return Class{Action: ActionDrop, Drop: DropCaptureShort, IPLen: ipLen}
+	}
+	return Class{Action: ActionForward, IPLen: ipLen}
+}
+
+// isLinkLocal reports whether the address at a[:16] is in fe80::/10.
+func isLinkLocal(a []byte) bool { return a[0] == 0xfe && a[1]&0xc0 == 0x80 }
+
+func isZeroUpTo15(a []byte) bool {
+	var x byte
+	for _, b := range a[:15] {
+		x |= b
+	}
+	return x == 0
+}
+
+// badSource: unspecified, loopback or multicast (RFC 4291 §2.5.2, §2.5.3, §2.7).
+func badSource(a []byte) bool {
+	return a[0] == 0xff || (isZeroUpTo15(a) && a[15] <= 1)
+}
+
+// badDestination: unspecified or loopback (multicast went to the kernel).
+func badDestination(a []byte) bool { return isZeroUpTo15(a) && a[15] <= 1 }
+
+// rewrite turns a classified frame into the forwarded one in place: new
+// Ethernet addresses, hop limit minus one. It returns the frame trimmed to
+// the IPv6 packet (Ethernet padding removed).
+func rewrite(frame []byte, ipLen int, dst, src *[6]byte) []byte {
+	copy(frame[offEthDst:], dst[:])
+	copy(frame[offEthSrc:], src[:])
+	frame[offHopLimit]--
+	return frame[:ethLen+ipLen]
+}

@@ -1,0 +1,37 @@
+package fastpath
+
+import "errors"
+
+// Port is a batch packet port on one network interface: it reads the Ethernet
+// frames the interface receives and sends Ethernet frames out of it. It is
+// modelled on wireguard-go's tun.Device.
+//
+// Slice lengths and ownership: the caller owns every slice it passes; a Port
+// never retains bufs or sizes after a call returns.
+type Port interface {
+	// Read stores up to len(bufs) received frames, frame i in bufs[i], and
+	// returns how many it stored. len(sizes) must be at least len(bufs);
+	// sizes[i] is frame i's length on the wire, and only its first
+	// min(sizes[i], len(bufs[i])) bytes are stored: sizes[i] > len(bufs[i])
+	// means the frame was cut to the buffer. Frames carry no FCS. Read blocks
+	// until at least one frame is there (n ≥ 1 when err == nil). After Close,
+	// and when Close is called while Read blocks, Read returns an error
+	// wrapping net.ErrClosed. Read must not be called concurrently with
+	// itself.
+	Read(bufs [][]byte, sizes []int) (n int, err error)
+
+	// Write queues the complete frames bufs[i] for transmission and returns
+	// how many it queued, in order. When n < len(bufs) err says why:
+	// ErrQueueFull when the transmit queue has no room, an error wrapping
+	// net.ErrClosed after Close. The frames are copied before Write returns.
+	// Write may run concurrently with Read, but not with itself.
+	Write(bufs [][]byte) (n int, err error)
+
+	// Close releases the port and wakes a blocked Read. Calling it again
+	// returns nil.
+	Close() error
+}
+
+// ErrQueueFull is returned by Port.Write when the transmit queue has no room
+// for the remaining frames; they were not sent.
+var ErrQueueFull = errors.New("fastpath: transmit queue full")

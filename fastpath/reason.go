@@ -1,0 +1,98 @@
+package fastpath
+
+// KernelReason says why a frame was left to the kernel.
+type KernelReason uint8
+
+// Reasons for leaving a frame to the kernel.
+const (
+	KernelNotIPv6    KernelReason = iota // EtherType is not IPv6
+	KernelTruncated                      // shorter than Ethernet + IPv6 header
+	KernelBadVersion                     // IP version field is not 6
+	KernelMulticast                      // multicast destination (ff00::/8)
+	KernelLinkLocal                      // link-local destination or source
+	KernelFragment                       // Fragment header
+	KernelExtHeader                      // other extension header or upper layer we do not forward
+	KernelLocal                          // destination is an address of this host
+	KernelHopLimit                       // hop limit 0 or 1: the kernel sends Time Exceeded
+	NumKernelReasons                     // number of KernelReason values
+)
+
+var kernelReasonNames = [NumKernelReasons]string{
+	"not-ipv6", "truncated", "bad-version", "multicast", "link-local",
+	"fragment", "ext-header", "local", "hop-limit",
+}
+
+func (r KernelReason) String() string {
+	if r < NumKernelReasons {
+		return kernelReasonNames[r]
+	}
+	return "unknown"
+}
+
+// DropReason says why a frame the fast path took was not forwarded.
+type DropReason uint8
+
+// Reasons for dropping a frame.
+const (
+	DropBadLength    DropReason = iota // payload length exceeds the frame
+	DropBadAddress                     // unspecified, loopback or multicast source; unspecified or loopback destination
+	DropOtherHost                      // Ethernet destination is not the ingress interface
+	DropNoRoute                        // no route (Destination Unreachable sent)
+	DropReject                         // blackhole, unreachable or prohibit route
+	DropNoNeighbour                    // next hop not resolved (resolution requested)
+	DropNotOwned                       // route leaves through an interface the fast path does not own
+	DropTooBig                         // larger than the egress MTU (Packet Too Big sent)
+	DropCaptureShort                   // frame longer than the receive buffer
+	DropTxError                        // transmit queue full or write error
+	NumDropReasons                     // number of DropReason values
+)
+
+var dropReasonNames = [NumDropReasons]string{
+	"bad-length", "bad-address", "other-host", "no-route", "reject-route",
+	"no-neighbour", "egress-not-owned", "too-big", "capture-short", "tx-error",
+}
+
+func (r DropReason) String() string {
+	if r < NumDropReasons {
+		return dropReasonNames[r]
+	}
+	return "unknown"
+}
+
+// Stats are the engine's counters since New, summed over all interfaces.
+type Stats struct {
+	Received  uint64 // frames read from fast-path interfaces
+	Forwarded uint64 // frames sent out after rewrite
+	// ToKernel counts frames left to the kernel, by reason.
+	ToKernel [NumKernelReasons]uint64
+	// Dropped counts frames taken but not forwarded, by reason.
+	Dropped [NumDropReasons]uint64
+	// PacketTooBig counts ICMPv6 Packet Too Big messages sent.
+	PacketTooBig uint64
+	// Unreachable counts ICMPv6 Destination Unreachable messages sent.
+	Unreachable uint64
+	// ICMPRateLimited counts ICMPv6 errors not sent because of the rate limit.
+	ICMPRateLimited uint64
+}
+
+// counters are one worker's counters; only that worker writes them.
+type counters struct {
+	received, forwarded       uint64
+	toKernel                  [NumKernelReasons]uint64
+	dropped                   [NumDropReasons]uint64
+	ptb, unreach, icmpLimited uint64
+}
+
+func (c *counters) addTo(s *Stats) {
+	s.Received += c.received
+	s.Forwarded += c.forwarded
+	for i := range c.toKernel {
+		s.ToKernel[i] += c.toKernel[i]
+	}
+	for i := range c.dropped {
+		s.Dropped[i] += c.dropped[i]
+	}
+	s.PacketTooBig += c.ptb
+	s.Unreachable += c.unreach
+	s.ICMPRateLimited += c.icmpLimited
+}

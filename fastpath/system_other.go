@@ -1,0 +1,14 @@
+//go:build !linux
+
+package fastpath
+
+import (
+	"errors"
+	"log/slog"
+)
+
+func newOSSystem(*slog.Logger) (System, error) {
+	return nil, errors.New("fastpath: AF_PACKET forwarding needs Linux")
+}
+
+func pinThread(cpus []int) (func(), error) { return func() {}, nil }

@@ -43,6 +43,12 @@ fuzz:
 	    echo "== $$pkg $$f"; $(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) $$pkg || exit 1; \
 	  done; done
 
+# Kernel forwarding vs the fast path, gen -> router -> sink namespaces,
+# generator on CPU0 and router on CPU1; results in bench/results/.
+bench:
+	$(GO) build -o bin/ ./cmd/v6gen ./bench/cmd/fprouter ./bench/cmd/bench
+	bin/bench -bin bin -out bench/results -rounds 3 -trial 5s
+
 demo: build
 	$(GO) run ./scenario/cmd/vrdemo --vrouter $(BIN)
 

@@ -95,6 +95,8 @@ func Run(ctx context.Context, opts Options) error {
 	defer stopAdv()
 	d.advCtx = advCtx
 	d.syncAdvertisers(cfg)
+	d.fp = &fastpathRunner{log: log.With("component", "fastpath")}
+	d.fp.set(ctx, cfg.Fastpath)
 
 	if opts.Socket != "-" {
 		path := opts.Socket
@@ -120,6 +122,7 @@ func Run(ctx context.Context, opts Options) error {
 			_ = notify("STOPPING=1")
 			log.Info("shutting down: sending final router advertisements")
 			d.stopAll(shutdownTimeout)
+			d.fp.shutdown()
 			wg.Wait()
 			log.Info("stopped")
 			return nil
@@ -155,6 +158,7 @@ type daemon struct {
 	recEv   chan struct{}
 	advCtx  context.Context
 	started time.Time
+	fp      *fastpathRunner
 
 	mu       sync.Mutex // guards the fields below
 	cfg      *config.Config
@@ -287,6 +291,7 @@ func (d *daemon) reload(ctx context.Context, path string) {
 	d.reloaded = time.Now()
 	d.mu.Unlock()
 	d.syncAdvertisers(cfg)
+	d.fp.set(ctx, cfg.Fastpath)
 }
 
 func (d *daemon) snapshot() Status {
@@ -305,6 +310,9 @@ func (d *daemon) snapshot() Status {
 		st.Interfaces = append(st.Interfaces, is)
 	}
 	sort.Slice(st.Interfaces, func(i, j int) bool { return st.Interfaces[i].Name < st.Interfaces[j].Name })
+	if d.fp != nil {
+		st.Fastpath = d.fp.status()
+	}
 	return st
 }
 

@@ -22,6 +22,7 @@ type Status struct {
 	Reloaded   time.Time         `json:"reloaded,omitzero"`
 	Forwarding *bool             `json:"forwarding,omitempty"`
 	Interfaces []InterfaceStatus `json:"interfaces"`
+	Fastpath   *FastpathStatus   `json:"fastpath,omitempty"`
 }
 
 // InterfaceStatus is the state of one configured interface.

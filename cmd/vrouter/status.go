@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"text/tabwriter"
 
 	"github.com/vrouter/vrouter/daemon"
@@ -43,5 +45,17 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(tw, "%s\t%s\t%t\t%s\n", i.Name, i.Role, i.Configured, adv)
 	}
 	tw.Flush()
+	if fp := st.Fastpath; fp != nil {
+		fmt.Fprintf(stdout, "fast path: running=%t interfaces=%v received=%d forwarded=%d ptb_sent=%d\n",
+			fp.Running, fp.Interfaces, fp.Received, fp.Forwarded, fp.PacketTooBig)
+		for _, m := range []struct {
+			name string
+			c    map[string]uint64
+		}{{"to kernel", fp.ToKernel}, {"dropped", fp.Dropped}} {
+			for _, k := range slices.Sorted(maps.Keys(m.c)) {
+				fmt.Fprintf(stdout, "  %s %-20s %d\n", m.name, k, m.c[k])
+			}
+		}
+	}
 	return exitOK
 }

@@ -1,6 +1,7 @@
 # vrouter — see README.md. `make demo` and `make test` need root (network
 # namespaces) and the Debian packages of `make deps`.
 
+SHELL   := /bin/bash
 GO      ?= go
 BIN     := bin/vrouter
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/vrouter/vrouter/config"
+	"github.com/vrouter/vrouter/ndproxy"
 	"github.com/vrouter/vrouter/ra"
 	"github.com/vrouter/vrouter/router"
 )
@@ -66,12 +67,17 @@ func Run(ctx context.Context, opts Options) error {
 	if err := validateAdvertise(cfg); err != nil {
 		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}
+	proxy, err := ndproxy.New(cfg.NDProxy, log.With("component", "ndproxy"))
+	if err != nil {
+		return fmt.Errorf("%w: %s: ndproxy: %w", ErrConfig, cfg.Source, err)
+	}
 
 	d := &daemon{
 		log:     log,
 		started: time.Now(),
 		adv:     make(map[string]*advertiser),
 		recEv:   make(chan struct{}, 1),
+		proxy:   proxy,
 	}
 	// The watcher starts before the first Apply so no change in between is
 	// missed (router.Run's contract).
@@ -90,6 +96,11 @@ func Run(ctx context.Context, opts Options) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = d.rec.Run(ctx, d.recEv) })
 	wg.Go(func() { d.fanOut(ctx, events) })
+	wg.Go(func() {
+		if err := proxy.Run(ctx); err != nil {
+			log.Error("ndp proxy stopped", "err", err)
+		}
+	})
 
 	advCtx, stopAdv := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopAdv()
@@ -159,6 +170,7 @@ type daemon struct {
 	advCtx  context.Context
 	started time.Time
 	fp      *fastpathRunner
+	proxy   *ndproxy.Proxy
 
 	mu       sync.Mutex // guards the fields below
 	cfg      *config.Config
@@ -271,6 +283,12 @@ func (d *daemon) reload(ctx context.Context, path string) {
 	if err == nil {
 		err = validateAdvertise(cfg)
 	}
+	if err == nil {
+		// New only validates; the running proxy takes the rules below.
+		if _, perr := ndproxy.New(cfg.NDProxy, nil); perr != nil {
+			err = fmt.Errorf("%s: ndproxy: %w", cfg.Source, perr)
+		}
+	}
 	if err != nil {
 		var errs config.Errors
 		if errors.As(err, &errs) {
@@ -291,6 +309,7 @@ func (d *daemon) reload(ctx context.Context, path string) {
 	d.reloaded = time.Now()
 	d.mu.Unlock()
 	d.syncAdvertisers(cfg)
+	d.proxy.Update(cfg.NDProxy)
 	d.fp.set(ctx, cfg.Fastpath)
 }
 
@@ -312,6 +331,9 @@ func (d *daemon) snapshot() Status {
 	sort.Slice(st.Interfaces, func(i, j int) bool { return st.Interfaces[i].Name < st.Interfaces[j].Name })
 	if d.fp != nil {
 		st.Fastpath = d.fp.status()
+	}
+	if d.proxy != nil {
+		st.NDProxy = d.proxy.Status().Rules
 	}
 	return st
 }

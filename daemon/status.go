@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/vrouter/vrouter/ndproxy"
 )
 
 // DefaultSocket is where `vrouter run` serves its status and where
@@ -17,12 +19,13 @@ const DefaultSocket = "/run/vrouter/vrouter.sock"
 
 // Status is what `vrouter status` prints: a snapshot of the daemon.
 type Status struct {
-	Config     string            `json:"config"`
-	Started    time.Time         `json:"started"`
-	Reloaded   time.Time         `json:"reloaded,omitzero"`
-	Forwarding *bool             `json:"forwarding,omitempty"`
-	Interfaces []InterfaceStatus `json:"interfaces"`
-	Fastpath   *FastpathStatus   `json:"fastpath,omitempty"`
+	Config     string               `json:"config"`
+	Started    time.Time            `json:"started"`
+	Reloaded   time.Time            `json:"reloaded,omitzero"`
+	Forwarding *bool                `json:"forwarding,omitempty"`
+	Interfaces []InterfaceStatus    `json:"interfaces"`
+	Fastpath   *FastpathStatus      `json:"fastpath,omitempty"`
+	NDProxy    []ndproxy.RuleStatus `json:"ndproxy,omitempty"`
 }
 
 // InterfaceStatus is the state of one configured interface.

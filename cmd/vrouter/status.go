@@ -45,6 +45,13 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(tw, "%s\t%s\t%t\t%s\n", i.Name, i.Role, i.Configured, adv)
 	}
 	tw.Flush()
+	for _, r := range st.NDProxy {
+		fmt.Fprintf(stdout, "ndproxy %s -> %s %s (%s): active=%t targets=%d pending=%d answered=%d (unicast %d) defended=%d probes=%d\n",
+			r.Upstream, r.Downstream, r.Prefix, r.Mode, r.Active, len(r.Targets), r.Pending, r.Answered, r.AnsweredUnicast, r.Defended, r.Probes)
+		for _, k := range slices.Sorted(maps.Keys(r.Dropped)) {
+			fmt.Fprintf(stdout, "  dropped %-20s %d\n", k, r.Dropped[k])
+		}
+	}
 	if fp := st.Fastpath; fp != nil {
 		fmt.Fprintf(stdout, "fast path: running=%t interfaces=%v received=%d forwarded=%d ptb_sent=%d\n",
 			fp.Running, fp.Interfaces, fp.Received, fp.Forwarded, fp.PacketTooBig)

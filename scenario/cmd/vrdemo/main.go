@@ -221,6 +221,9 @@ func (d *demo) run(ctx context.Context) error {
 	if vr.Exited() {
 		return fmt.Errorf("vrouter exited: %s", vr.Status())
 	}
+	if mem, err := procMemory(vr.Pid()); err == nil {
+		fmt.Fprintf(d.out, "\nvrouter memory: %s\n", mem)
+	}
 	fmt.Fprintf(d.out, "\nRESULT: OK: VM1 had its address %v after `vrouter run` started; both VMs reach 2001:db8:0:1::1 through the vRouter.\n",
 		vm1After.Round(time.Millisecond))
 	if d.keep {
@@ -296,4 +299,25 @@ func (d *demo) showNode(n scenario.Node) {
 		}
 		fmt.Fprintf(d.out, "  %-12s route %s%s dev %s\n", "", dst, via, r.Dev)
 	}
+}
+
+// procMemory reads the resident set size (now and peak) of pid.
+func procMemory(pid int) (string, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return "", err
+	}
+	var rss, hwm string
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			rss = strings.TrimSpace(v)
+		}
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			hwm = strings.TrimSpace(v)
+		}
+	}
+	if rss == "" {
+		return "", fmt.Errorf("no VmRSS in /proc/%d/status", pid)
+	}
+	return fmt.Sprintf("RSS %s (peak %s)", rss, hwm), nil
 }

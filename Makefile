@@ -9,9 +9,13 @@ LDFLAGS := -X main.version=$(VERSION)
 
 # Debian packages the tests and the demo use as real peers.
 DEB_PKGS := iproute2 iputils-ping iputils-tracepath traceroute radvd radvdump ndisc6 \
-            tshark ndppd netsniff-ng cloud-init procps kmod
+            tshark ndppd netsniff-ng cloud-init procps kmod util-linux systemd
+# ...and the service-VM image and its boot test (make image, make e2e-vm).
+VM_PKGS  := mmdebstrap extlinux syslinux-common qemu-utils qemu-system-x86 genisoimage \
+            e2fsprogs fdisk mount curl
+IMAGE    ?= bin/vrouter-bookworm.qcow2
 
-.PHONY: all build test test-unit test-e2e lint fuzz bench demo deps clean
+.PHONY: all build test test-unit test-e2e lint fuzz bench demo deps clean image e2e-vm
 
 all: build
 
@@ -50,12 +54,20 @@ bench:
 	$(GO) build -o bin/ ./cmd/v6gen ./bench/cmd/fprouter ./bench/cmd/bench
 	bin/bench -bin bin -out bench/results -rounds 3 -trial 5s
 
+# A BIOS-bootable Debian bookworm qcow2 with vrouter baked in (root).
+image:
+	images/build-image.sh $(IMAGE)
+
+# The "nova boot" simulation: config drive + qemu (TCG) + namespaces.
+e2e-vm: image
+	VROUTER_E2E_VM=1 VROUTER_IMAGE=$(IMAGE) $(GO) test -count=1 -v -timeout 30m -run '^TestVM$$' ./images/
+
 demo: build
 	$(GO) run ./scenario/cmd/vrdemo --vrouter $(BIN)
 
 deps:
 	apt-get update
-	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEB_PKGS)
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEB_PKGS) $(VM_PKGS)
 
 clean:
 	rm -rf bin e2e.log

@@ -1,12 +1,115 @@
 package main
 
 import (
+	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"os"
+	"strings"
+
+	"github.com/vrouter/vrouter/cloudinit"
+	"github.com/vrouter/vrouter/config"
 )
 
-// cmdCloudinit is owned by the cloudinit/ work (issue 6).
+// cmdCloudinit prints #cloud-config user-data that installs, configures
+// and starts vrouter in a service VM, or writes it into a config drive /
+// NoCloud seed (--seed).
 func cmdCloudinit(args []string, stdout, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "vrouter cloudinit: not implemented yet")
-	return exitFailure
+	fs := flag.NewFlagSet("vrouter cloudinit", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		opts       cloudinit.Options
+		configFile = fs.String("config", "", "vrouter config `FILE` to install (default: the embedded default)")
+		seed       = fs.String("seed", "", "write a seed instead of printing: a `DIR`, or an ISO file when it ends in .iso")
+		format     = fs.String("seed-format", string(cloudinit.ConfigDrive), "seed `FORMAT`: configdrive (OpenStack, label config-2) or nocloud (label cidata)")
+		hostname   = fs.String("hostname", "vrouter", "instance `NAME` in the seed's metadata")
+		instanceID = fs.String("instance-id", "", "instance `ID` in the seed's metadata (default: a random UUID)")
+	)
+	fs.StringVar(&opts.URL, "url", "", "download the binary from `URL` at first boot instead of using the one in the image (needs --sha256)")
+	fs.StringVar(&opts.SHA256, "sha256", "", "SHA-256 (`HEX`) of the binary at --url")
+	fs.Func("match-mac", "name the NIC with a MAC: `NAME=MAC`, e.g. eth0=fa:16:3e:11:11:11 (repeatable)", func(s string) error {
+		n, err := cloudinit.ParseNIC(s)
+		if err != nil {
+			return err
+		}
+		opts.NICs = append(opts.NICs, n)
+		return nil
+	})
+	fs.Func("part", "add a MIME part: `FILE[:CONTENT-TYPE]` (repeatable; the type is guessed from the first line when omitted)", func(s string) error {
+		p, err := cloudinit.ReadPart(s)
+		if err != nil {
+			return err
+		}
+		opts.Parts = append(opts.Parts, p)
+		return nil
+	})
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: vrouter cloudinit [flags]\n\nPrints #cloud-config user-data for `openstack server create --user-data`.\n\nflags:")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "vrouter cloudinit: unexpected arguments: %s\n", strings.Join(fs.Args(), " "))
+		return exitUsage
+	}
+	sf := cloudinit.SeedFormat(*format)
+	if sf != cloudinit.ConfigDrive && sf != cloudinit.NoCloud {
+		fmt.Fprintf(stderr, "vrouter cloudinit: --seed-format %q: want configdrive or nocloud\n", *format)
+		return exitUsage
+	}
+	if *configFile != "" {
+		data, err := os.ReadFile(*configFile)
+		if err != nil {
+			fmt.Fprintf(stderr, "vrouter cloudinit: %v\n", err)
+			return exitUsage
+		}
+		opts.ConfigName, opts.Config = *configFile, data
+	}
+
+	cc, cfg, err := cloudinit.Build(opts)
+	if err != nil {
+		// config.Parse errors already read FILE:LINE:COL: path: message.
+		fmt.Fprintf(stderr, "vrouter cloudinit: %v\n", err)
+		return exitUsage
+	}
+	userData, err := cloudinit.UserData(cc, opts.Parts)
+	if err != nil {
+		fmt.Fprintf(stderr, "vrouter cloudinit: %v\n", err)
+		return exitUsage
+	}
+	if *seed == "" {
+		if _, err := stdout.Write(userData); err != nil {
+			fmt.Fprintf(stderr, "vrouter cloudinit: %v\n", err)
+			return exitFailure
+		}
+		return exitOK
+	}
+
+	id := *instanceID
+	if id == "" {
+		if id, err = cloudinit.NewInstanceID(); err != nil {
+			fmt.Fprintf(stderr, "vrouter cloudinit: %v\n", err)
+			return exitFailure
+		}
+	}
+	s := cloudinit.Seed{Format: sf, InstanceID: id, Hostname: *hostname, UserData: userData}
+	for _, n := range opts.NICs {
+		nic := cloudinit.SeedNIC{MAC: n.MAC}
+		if ifc := cfg.Interface(n.Name); ifc != nil && ifc.Role == config.RoleUpstream {
+			nic.Type = "ipv6_slaac"
+		}
+		s.NICs = append(s.NICs, nic)
+	}
+	if err := cloudinit.WriteSeed(*seed, s); err != nil {
+		fmt.Fprintf(stderr, "vrouter cloudinit: %v\n", err)
+		return exitFailure
+	}
+	fmt.Fprintf(stderr, "vrouter cloudinit: wrote %s seed %s (instance %s, %d bytes of user-data)\n", sf, *seed, id, len(userData))
+	return exitOK
 }

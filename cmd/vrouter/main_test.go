@@ -127,3 +127,20 @@ func TestRunWithoutPrivileges(t *testing.T) {
 		}
 	}
 }
+
+func TestCloudinitCommand(t *testing.T) {
+	code, out, errOut := run("cloudinit")
+	if code != exitOK || !strings.HasPrefix(out, "#cloud-config\n") || !strings.Contains(out, "/etc/vrouter/vrouter.yaml") {
+		t.Fatalf("cloudinit: code %d, stderr %q, stdout starts %q", code, errOut, out[:min(len(out), 80)])
+	}
+	if code, _, errOut := run("cloudinit", "--url", "https://example.org/vrouter"); code != exitUsage || !strings.Contains(errOut, "sha256") {
+		t.Errorf("cloudinit --url without --sha256: code %d (want 2), stderr %q", code, errOut)
+	}
+	path := filepath.Join(t.TempDir(), "bad.yaml")
+	if err := os.WriteFile(path, []byte("interfaces:\n  eth0: {role: upstreem}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := run("cloudinit", "--config", path); code != exitUsage || !strings.Contains(errOut, path+":2:16: interfaces.eth0.role") {
+		t.Errorf("cloudinit with a bad config: code %d (want 2), stderr %q", code, errOut)
+	}
+}

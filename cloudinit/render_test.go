@@ -1,0 +1,412 @@
+package cloudinit
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"go.yaml.in/yaml/v3"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+const (
+	testSHA = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+	testURL = "https://downloads.example.org/vrouter/v1.0.0/vrouter-linux-amd64"
+)
+
+func mustMAC(t *testing.T, s string) net.HardwareAddr {
+	t.Helper()
+	m, err := net.ParseMAC(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func readTestdata(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func goldenCases(t *testing.T) []struct {
+	name string
+	opts Options
+} {
+	nics := []NIC{
+		{Name: "eth0", MAC: mustMAC(t, "fa:16:3e:11:11:11")},
+		{Name: "eth1", MAC: mustMAC(t, "fa:16:3e:22:22:22")},
+	}
+	return []struct {
+		name string
+		opts Options
+	}{
+		{"default", Options{}},
+		{"match-mac", Options{NICs: nics}},
+		{"url", Options{URL: testURL, SHA256: testSHA}},
+		{"config-file", Options{ConfigName: "testdata/ndproxy.yaml", Config: readTestdata(t, "ndproxy.yaml")}},
+		{"multipart", Options{NICs: nics, Parts: []Part{
+			{Filename: "hello.sh", ContentType: "text/x-shellscript", Content: []byte("#!/bin/sh\necho hello from a part\n")},
+		}}},
+	}
+}
+
+// TestGolden compares every render with testdata/<name>.golden; run
+// `go test ./cloudinit -run Golden -update` after an intended change.
+func TestGolden(t *testing.T) {
+	for _, tc := range goldenCases(t) {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := Render(tc.opts)
+			if err != nil {
+				t.Fatalf("Render: %v", err)
+			}
+			golden := filepath.Join("testdata", tc.name+".golden")
+			if *update {
+				if err := os.WriteFile(golden, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run with -update to create it)", err)
+			}
+			if diff := cmp.Diff(string(want), string(got)); diff != "" {
+				t.Errorf("render differs from %s (-want +got):\n%s", golden, diff)
+			}
+		})
+	}
+}
+
+// cloudConfigOf returns the cloud-config in user-data: the whole of it, or
+// its text/cloud-config MIME part.
+func cloudConfigOf(t *testing.T, userData []byte) []byte {
+	t.Helper()
+	if bytes.HasPrefix(userData, []byte(Header)) {
+		return userData
+	}
+	parts := parseMultipart(t, userData)
+	for _, p := range parts {
+		if p.ContentType == "text/cloud-config" {
+			return p.Content
+		}
+	}
+	t.Fatal("no text/cloud-config part")
+	return nil
+}
+
+func parseMultipart(t *testing.T, data []byte) []Part {
+	t.Helper()
+	head, body, ok := bytes.Cut(data, []byte("\n\n"))
+	if !ok {
+		t.Fatal("multipart: no blank line after the headers")
+	}
+	var ctype string
+	for _, l := range strings.Split(string(head), "\n") {
+		if v, ok := strings.CutPrefix(l, "Content-Type: "); ok {
+			ctype = v
+		}
+	}
+	mt, params, err := mime.ParseMediaType(ctype)
+	if err != nil || mt != "multipart/mixed" {
+		t.Fatalf("multipart: Content-Type %q: %v", ctype, err)
+	}
+	r := multipart.NewReader(bytes.NewReader(body), params["boundary"])
+	var parts []Part
+	for {
+		p, err := r.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("multipart: %v", err)
+		}
+		b, err := io.ReadAll(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pt, _, _ := mime.ParseMediaType(p.Header.Get("Content-Type"))
+		parts = append(parts, Part{Filename: p.FileName(), ContentType: pt, Content: b})
+	}
+	return parts
+}
+
+// TestSchema runs every render through the real `cloud-init schema -c`
+// and our top-level key allow-list.
+func TestSchema(t *testing.T) {
+	ci, err := exec.LookPath("cloud-init")
+	if err != nil {
+		t.Log("cloud-init not installed (Debian package cloud-init; .ci/run installs it): checking only the key allow-list")
+	}
+	for _, tc := range goldenCases(t) {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel() // cloud-init schema takes seconds per file
+			ud, err := Render(tc.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cc := cloudConfigOf(t, ud)
+			if err := CheckKeys(cc); err != nil {
+				t.Error(err)
+			}
+			if ci == "" {
+				t.Skip("cloud-init not installed (Debian package cloud-init): skipping `cloud-init schema -c`")
+			}
+			f := filepath.Join(t.TempDir(), "user-data")
+			if err := os.WriteFile(f, cc, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			out, err := exec.Command(ci, "schema", "-c", f).CombinedOutput()
+			if err != nil || !bytes.Contains(out, []byte("Valid cloud-config")) {
+				t.Errorf("cloud-init schema -c: %v\n%s", err, out)
+			}
+		})
+	}
+}
+
+// TestSchemaCatchesErrors makes sure the two validators can fail: a wrong
+// type fails cloud-init's schema, a misspelt key fails the allow-list.
+func TestSchemaCatchesErrors(t *testing.T) {
+	bad := []byte(Header + "runcmd: 5\nwrite_file:\n  - path: /x\n")
+	if err := CheckKeys(bad); err == nil || !strings.Contains(err.Error(), "write_file") {
+		t.Errorf("CheckKeys(misspelt key) = %v, want an error naming write_file", err)
+	}
+	ci, err := exec.LookPath("cloud-init")
+	if err != nil {
+		t.Skip("cloud-init not installed (Debian package cloud-init): skipping")
+	}
+	f := filepath.Join(t.TempDir(), "user-data")
+	if err := os.WriteFile(f, bad, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(ci, "schema", "-c", f).CombinedOutput(); err == nil {
+		t.Errorf("cloud-init schema accepted runcmd: 5:\n%s", out)
+	}
+}
+
+func TestContent(t *testing.T) {
+	cc, cfg, err := Build(Options{NICs: []NIC{{Name: "eth0", MAC: mustMAC(t, "fa:16:3e:11:11:11")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Source != "<default>" {
+		t.Errorf("config source %q, want <default>", cfg.Source)
+	}
+	f := cc.File(ConfigPath)
+	if f == nil {
+		t.Fatalf("no %s", ConfigPath)
+	}
+	// The config is installed byte for byte, and survives the YAML round
+	// trip cloud-init does.
+	var back CloudConfig
+	out, err := cc.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(out, &back); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(cc, &back); diff != "" {
+		t.Errorf("YAML round trip (-want +got):\n%s", diff)
+	}
+	sys := cc.File(SysctlPath)
+	if sys == nil {
+		t.Fatalf("no %s", SysctlPath)
+	}
+	for _, want := range []string{"net.ipv6.conf.all.forwarding = 1\n", "net.ipv6.conf.eth0.accept_ra = 2\n"} {
+		if !strings.Contains(sys.Content, want) {
+			t.Errorf("sysctl file lacks %q:\n%s", want, sys.Content)
+		}
+	}
+	if strings.Index(sys.Content, "forwarding") > strings.Index(sys.Content, "accept_ra") {
+		t.Error("forwarding must come before accept_ra (turning forwarding on rewrites per-interface settings)")
+	}
+	// Baked mode: the unit comes with the image, no download.
+	if cc.File(UnitPath) != nil {
+		t.Error("baked mode must not install the unit")
+	}
+	last := cc.Runcmd[len(cc.Runcmd)-1]
+	if diff := cmp.Diff([]string{"systemctl", "restart", "vrouter.service"}, last); diff != "" {
+		t.Errorf("last runcmd (-want +got):\n%s", diff)
+	}
+}
+
+func TestURLMode(t *testing.T) {
+	cc, _, err := Build(Options{URL: testURL, SHA256: strings.ToUpper(testSHA)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := cc.File(UnitPath); f == nil || !strings.Contains(f.Content, "Type=notify") {
+		t.Errorf("URL mode must install the unit file, got %+v", f)
+	}
+	first := cc.Runcmd[0]
+	if n := len(first); n < 3 || first[n-3] != BinaryPath || first[n-2] != testURL || first[n-1] != testSHA {
+		t.Errorf("first runcmd must download %s with sha256 %s, got %q", testURL, testSHA, first)
+	}
+}
+
+func TestRefused(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts Options
+		want string
+	}{
+		{"url without sha256", Options{URL: testURL}, "--url needs --sha256"},
+		{"bad sha256", Options{URL: testURL, SHA256: "abc"}, "64 hexadecimal digits"},
+		{"sha256 without url", Options{SHA256: testSHA}, "only meaningful with --url"},
+		{"ftp url", Options{URL: "ftp://x/vrouter", SHA256: testSHA}, "http:// or https://"},
+		{"bad config", Options{ConfigName: "bad.yaml", Config: []byte("interfaces:\n  eth0:\n    role: upstreem\n")},
+			"bad.yaml:3:11: interfaces.eth0.role:"},
+		{"unknown key", Options{ConfigName: "bad.yaml", Config: []byte("forwardin: true\n")}, "bad.yaml:1:1: forwardin"},
+		{"same MAC twice", Options{NICs: []NIC{
+			{Name: "eth0", MAC: mustMAC(t, "fa:16:3e:11:11:11")},
+			{Name: "eth1", MAC: mustMAC(t, "fa:16:3e:11:11:11")},
+		}}, "MAC fa:16:3e:11:11:11 is given for two interfaces"},
+		{"same name twice", Options{NICs: []NIC{
+			{Name: "eth0", MAC: mustMAC(t, "fa:16:3e:11:11:11")},
+			{Name: "eth0", MAC: mustMAC(t, "fa:16:3e:22:22:22")},
+		}}, "interface eth0 is matched by MAC twice"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Render(tc.opts)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Render = %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestSizeGuard(t *testing.T) {
+	// 49152 bytes are exactly 65536 bytes of base64: one over.
+	limit := NovaMaxBase64 / 4 * 3 // 49149 bytes → 65532 base64 bytes
+	if err := CheckSize(make([]byte, limit)); err != nil {
+		t.Errorf("CheckSize(%d bytes) = %v, want nil", limit, err)
+	}
+	if err := CheckSize(make([]byte, limit+1)); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("CheckSize(%d bytes) = %v, want ErrTooLarge", limit+1, err)
+	}
+	big := Part{Filename: "big.sh", ContentType: "text/x-shellscript",
+		Content: append([]byte("#!/bin/sh\n"), bytes.Repeat([]byte("# padding padding padding\n"), 2000)...)}
+	_, err := Render(Options{Parts: []Part{big}})
+	if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "65535") {
+		t.Errorf("Render(52 kB part) = %v, want ErrTooLarge naming 65535", err)
+	}
+}
+
+func TestMultipart(t *testing.T) {
+	ud, err := Render(Options{Parts: []Part{
+		{Filename: "a.sh", Content: []byte("#!/bin/sh\necho a\n")},
+		{Filename: "b.cfg", Content: []byte("#cloud-config\nfinal_message: hi\n")},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts := parseMultipart(t, ud)
+	var types []string
+	for _, p := range parts {
+		types = append(types, p.Filename+" "+p.ContentType)
+	}
+	want := []string{"vrouter.cfg text/cloud-config", "a.sh text/x-shellscript", "b.cfg text/cloud-config"}
+	if diff := cmp.Diff(want, types); diff != "" {
+		t.Errorf("parts (-want +got):\n%s", diff)
+	}
+	if _, err := Render(Options{Parts: []Part{{Filename: "x", Content: []byte("no header")}}}); err == nil {
+		t.Error("a part of unknown type must be refused")
+	}
+}
+
+func TestReadPart(t *testing.T) {
+	dir := t.TempDir()
+	sh := filepath.Join(dir, "x.sh")
+	if err := os.WriteFile(sh, []byte("echo hi\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, err := ReadPart(sh + ":text/x-shellscript")
+	if err != nil || p.ContentType != "text/x-shellscript" || p.Filename != "x.sh" {
+		t.Errorf("ReadPart = %+v, %v", p, err)
+	}
+	if _, err := ReadPart(sh); err == nil || !strings.Contains(err.Error(), "FILE:CONTENT-TYPE") {
+		t.Errorf("ReadPart(untyped) = %v, want a hint about FILE:CONTENT-TYPE", err)
+	}
+	if _, err := ReadPart(sh + ":text/html"); err == nil {
+		t.Error("text/html must be refused")
+	}
+}
+
+func TestParseNIC(t *testing.T) {
+	n, err := ParseNIC("eth0=FA:16:3E:11:11:11")
+	if err != nil || n.Name != "eth0" || n.MAC.String() != "fa:16:3e:11:11:11" {
+		t.Errorf("ParseNIC = %+v, %v", n, err)
+	}
+	for _, bad := range []string{"eth0", "=fa:16:3e:11:11:11", "eth0=xx", "a/b=fa:16:3e:11:11:11",
+		"averyveryverylongname=fa:16:3e:11:11:11", "eth0=00:00:00:00:fe:80:00:00:00:00:00:00:00:00:00:00:00:00:00:00"} {
+		if _, err := ParseNIC(bad); err == nil {
+			t.Errorf("ParseNIC(%q) accepted", bad)
+		}
+	}
+}
+
+func TestIfSysctl(t *testing.T) {
+	if got := ifSysctl("eth0.100", "accept_ra"); got != "net/ipv6/conf/eth0.100/accept_ra" {
+		t.Errorf("got %q", got)
+	}
+	if got := ifSysctl("eth0", "accept_ra"); got != "net.ipv6.conf.eth0.accept_ra" {
+		t.Errorf("got %q", got)
+	}
+}
+
+// TestInstallScript runs the download-and-verify runcmd against a local
+// HTTP server: a wrong checksum must leave no binary behind.
+func TestInstallScript(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: the script installs with owner root")
+	}
+	if _, err := exec.LookPath("curl"); err != nil {
+		if _, err := exec.LookPath("wget"); err != nil {
+			t.Skip("needs curl or wget")
+		}
+	}
+	payload := []byte("#!/bin/sh\necho vrouter\n")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(payload) }))
+	defer srv.Close()
+	sum := "b1a03c3a9ca6a4e1d55aba5b6ef3bf1ee63a8ab1e4d1e82f0e1e61c67d9ce3df" // wrong on purpose
+	dst := filepath.Join(t.TempDir(), "vrouter")
+
+	run := func(sum string) (string, error) {
+		out, err := exec.Command("sh", "-c", installScript, "vrouter-install", dst, srv.URL+"/vrouter", sum).CombinedOutput()
+		return string(out), err
+	}
+	out, err := run(sum)
+	if err == nil || !strings.Contains(out, "does not have SHA-256") {
+		t.Errorf("wrong checksum: err %v, output %q", err, out)
+	}
+	if _, err := os.Stat(dst); !os.IsNotExist(err) {
+		t.Errorf("wrong checksum left %s behind (%v)", dst, err)
+	}
+	if _, err := os.Stat(dst + ".download"); !os.IsNotExist(err) {
+		t.Errorf("wrong checksum left %s.download behind", dst)
+	}
+	good := sha256Hex(payload)
+	if out, err := run(good); err != nil {
+		t.Fatalf("right checksum: %v: %s", err, out)
+	}
+	st, err := os.Stat(dst)
+	if err != nil || st.Mode().Perm() != 0o755 {
+		t.Errorf("installed binary: %v, mode %v", err, st.Mode())
+	}
+}

@@ -1,0 +1,176 @@
+#!/bin/bash
+# build-image.sh: the vrouter service-VM image, a BIOS-bootable Debian
+# bookworm qcow2 (like a glance image) built from Debian's packages with
+# mmdebstrap, without libguestfs: rootfs directory -> ext4 made with
+# `mkfs.ext4 -d` inside a partitioned raw disk -> extlinux through a loop
+# device -> qcow2.
+#
+# usage: images/build-image.sh [OUT.qcow2]     (root; default bin/vrouter-bookworm.qcow2)
+# env:   VROUTER_BIN  vrouter binary to bake in (default: built from this tree, static)
+#        MIRROR       Debian mirror (default: the first Debian archive in the host's apt sources)
+#        DISK_SIZE    virtual disk size (default 2G; cloud-init grows the root fs)
+#        EXTRA_PKGS   more packages, comma-separated
+#        QCOW2_COMPRESS=1  compressed qcow2 (smaller upload)
+# needs: mmdebstrap extlinux syslinux-common qemu-utils e2fsprogs fdisk mount (Debian packages)
+#
+# The image: cloud kernel (linux-image-cloud-amd64), systemd + networkd +
+# resolved, cloud-init (datasources ConfigDrive, OpenStack, NoCloud; networkd
+# renderer), openssh-server without host keys (cloud-init makes them), vrouter
+# at /usr/local/bin/vrouter and its unit installed but not enabled: the
+# user-data enables it once /etc/vrouter/vrouter.yaml is written, so a first
+# boot never advertises the embedded default on a tenant network. NICs are
+# eth0, eth1... in PCI order (net.ifnames=0), as OpenStack attaches ports;
+# `vrouter cloudinit --match-mac` pins names to MACs on top of that.
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+out=${1:-$repo/bin/vrouter-bookworm.qcow2}
+# host_mirror prints the first Debian archive URI the host's apt uses, so the
+# image comes from the same archive the machine is set up for.
+host_mirror() {
+	{
+		grep -hs '^URIs:' /etc/apt/sources.list.d/*.sources | awk '{print $2}'
+		grep -hs '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list | awk '{for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) {print $i; break}}'
+	} | grep -v -- '-security' | grep '/debian/\?$' | head -n 1
+}
+mirror=${MIRROR:-$(host_mirror)}
+[ -n "$mirror" ] || { echo "build-image: no Debian archive in the host's apt sources; set MIRROR" >&2; exit 1; }
+disk_size=${DISK_SIZE:-2G}
+
+die() { echo "build-image: $*" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || die "must run as root (mmdebstrap root mode, loop device for extlinux)"
+for t in mmdebstrap extlinux mkfs.ext4 sfdisk losetup qemu-img mount; do
+	command -v "$t" >/dev/null || die "$t not found; apt-get install mmdebstrap extlinux syslinux-common qemu-utils e2fsprogs fdisk mount"
+done
+mbr=/usr/lib/syslinux/mbr/mbr.bin
+[ -r "$mbr" ] || die "$mbr not found; apt-get install syslinux-common"
+
+start=$(date +%s)
+work=$(mktemp -d /var/tmp/vrouter-image.XXXXXX)
+loopdev=
+cleanup() {
+	set +e
+	mountpoint -q "$work/mnt" && umount "$work/mnt"
+	[ -n "$loopdev" ] && losetup -d "$loopdev"
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+bin=${VROUTER_BIN:-}
+if [ -z "$bin" ]; then
+	echo "build-image: building vrouter (static)"
+	(cd "$repo" && CGO_ENABLED=0 go build -trimpath -o "$work/vrouter" ./cmd/vrouter)
+	bin=$work/vrouter
+fi
+[ -x "$bin" ] || die "VROUTER_BIN $bin is not an executable"
+
+uuid=$(cat /proc/sys/kernel/random/uuid)
+rootfs=$work/rootfs
+pkgs=linux-image-cloud-amd64,systemd,systemd-sysv,systemd-resolved,udev,dbus,cloud-init
+pkgs+=,iproute2,procps,kmod,netbase,ca-certificates,curl,openssh-server,initramfs-tools,e2fsprogs
+pkgs+=,cloud-guest-utils,less
+[ -n "${EXTRA_PKGS:-}" ] && pkgs+=,$EXTRA_PKGS
+
+echo "build-image: mmdebstrap bookworm from $mirror"
+# Hooks run on the host with the rootfs as $1.
+mmdebstrap --variant=minbase --mode=root --format=directory \
+	--include="$pkgs" \
+	--dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' \
+	--dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/locale/*' \
+	--customize-hook='
+		set -e
+		root=$1
+		# No host state inside: resolv.conf from resolved, empty machine-id
+		# (first boot makes one), no ssh host keys (cloud-init makes them).
+		rm -f "$root/etc/resolv.conf"
+		ln -s ../run/systemd/resolve/stub-resolv.conf "$root/etc/resolv.conf"
+		: >"$root/etc/machine-id"
+		rm -f "$root/var/lib/dbus/machine-id" "$root"/etc/ssh/ssh_host_*
+		echo localhost >"$root/etc/hostname"
+		printf "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n" >"$root/etc/hosts"
+		rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin
+		chroot "$root" systemctl enable systemd-networkd.service systemd-resolved.service
+		# serial-getty comes from console=ttyS0; nothing else to enable.
+	' \
+	bookworm "$rootfs" "deb $mirror bookworm main" "deb $mirror bookworm-updates main" \
+	|| die "mmdebstrap failed"
+
+echo "build-image: configuring"
+kver=$(basename "$(ls "$rootfs"/boot/vmlinuz-* | sort -V | tail -1)")
+kver=${kver#vmlinuz-}
+[ -f "$rootfs/boot/initrd.img-$kver" ] || die "no initrd for kernel $kver"
+
+install -D -m 0755 "$bin" "$rootfs/usr/local/bin/vrouter"
+install -D -m 0644 "$repo/images/vrouter.service" "$rootfs/etc/systemd/system/vrouter.service"
+[ -f "$repo/OPENSTACK.md" ] && install -D -m 0644 "$repo/OPENSTACK.md" "$rootfs/usr/share/doc/vrouter/OPENSTACK.md"
+mkdir -p "$rootfs/etc/vrouter"
+
+cat >"$rootfs/etc/fstab" <<FSTAB
+# <file system> <mount point> <type> <options> <dump> <pass>
+UUID=$uuid / ext4 defaults,errors=remount-ro 0 1
+FSTAB
+
+cat >"$rootfs/etc/cloud/cloud.cfg.d/90-vrouter.cfg" <<'CFG'
+# vrouter image: read the config drive first (IPv6-only networks cannot
+# reach the metadata server), render network config for systemd-networkd.
+datasource_list: [ConfigDrive, OpenStack, NoCloud, None]
+datasource:
+  OpenStack:
+    max_wait: 30
+    timeout: 5
+system_info:
+  network:
+    renderers: [networkd]
+# RSA 3072 and DSA keys take ~15 s to make under emulation; these two are
+# what current clients use.
+ssh_genkeytypes: [ed25519, ecdsa]
+# minbase has no locales package: leave the locale as it is.
+locale: false
+CFG
+
+# systemd-networkd-wait-online must not hold the boot for links that get no
+# address (the tenant link waits for vrouter itself): any one link, 20 s.
+mkdir -p "$rootfs/etc/systemd/system/systemd-networkd-wait-online.service.d"
+cat >"$rootfs/etc/systemd/system/systemd-networkd-wait-online.service.d/10-vrouter.conf" <<'WAIT'
+[Service]
+ExecStart=
+ExecStart=/lib/systemd/systemd-networkd-wait-online --any --timeout=20
+WAIT
+
+echo "build-image: making the disk"
+raw=$work/disk.raw
+truncate -s "$disk_size" "$raw"
+echo 'start=2048, type=83, bootable' | sfdisk --quiet "$raw"
+offset=$((2048 * 512))
+psize_k=$(( ($(stat -c %s "$raw") - offset) / 1024 ))
+# No 64bit: extlinux (syslinux 6.04) cannot read ext4 with it.
+mkfs.ext4 -q -F -L vrouter-root -U "$uuid" -O ^64bit -E offset=$offset -d "$rootfs" "$raw" "${psize_k}k"
+
+loopdev=$(losetup --find --show --offset "$offset" --sizelimit $((psize_k * 1024)) "$raw")
+mkdir -p "$work/mnt"
+mount "$loopdev" "$work/mnt"
+mkdir -p "$work/mnt/boot/extlinux"
+extlinux --install "$work/mnt/boot/extlinux" >/dev/null
+cat >"$work/mnt/boot/extlinux/extlinux.conf" <<EXT
+SERIAL 0 115200
+DEFAULT vrouter
+PROMPT 0
+TIMEOUT 1
+LABEL vrouter
+  LINUX /boot/vmlinuz-$kver
+  INITRD /boot/initrd.img-$kver
+  APPEND root=UUID=$uuid ro console=tty0 console=ttyS0,115200n8 net.ifnames=0 biosdevname=0
+EXT
+umount "$work/mnt"
+losetup -d "$loopdev"
+loopdev=
+dd if="$mbr" of="$raw" bs=440 count=1 conv=notrunc status=none
+
+mkdir -p "$(dirname "$out")"
+# QCOW2_COMPRESS=1 halves the upload to glance; boots read it a bit slower.
+compress=()
+[ "${QCOW2_COMPRESS:-0}" = 1 ] && compress=(-c)
+qemu-img convert -f raw -O qcow2 "${compress[@]}" "$raw" "$out.tmp"
+mv "$out.tmp" "$out"
+end=$(date +%s)
+echo "build-image: wrote $out ($(du -h --apparent-size "$out" | cut -f1) qcow2, $(du -sh "$rootfs" | cut -f1) rootfs, kernel $kver) in $((end - start)) s"

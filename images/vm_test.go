@@ -1,0 +1,411 @@
+package images_test
+
+// The VM end-to-end test: "nova boot" simulated with qemu (TCG) and network
+// namespaces. It boots the service-VM image with a config drive built as
+// nova builds one, and checks that the router serves the tenant link.
+//
+//   ns <p>-up (ipv6-router)          ns <p>-hv (qemu)                        ns <p>-vm1
+//   eth0 2001:db8:0:1::1/64  --veth-- br0 -- tap0 =[eth0  VM  eth1]= tap1 -- br1 --veth-- eth0 fa:16:3e:33:33:33
+//   radvd 2001:db8:0:1::/64                  fa:16:3e:11:11:11  fa:16:3e:22:22:22        SLAAC 2001:db8:0:2:f816:3eff:fe33:3333
+//   route 2001:db8:0:2::/64 via 2001:db8:0:1:f816:3eff:fe11:1111
+//
+// Run: VROUTER_E2E_VM=1 [VROUTER_IMAGE=bin/vrouter-bookworm.qcow2] go test -v -timeout 60m -run TestVM ./images/
+// (root; Debian packages qemu-system-x86 radvd genisoimage iproute2 iputils-ping,
+// and those of build-image.sh when VROUTER_IMAGE is not given).
+// VROUTER_E2E_VM_BOOTS=N boots N times and logs the median boot → VM1 address time.
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vrouter/vrouter/cloudinit"
+)
+
+const (
+	macVMEth0 = "fa:16:3e:11:11:11"
+	macVMEth1 = "fa:16:3e:22:22:22"
+	macVM1    = "fa:16:3e:33:33:33"
+	addrVM    = "2001:db8:0:1:f816:3eff:fe11:1111"
+	addrVM1   = "2001:db8:0:2:f816:3eff:fe33:3333"
+	addrUp    = "2001:db8:0:1::1"
+
+	bootTimeout   = 8 * time.Minute // qemu's own `timeout` bound, per boot
+	finalTimeout  = 6 * time.Minute // boot to cloud-init final, TCG
+	vm1Timeout    = 2 * time.Minute // final to VM1's address
+	markerService = "E2E vrouter.service="
+)
+
+func TestVM(t *testing.T) {
+	if os.Getenv("VROUTER_E2E_VM") != "1" {
+		t.Skip("VM e2e: set VROUTER_E2E_VM=1 to run it (make e2e-vm); it builds and boots an image under qemu for minutes")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("VM e2e needs root (network namespaces, taps)")
+	}
+	for _, tool := range []string{"qemu-system-x86_64", "radvd", "ip", "ping", "timeout"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("VM e2e needs %s (Debian packages qemu-system-x86 radvd iproute2 iputils-ping coreutils)", tool)
+		}
+	}
+	image := os.Getenv("VROUTER_IMAGE")
+	if image == "" {
+		image = filepath.Join(t.TempDir(), "vrouter.qcow2")
+		start := time.Now()
+		cmd := exec.Command("bash", "build-image.sh", image)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("build-image.sh: %v\n%s", err, tail(out, 4000))
+		}
+		st, _ := os.Stat(image)
+		t.Logf("image built in %s, %d MiB", time.Since(start).Round(time.Second), st.Size()>>20)
+	}
+	if _, err := os.Stat(image); err != nil {
+		t.Fatal(err)
+	}
+
+	boots := 1
+	if s := os.Getenv("VROUTER_E2E_VM_BOOTS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			t.Fatalf("VROUTER_E2E_VM_BOOTS=%q: want a positive count", s)
+		}
+		boots = n
+	}
+
+	var times []time.Duration
+	for i := range boots {
+		t.Run(fmt.Sprintf("boot%d", i+1), func(t *testing.T) {
+			times = append(times, bootGood(t, image))
+		})
+	}
+	if len(times) > 0 && !t.Failed() {
+		slices.Sort(times)
+		t.Logf("boot → VM1 address: median %s of %d (all: %v)", times[len(times)/2].Round(100*time.Millisecond), len(times), times)
+	}
+	t.Run("invalid-config", func(t *testing.T) { bootBadConfig(t, image) })
+}
+
+// bootGood boots the router with the embedded default config and returns
+// the time from qemu's start to VM1 holding its SLAAC address.
+func bootGood(t *testing.T, image string) time.Duration {
+	cc, _, err := cloudinit.Build(cloudinit.Options{NICs: vmNICs(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lab := newLab(t)
+	vm := lab.boot(t, image, cc)
+
+	vm.waitSerial(t, "vrouter: cloud-init final stage done", finalTimeout)
+	t.Logf("cloud-init final after %s", time.Since(vm.start).Round(time.Second))
+	vm.waitSerial(t, markerService+"active", 10*time.Second)
+
+	// The VM's upstream SLAAC address answers from the ipv6-router.
+	waitFor(t, "the VM's eth0 address "+addrVM+" to answer from ipv6-router", time.Minute, func() error {
+		return run(lab.ns("up"), "ping", "-6", "-c", "1", "-W", "1", addrVM)
+	})
+	waitFor(t, "VM1 to get "+addrVM1, vm1Timeout, func() error {
+		out, err := output(lab.ns("vm1"), "ip", "-6", "-o", "addr", "show", "dev", "eth0", "scope", "global")
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(out, addrVM1+"/64") || strings.Contains(out, "tentative") {
+			return fmt.Errorf("VM1 addresses: %q", out)
+		}
+		return nil
+	})
+	took := time.Since(vm.start)
+	t.Logf("boot → VM1 address %s: %s", addrVM1, took.Round(100*time.Millisecond))
+	out, err := outputErr(lab.ns("vm1"), "ping", "-6", "-c", "3", "-W", "2", addrUp)
+	if err != nil {
+		t.Fatalf("VM1 cannot ping %s through the VM: %v\n%s", addrUp, err, out)
+	}
+	t.Logf("VM1 pings %s through the VM: %s", addrUp, lastLine(out))
+	return took
+}
+
+// bootBadConfig boots with an invalid vrouter.yaml (as if edited after
+// rendering): the console must show the config error and the unit must
+// fail, and the tenant link must get no router.
+func bootBadConfig(t *testing.T, image string) {
+	cc, _, err := cloudinit.Build(cloudinit.Options{NICs: vmNICs(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := cc.File(cloudinit.ConfigPath)
+	f.Content = "interfaces:\n  eth0:\n    role: upstreem\n"
+	lab := newLab(t)
+	vm := lab.boot(t, image, cc)
+	vm.waitSerial(t, "vrouter: cloud-init final stage done", finalTimeout)
+	// `vrouter check` in runcmd prints FILE:LINE:COL on the console.
+	vm.waitSerial(t, cloudinit.ConfigPath+":3:11: interfaces.eth0.role", 5*time.Second)
+	vm.waitSerial(t, markerService+"failed", 10*time.Second)
+	if b, err := os.ReadFile(vm.serial); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.Contains(l, "vrouter") && !strings.Contains(l, "ssh") {
+				t.Logf("console: %s", strings.TrimSpace(l))
+			}
+		}
+	}
+	// Never a half-configured router: nothing is advertised on the tenant link.
+	time.Sleep(10 * time.Second)
+	out, _ := output(lab.ns("vm1"), "ip", "-6", "-o", "addr", "show", "dev", "eth0", "scope", "global")
+	if strings.Contains(out, "2001:db8:0:2:") {
+		t.Errorf("VM1 got a tenant address from a router whose config is invalid: %q", out)
+	}
+}
+
+func vmNICs(t *testing.T) []cloudinit.NIC {
+	var nics []cloudinit.NIC
+	for _, s := range []string{"eth0=" + macVMEth0, "eth1=" + macVMEth1} {
+		n, err := cloudinit.ParseNIC(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nics = append(nics, n)
+	}
+	return nics
+}
+
+// lab is the namespaces of one boot.
+type lab struct {
+	prefix string
+	dir    string
+}
+
+func (l *lab) ns(name string) string { return l.prefix + "-" + name }
+
+func newLab(t *testing.T) *lab {
+	t.Helper()
+	b := make([]byte, 3)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	l := &lab{prefix: "vrv" + hex.EncodeToString(b), dir: t.TempDir()}
+	for _, n := range []string{"hv", "up", "vm1"} {
+		mustRun(t, "", "ip", "netns", "add", l.ns(n))
+		ns := l.ns(n)
+		t.Cleanup(func() { _ = run("", "ip", "netns", "del", ns) })
+	}
+	hv, up, vm1 := l.ns("hv"), l.ns("up"), l.ns("vm1")
+	// hv holds the taps and bridges only: no IPv6 of its own.
+	mustRun(t, hv, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1")
+	for _, cmd := range [][]string{
+		{"ip", "link", "add", "br0", "type", "bridge", "mcast_snooping", "0"},
+		{"ip", "link", "add", "br1", "type", "bridge", "mcast_snooping", "0"},
+		{"ip", "tuntap", "add", "dev", "tap0", "mode", "tap"},
+		{"ip", "tuntap", "add", "dev", "tap1", "mode", "tap"},
+		{"ip", "link", "add", "up0", "type", "veth", "peer", "name", "eth0", "netns", up},
+		{"ip", "link", "add", "vm1p", "type", "veth", "peer", "name", "eth0", "netns", vm1},
+		{"ip", "link", "set", "tap0", "master", "br0", "up"},
+		{"ip", "link", "set", "up0", "master", "br0", "up"},
+		{"ip", "link", "set", "tap1", "master", "br1", "up"},
+		{"ip", "link", "set", "vm1p", "master", "br1", "up"},
+		{"ip", "link", "set", "br0", "up"},
+		{"ip", "link", "set", "br1", "up"},
+	} {
+		mustRun(t, hv, cmd...)
+	}
+	// ipv6-router: the Neutron router, with radvd.
+	mustRun(t, up, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
+	mustRun(t, up, "ip", "link", "set", "lo", "up")
+	mustRun(t, up, "ip", "addr", "add", addrUp+"/64", "dev", "eth0", "nodad")
+	mustRun(t, up, "ip", "link", "set", "eth0", "up")
+	mustRun(t, up, "ip", "-6", "route", "add", "2001:db8:0:2::/64", "via", addrVM, "dev", "eth0")
+	conf := filepath.Join(l.dir, "radvd.conf")
+	if err := os.WriteFile(conf, []byte(`interface eth0 {
+	AdvSendAdvert on;
+	MinRtrAdvInterval 3;
+	MaxRtrAdvInterval 10;
+	prefix 2001:db8:0:1::/64 { AdvOnLink on; AdvAutonomous on; };
+};
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	radvd := exec.Command("ip", "netns", "exec", up, "radvd", "-n", "-C", conf, "-p", filepath.Join(l.dir, "radvd.pid"), "-m", "stderr")
+	var radvdLog bytes.Buffer
+	radvd.Stdout, radvd.Stderr = &radvdLog, &radvdLog
+	if err := radvd.Start(); err != nil {
+		t.Fatalf("radvd: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = radvd.Process.Kill()
+		_ = radvd.Wait()
+		if t.Failed() {
+			t.Logf("radvd log:\n%s", tail(radvdLog.Bytes(), 2000))
+		}
+	})
+	// VM1: a tenant host doing SLAAC.
+	mustRun(t, vm1, "ip", "link", "set", "lo", "up")
+	mustRun(t, vm1, "ip", "link", "set", "eth0", "address", macVM1)
+	mustRun(t, vm1, "sysctl", "-qw", "net.ipv6.conf.eth0.use_tempaddr=0", "net.ipv6.conf.eth0.accept_ra=1")
+	mustRun(t, vm1, "ip", "link", "set", "eth0", "up")
+	return l
+}
+
+type vm struct {
+	serial string
+	start  time.Time
+	cancel context.CancelFunc
+}
+
+// boot writes a config drive for cc (as nova does) and starts qemu in the
+// hv namespace with the two NICs.
+func (l *lab) boot(t *testing.T, image string, cc *cloudinit.CloudConfig) *vm {
+	t.Helper()
+	// Observation hook: the unit's state on the console after runcmd.
+	cc.Runcmd = append(cc.Runcmd,
+		[]string{"sh", "-c", `echo "` + markerService + `$(systemctl is-active vrouter.service)"`},
+		[]string{"journalctl", "-b", "--no-pager", "-o", "cat", "-u", "vrouter.service"},
+		[]string{"ip", "-6", "addr", "show"},
+	)
+	ud, err := cloudinit.UserData(cc, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := cloudinit.NewInstanceID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed := filepath.Join(l.dir, "config-drive.iso")
+	if err := cloudinit.WriteSeed(seed, cloudinit.Seed{
+		Format: cloudinit.ConfigDrive, InstanceID: id, Hostname: "vrouter", UserData: ud,
+		NICs: []cloudinit.SeedNIC{
+			{MAC: mustMAC(t, macVMEth0), Type: "ipv6_slaac"},
+			{MAC: mustMAC(t, macVMEth1)},
+		},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	serial := filepath.Join(l.dir, "serial.log")
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", l.ns("hv"),
+		"timeout", "--kill-after=10", strconv.Itoa(int(bootTimeout.Seconds())),
+		"qemu-system-x86_64", "-machine", "pc,accel=tcg", "-m", "1024", "-smp", "2",
+		"-nodefaults", "-display", "none", "-no-reboot", "-monitor", "none",
+		"-serial", "file:"+serial,
+		"-drive", "file="+image+",if=virtio,snapshot=on",
+		"-drive", "file="+seed+",media=cdrom,readonly=on",
+		"-netdev", "tap,id=n0,ifname=tap0,script=no,downscript=no",
+		"-device", "virtio-net-pci,netdev=n0,mac="+macVMEth0,
+		"-netdev", "tap,id=n1,ifname=tap1,script=no,downscript=no",
+		"-device", "virtio-net-pci,netdev=n1,mac="+macVMEth1,
+	)
+	var qlog bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &qlog, &qlog
+	// Kill the whole group (ip netns exec → timeout → qemu) on cleanup.
+	cmd.SysProcAttr = sysProcAttrGroup()
+	cmd.Cancel = func() error { return killGroup(cmd) }
+	v := &vm{serial: serial, start: time.Now(), cancel: cancel}
+	if err := cmd.Start(); err != nil {
+		cancel()
+		t.Fatalf("qemu: %v", err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			t.Errorf("qemu did not exit")
+		}
+		if t.Failed() {
+			s, _ := os.ReadFile(serial)
+			t.Logf("qemu output:\n%s\nserial console (tail):\n%s", qlog.String(), tail(s, 12000))
+		}
+	})
+	return v
+}
+
+func (v *vm) waitSerial(t *testing.T, want string, d time.Duration) {
+	t.Helper()
+	waitFor(t, "serial console to show "+strconv.Quote(want), d, func() error {
+		b, err := os.ReadFile(v.serial)
+		if err != nil {
+			return err
+		}
+		if !bytes.Contains(b, []byte(want)) {
+			return fmt.Errorf("not yet (%d bytes of console)", len(b))
+		}
+		return nil
+	})
+}
+
+func waitFor(t *testing.T, what string, d time.Duration, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s: %v", d, what, err)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+func nsCmd(ns string, args ...string) *exec.Cmd {
+	if ns == "" {
+		return exec.Command(args[0], args[1:]...)
+	}
+	return exec.Command("ip", append([]string{"netns", "exec", ns}, args...)...)
+}
+
+func run(ns string, args ...string) error {
+	_, err := outputErr(ns, args...)
+	return err
+}
+
+func mustRun(t *testing.T, ns string, args ...string) {
+	t.Helper()
+	if out, err := outputErr(ns, args...); err != nil {
+		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+func output(ns string, args ...string) (string, error) {
+	out, err := nsCmd(ns, args...).Output()
+	return string(out), err
+}
+
+func outputErr(ns string, args ...string) (string, error) {
+	out, err := nsCmd(ns, args...).CombinedOutput()
+	if err != nil {
+		err = fmt.Errorf("%s: %w", strings.Join(args, " "), err)
+	}
+	return string(out), err
+}
+
+func mustMAC(t *testing.T, s string) net.HardwareAddr {
+	m, err := net.ParseMAC(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func tail(b []byte, n int) string {
+	if len(b) > n {
+		b = b[len(b)-n:]
+	}
+	return string(b)
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
+}

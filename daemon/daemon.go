@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/vrouter/vrouter/config"
+	"github.com/vrouter/vrouter/metrics"
 	"github.com/vrouter/vrouter/ndproxy"
 	"github.com/vrouter/vrouter/ra"
 	"github.com/vrouter/vrouter/router"
@@ -119,6 +120,18 @@ func Run(ctx context.Context, opts Options) error {
 		} else {
 			go serveStatus(l, d.snapshot)
 			defer func() { l.Close(); os.Remove(path) }()
+		}
+	}
+
+	// Metrics: opt-in, bound at start (changing metrics.listen needs a
+	// restart). A port in use is logged, not fatal: routing matters more.
+	if cfg.Metrics.Listen != "" {
+		reg := metrics.NewRegistry()
+		reg.MustRegister(newCollector(d.snapshot))
+		if addr, err := metrics.Serve(ctx, cfg.Metrics.Listen, reg, log.With("component", "metrics")); err != nil {
+			log.Error("metrics disabled", "err", err)
+		} else {
+			log.Info("serving metrics", "addr", addr.String())
 		}
 	}
 

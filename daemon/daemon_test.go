@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/vrouter/vrouter/config"
 )
 
@@ -134,5 +136,34 @@ func TestValidateAdvertise(t *testing.T) {
 	c := config.Default()
 	if err := validateAdvertise(c); err != nil {
 		t.Errorf("default config: %v", err)
+	}
+}
+
+func TestCollector(t *testing.T) {
+	on := true
+	st := Status{
+		Config: "x", Forwarding: &on,
+		Interfaces: []InterfaceStatus{{Name: "eth1", Role: "downstream", Configured: true, Advertise: true, Advertising: true}},
+		Fastpath:   &FastpathStatus{Running: true, Received: 10, Forwarded: 7, ToKernel: map[string]uint64{"hop-limit": 3}},
+	}
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(newCollector(func() Status { return st }))
+	want := `
+# HELP vrouter_fastpath_forwarded_total Frames forwarded by the fast path.
+# TYPE vrouter_fastpath_forwarded_total counter
+vrouter_fastpath_forwarded_total 7
+# HELP vrouter_fastpath_to_kernel_total Frames left to the kernel, by reason.
+# TYPE vrouter_fastpath_to_kernel_total counter
+vrouter_fastpath_to_kernel_total{reason="hop-limit"} 3
+# HELP vrouter_router_interface_configured 1 when the interface exists and was fully configured on the last pass.
+# TYPE vrouter_router_interface_configured gauge
+vrouter_router_interface_configured{iface="eth1"} 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want),
+		"vrouter_fastpath_forwarded_total", "vrouter_fastpath_to_kernel_total", "vrouter_router_interface_configured"); err != nil {
+		t.Error(err)
+	}
+	if n, err := testutil.GatherAndCount(reg); err != nil || n < 8 {
+		t.Errorf("gathered %d metrics, err %v", n, err)
 	}
 }

@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -34,6 +36,7 @@ const (
 	v3NextOffset   = 0
 	v3Snaplen      = 12
 	v3Len          = 16
+	v3Status       = 20
 	v3Mac          = 24
 	v2Status       = 0
 	v2Len          = 4
@@ -43,6 +46,9 @@ const (
 	tpStatusAvail  = 0
 	tpStatusSendRq = 1
 	tpStatusWrong  = 4
+	// TP_STATUS_CSUMNOTREADY: the frame's transport checksum is left to
+	// offload (see completeChecksum).
+	tpStatusCsumNotReady = 1 << 3
 )
 
 // RingPort is a Port on an interface: a TPACKET_V3 RX ring socket bound to
@@ -216,7 +222,10 @@ func (p *RingPort) Read(bufs [][]byte, sizes []int) (int, error) {
 			wire := int(*u32at(h, v3Len))
 			if snap >= wire || snap >= len(bufs[n]) {
 				sizes[n] = wire
-				copy(bufs[n], blk[p.off+mac:p.off+mac+snap])
+				c := copy(bufs[n], blk[p.off+mac:p.off+mac+snap])
+				if *u32at(h, v3Status)&tpStatusCsumNotReady != 0 && c == wire {
+					completeChecksum(bufs[n][:c])
+				}
 				n++
 			} else {
 				p.rxCut.Add(1) // longer than a ring block: cannot be forwarded
@@ -306,6 +315,38 @@ func (p *RingPort) kick() error {
 		default:
 			return fmt.Errorf("af_packet: sendto: %w", e)
 		}
+	}
+}
+
+// Drain asks the kernel to send what the TX ring holds and waits, at most
+// timeout, until it has taken every frame. It returns an error wrapping
+// os.ErrDeadlineExceeded when frames are still queued after timeout.
+func (p *RingPort) Drain(timeout time.Duration) error {
+	p.writeMu.Lock()
+	defer p.writeMu.Unlock()
+	if p.closed.Load() {
+		return fmt.Errorf("af_packet: %w", net.ErrClosed)
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		if err := p.kick(); err != nil {
+			return err
+		}
+		queued := 0
+		fs := p.cfg.TxFrameSize
+		for i := range p.cfg.TxFrames {
+			st := atomic.LoadUint32(u32at(p.tx, i*fs+v2Status))
+			if st != tpStatusAvail && st != tpStatusWrong {
+				queued++
+			}
+		}
+		if queued == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("af_packet: %d frames still in the TX ring after %v: %w", queued, timeout, os.ErrDeadlineExceeded)
+		}
+		time.Sleep(100 * time.Microsecond)
 	}
 }
 

@@ -31,6 +31,7 @@ func testWorker(tb testing.TB) (*worker, *sinkPort, *sinkPort) {
 	t.SetNeighbour(2, netip.MustParseAddr("2001:db8:2::fe"), net.HardwareAddr(macHostB[:]))
 	t.SetLocal(netip.MustParseAddr("2001:db8:1::1"), true)
 	t.Commit()
+	e.pending = newPendingQueue(DefaultPendingPerNeighbour, DefaultPendingTotal, ethLen+1500, time.Hour, e.now)
 	in, out := &sinkPort{}, &sinkPort{}
 	ports := []*portRef{
 		{Port: in, link: Link{Index: 1, Name: "in"}},
@@ -70,8 +71,50 @@ func TestZeroAllocsPerPacket(t *testing.T) {
 		t.Errorf("written: out %d, in (ICMP) %d; want both > 0", out.written, in.written)
 	}
 	s := w.shared
-	if s.forwarded == 0 || s.ptb == 0 || s.toKernel[KernelHopLimit] == 0 || s.dropped[DropNoNeighbour] == 0 {
+	if s.forwarded == 0 || s.ptb == 0 || s.toKernel[KernelHopLimit] == 0 || s.queued == 0 || s.dropped[DropPendingFull] == 0 {
 		t.Errorf("counters %+v do not cover every path", s)
+	}
+}
+
+// TestZeroAllocsPending: holding frames for an unresolved neighbour,
+// flushing them when it resolves, and expiring them allocate nothing.
+func TestZeroAllocsPending(t *testing.T) {
+	w, _, out := testWorker(t)
+	q := w.e.pending
+	unresolved := pkt{dstMAC: macRouterIn, srcMAC: macHostA, dst: "2001:db8:2::99", payload: 10}.bytes()
+	key := neighKey{2, netip.MustParseAddr("2001:db8:2::99").As16()}
+	resolved := NewTables()
+	resolved.SetLink(Link{Index: 2, Name: "out", MAC: net.HardwareAddr(macRouterOut[:]), MTU: 1400})
+	resolved.SetNeighbour(2, netip.MustParseAddr("2001:db8:2::99"), net.HardwareAddr(macHostB[:]))
+	resolved.Commit()
+	rs := resolved.cur.Load()
+	nb := rs.neigh[key]
+	clk := time.Unix(0, 0)
+	q.now = func() time.Time { return clk }
+	round := func() {
+		for i := range 8 {
+			w.sizes[i] = len(unresolved)
+			copy(w.bufs[i], unresolved)
+		}
+		w.batch(8) // held
+		q.flush(rs, key, nb, w.ports)
+		w.batch(8) // held again
+		clk = clk.Add(2 * time.Hour)
+		if n := q.service(w.e.tables.cur.Load(), w.ports); n != 0 {
+			t.Fatalf("%d frames still held after the timeout", n)
+		}
+	}
+	round()
+	before := out.written
+	allocs := testing.AllocsPerRun(100, round)
+	if allocs != 0 {
+		t.Errorf("%v allocations per round, want 0", allocs)
+	}
+	if out.written-before != 101*8 {
+		t.Errorf("flushed %d frames, want %d", out.written-before, 101*8)
+	}
+	if got := q.c.dropped[DropPendingExpired]; got != 102*8 {
+		t.Errorf("expired %d frames, want %d", got, 102*8)
 	}
 }
 

@@ -39,11 +39,36 @@
 //
 // Consequence: a packet the fast path takes but cannot forward is not seen by
 // the kernel either. The fast path therefore answers those itself (Packet Too
-// Big, Destination Unreachable), asks the kernel to resolve a missing neighbour
-// (RTM_NEWNEIGH with NTF_USE) and drops the packet meanwhile, and drops packets
-// whose route leaves through an interface that is not a fast-path interface
-// (all egress interfaces must be fast-path interfaces). Each such drop is
-// counted by reason in [Stats].
+// Big, Destination Unreachable), and drops packets whose route leaves through
+// an interface that is not a fast-path interface (all egress interfaces must
+// be fast-path interfaces). Each such drop is counted by reason in [Stats].
+//
+// # Unresolved next hops: the pending queue
+//
+// For a next hop without a neighbour entry the fast path asks the kernel to
+// resolve it (RTM_NEWNEIGH with NTF_USE, as `ip neigh ... use`) and holds the
+// packet in a small queue, as the kernel's own neighbour queue would
+// (RFC 4861 §7.2.2), so that the first packets of a flow — the first echo
+// request of a ping — are not lost. The queue is bounded per next hop (16
+// frames) and in all (256 frames, in storage allocated when the engine
+// starts); a frame beyond a bound is dropped as "pending-full", a frame whose
+// next hop is not resolved within 3 s (Linux's 3 solicitations 1 s apart) as
+// "pending-expired" (see [WithPendingQueue]). Held frames leave in arrival
+// order and before any later frame to the same next hop: the worker that
+// first sees the neighbour resolved sends them before its own frame, and a
+// goroutine woken by neighbour updates sends them when no further frame
+// comes. Unlike the kernel, the fast path sends no Address Unreachable
+// (RFC 4443 §3.1 code 3) when resolution fails.
+//
+// # Checksum offload
+//
+// A frame from a veth peer (or a virtio guest with checksum offload) can
+// arrive with its TCP or UDP checksum left to the NIC (TP_STATUS_CSUMNOTREADY:
+// the field holds only the pseudo-header sum). The kernel's forwarding keeps
+// that state with the packet; a frame sent from userspace has none, so the
+// RX ring completes such checksums before the engine sees the frame. Without
+// it, UDP through the fast path (traceroute's probes in the reference
+// scenario) arrived with bad checksums and was discarded by the receiver.
 //
 // # I/O
 //
@@ -55,6 +80,23 @@
 // used: the community fork's TPacket writes one frame per sendto (WritePacketData
 // has no TX ring), which the issue measured at 0.31× kernel against 0.44× for
 // ring-based TX, and the RX side would add a copy and an interface per packet.
+//
+// # Receive livelock
+//
+// Under overload an AF_PACKET forwarder loses the CPU to the kernel's receive
+// softirq, which keeps filling the RX ring with frames the forwarder then has
+// no time to send, so delivery falls far below the peak. Threaded NAPI
+// (/sys/class/net/IF/threaded, with GRO on so that veth runs NAPI at all; the
+// NAPI threads pinned to the configured CPUs) lets the scheduler share the
+// CPU between receive processing and the workers instead. [WithThreadedNAPI]
+// sets it up, but it is off by default because it did not help where it was
+// measured: veth gen → router → sink on 2 busy cores, router and its receive
+// processing on CPU1 (RPS), 78-byte frames, 300 kpps offered (≈ 2× the fast
+// path's zero-loss rate), 5 rounds of 3 s, `bench -livelock-pps 300000
+// -forwarders fastpath-softirq,fastpath-napi -rounds 5 -trial 3s`: delivered
+// median 73.5 kpps (64.8–102.5) in softirq, 68.4 kpps (63.6–89.1) with
+// threaded NAPI. Busy polling (SO_BUSY_POLL) was not measured. The fast
+// path still falls to about half its peak under 2× overload (bench/report).
 //
 // # Routing model and limits
 //

@@ -51,6 +51,20 @@ func WithICMPRate(perSec, burst int) Option {
 	return func(e *Engine) { e.icmpRate, e.icmpBurst = perSec, burst }
 }
 
+// WithPendingQueue sizes the queue of frames waiting for their next hop to
+// be resolved: at most perNeighbour frames per next hop and total frames in
+// all, each held at most timeout (defaults DefaultPendingPerNeighbour,
+// DefaultPendingTotal, DefaultPendingTimeout). total 0 disables the queue:
+// such frames are then dropped (DropNoNeighbour) while the kernel resolves.
+func WithPendingQueue(perNeighbour, total int, timeout time.Duration) Option {
+	return func(e *Engine) { e.pendPer, e.pendTotal, e.pendTimeout = perNeighbour, total, timeout }
+}
+
+// WithThreadedNAPI sets whether Run moves the kernel's receive processing
+// of the fast-path interfaces into NAPI kernel threads pinned to the
+// configured CPUs (see the package doc, "Receive livelock").
+func WithThreadedNAPI(on bool) Option { return func(e *Engine) { e.threadedNAPI = on } }
+
 // Engine forwards IPv6 between the configured interfaces.
 type Engine struct {
 	cfg       config.Fastpath
@@ -62,6 +76,11 @@ type Engine struct {
 	icmpBurst int
 	tables    *Tables
 	ready     func()
+
+	pendPer, pendTotal int
+	pendTimeout        time.Duration
+	pending            *pendingQueue // nil: no queue; set by Run
+	threadedNAPI       bool
 
 	mu      sync.Mutex
 	running bool
@@ -92,15 +111,19 @@ func New(cfg config.Fastpath, log *slog.Logger, opts ...Option) (*Engine, error)
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	e := &Engine{cfg: cfg, log: log, now: time.Now, batch: 64, icmpRate: 1000, icmpBurst: 50, tables: NewTables()}
+	e := &Engine{cfg: cfg, log: log, now: time.Now, batch: 64, icmpRate: 1000, icmpBurst: 50, tables: NewTables(),
+		pendPer: DefaultPendingPerNeighbour, pendTotal: DefaultPendingTotal, pendTimeout: DefaultPendingTimeout}
 	for _, o := range opts {
 		o(e)
 	}
 	if e.batch < 1 {
 		return nil, fmt.Errorf("fastpath: batch size %d < 1", e.batch)
 	}
+	if e.pendTotal < 0 || e.pendPer < 0 || (e.pendTotal > 0 && (e.pendPer == 0 || e.pendTimeout <= 0)) {
+		return nil, fmt.Errorf("fastpath: pending queue %d per neighbour, %d in all, timeout %v: want all positive, or 0 in all", e.pendPer, e.pendTotal, e.pendTimeout)
+	}
 	if e.sys == nil {
-		s, err := newOSSystem(log)
+		s, err := newOSSystem(log, cfg.CPUs, e.threadedNAPI)
 		if err != nil {
 			return nil, err
 		}
@@ -166,11 +189,21 @@ func (e *Engine) Run(ctx context.Context) error {
 		return fmt.Errorf("fastpath: %w", err)
 	}
 
+	// The pending queue holds frames of up to the largest MTU at start
+	// (a link's MTU raised later: larger frames are not held).
+	mtu := minIPv6MTU
+	for _, l := range links {
+		mtu = max(mtu, l.MTU)
+	}
+	pq := newPendingQueue(e.pendPer, e.pendTotal, min(ethLen+mtu, maxFrame), e.pendTimeout, e.now)
 	ws := make([]*worker, len(ports))
+	e.mu.Lock()
+	if pq != nil {
+		e.pending = pq // before the workers read it
+	}
 	for i := range ports {
 		ws[i] = newWorker(e, i, ports, resolve)
 	}
-	e.mu.Lock()
 	e.workers = append(e.workers, ws...)
 	e.mu.Unlock()
 	e.log.Info("fast path running", "interfaces", e.cfg.Interfaces, "cpus", e.cfg.CPUs)
@@ -180,6 +213,13 @@ func (e *Engine) Run(ctx context.Context) error {
 
 	workErr := make(chan error, len(ws))
 	var wg sync.WaitGroup
+	if pq != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e.servePending(ctx, pq, ports)
+		}()
+	}
 	for _, w := range ws {
 		wg.Add(1)
 		go func() {
@@ -202,6 +242,9 @@ func (e *Engine) Run(ctx context.Context) error {
 		p.Close() // wakes the workers' reads
 	}
 	wg.Wait()
+	if pq != nil {
+		pq.drain()
+	}
 	close(workErr)
 	if err2 := <-sysErr; err == nil {
 		err = err2
@@ -220,6 +263,7 @@ func (e *Engine) Run(ctx context.Context) error {
 func (e *Engine) Stats() Stats {
 	e.mu.Lock()
 	ws := e.workers
+	pq := e.pending
 	e.mu.Unlock()
 	var s Stats
 	for _, w := range ws {
@@ -227,7 +271,37 @@ func (e *Engine) Stats() Stats {
 		w.shared.addTo(&s)
 		w.mu.Unlock()
 	}
+	if pq != nil {
+		pq.addTo(&s)
+	}
 	return s
+}
+
+// servePending sends held frames once the kernel resolved their next hop
+// (the tables say so) even when no further frame to that neighbour arrives,
+// and expires frames older than the timeout. It returns when ctx is done.
+func (e *Engine) servePending(ctx context.Context, q *pendingQueue, ports []*portRef) {
+	changed := e.tables.neighbourChanges()
+	// While frames are held, look at them often enough that a resolution
+	// the worker missed (it read an older snapshot) costs little delay and
+	// the timeout is kept to within a tenth.
+	tick := time.NewTicker(max(time.Millisecond, min(20*time.Millisecond, q.timeout/10)))
+	defer tick.Stop()
+	held := 0
+	for {
+		var tc <-chan time.Time
+		if held > 0 {
+			tc = tick.C
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+		case <-q.kick:
+		case <-tc:
+		}
+		held = q.service(e.tables.cur.Load(), ports)
+	}
 }
 
 type portRef struct {

@@ -25,6 +25,10 @@ type worker struct {
 	lim   *rateLimiter
 	last  NeighbourRef // last resolution request, to not repeat it per packet
 	c     counters     // this batch
+	// flushedKey is the neighbour whose held frames this batch flushed
+	// last (when flushed).
+	flushedKey neighKey
+	flushed    bool
 
 	mu     sync.Mutex
 	shared counters // published after each batch
@@ -76,6 +80,7 @@ func (w *worker) run(cpus []int) error {
 // batch processes the first n frames of w.bufs and sends the results.
 func (w *worker) batch(n int) {
 	s := w.e.tables.cur.Load()
+	w.flushed = false
 	for i := 0; i < n; i++ {
 		size := w.sizes[i]
 		frame := w.bufs[i][:min(size, len(w.bufs[i]))]
@@ -143,16 +148,37 @@ func (w *worker) process(s *snapshot, frame []byte, wireLen int) {
 	if r.Gateway.IsValid() {
 		nh = &r.gw
 	}
-	nb := s.neigh[neighKey{r.Link, *nh}]
+	key := neighKey{r.Link, *nh}
+	nb := s.neigh[key]
 	if nb == nil {
 		w.requestResolve(r.Link, nh)
-		w.c.dropped[DropNoNeighbour]++
+		w.hold(key, j, frame[:ethLen+cl.IPLen], cl.IPLen)
 		return
 	}
 	if !nb.used.Load() {
 		nb.used.Store(true)
 	}
+	if q := w.e.pending; q != nil && q.n.Load() > 0 && (!w.flushed || w.flushedKey != key) {
+		// Frames held for this neighbour leave first, in order. Checked
+		// once per neighbour and batch, and only while frames are held.
+		q.flush(s, key, nb, w.ports)
+		w.flushed, w.flushedKey = true, key
+	}
 	w.out[j] = append(w.out[j], rewrite(frame, cl.IPLen, &nb.mac, &out.mac))
+}
+
+// hold queues a frame whose next hop is not resolved yet.
+func (w *worker) hold(key neighKey, j int, frame []byte, ipLen int) {
+	q := w.e.pending
+	if q == nil {
+		w.c.dropped[DropNoNeighbour]++
+		return
+	}
+	if reason, ok := q.add(key, j, frame, ipLen); !ok {
+		w.c.dropped[reason]++
+		return
+	}
+	w.c.queued++
 }
 
 func routeMTU(r *fibEntry, out *linkState) int {
@@ -257,6 +283,7 @@ func (w *worker) write(j int, q [][]byte) int {
 func addCounters(dst, src *counters) {
 	dst.received += src.received
 	dst.forwarded += src.forwarded
+	dst.queued += src.queued
 	for i := range src.toKernel {
 		dst.toKernel[i] += src.toKernel[i]
 	}

@@ -138,3 +138,44 @@ func rewrite(frame []byte, ipLen int, dst, src *[6]byte) []byte {
 	frame[offHopLimit]--
 	return frame[:ethLen+ipLen]
 }
+
+// completeChecksum finishes the TCP or UDP checksum of a frame that the
+// kernel handed over with its checksum left to offload (TP_STATUS_CSUMNOTREADY,
+// CHECKSUM_PARTIAL): the sender's stack expected a NIC to compute it, and
+// the frame never crossed one — from a veth peer, or from a virtio guest
+// with checksum offload. The checksum field then holds the folded sum of
+// the pseudo-header (RFC 8200 §8.1), and the checksum is the complement of
+// the sum over the transport header and payload including that field
+// (RFC 1071). The kernel's own forwarding keeps the skb's offload state and
+// lets the egress device finish it; a frame from userspace has none, so it
+// must leave complete. Only frames the fast path may forward are touched:
+// IPv6 with TCP or UDP right after the fixed header, complete in frame.
+func completeChecksum(frame []byte) {
+	if len(frame) < minFrame || binary.BigEndian.Uint16(frame[offEthType:]) != etherTypeIP6 || frame[offIP]>>4 != 6 {
+		return
+	}
+	var field int
+	switch frame[offNextHdr] {
+	case protoTCP:
+		field = 16
+	case protoUDP:
+		field = 6
+	default:
+		return
+	}
+	l4 := frame[minFrame:]
+	plen := int(binary.BigEndian.Uint16(frame[offPayLen:]))
+	if plen > len(l4) || plen < field+2 {
+		return
+	}
+	l4 = l4[:plen]
+	sum := sumBytes(0, l4)
+	for sum>>16 != 0 {
+		sum = sum&0xffff + sum>>16
+	}
+	c := ^uint16(sum)
+	if c == 0 && frame[offNextHdr] == protoUDP {
+		c = 0xffff // RFC 8200 §8.1: a computed zero UDP checksum is sent as all ones
+	}
+	binary.BigEndian.PutUint16(l4[field:], c)
+}

@@ -34,22 +34,25 @@ type DropReason uint8
 
 // Reasons for dropping a frame.
 const (
-	DropBadLength    DropReason = iota // payload length exceeds the frame
-	DropBadAddress                     // unspecified, loopback or multicast source; unspecified or loopback destination
-	DropOtherHost                      // Ethernet destination is not the ingress interface
-	DropNoRoute                        // no route (Destination Unreachable sent)
-	DropReject                         // blackhole, unreachable or prohibit route
-	DropNoNeighbour                    // next hop not resolved (resolution requested)
-	DropNotOwned                       // route leaves through an interface the fast path does not own
-	DropTooBig                         // larger than the egress MTU (Packet Too Big sent)
-	DropCaptureShort                   // frame longer than the receive buffer
-	DropTxError                        // transmit queue full or write error
-	NumDropReasons                     // number of DropReason values
+	DropBadLength      DropReason = iota // payload length exceeds the frame
+	DropBadAddress                       // unspecified, loopback or multicast source; unspecified or loopback destination
+	DropOtherHost                        // Ethernet destination is not the ingress interface
+	DropNoRoute                          // no route (Destination Unreachable sent)
+	DropReject                           // blackhole, unreachable or prohibit route
+	DropNoNeighbour                      // next hop not resolved and no pending queue (resolution requested)
+	DropNotOwned                         // route leaves through an interface the fast path does not own
+	DropTooBig                           // larger than the egress MTU (Packet Too Big sent)
+	DropCaptureShort                     // frame longer than the receive buffer
+	DropTxError                          // transmit queue full or write error
+	DropPendingFull                      // next hop not resolved and its pending queue (or the whole queue) full
+	DropPendingExpired                   // next hop not resolved within the pending timeout (or the engine stopped)
+	NumDropReasons                       // number of DropReason values
 )
 
 var dropReasonNames = [NumDropReasons]string{
 	"bad-length", "bad-address", "other-host", "no-route", "reject-route",
 	"no-neighbour", "egress-not-owned", "too-big", "capture-short", "tx-error",
+	"pending-full", "pending-expired",
 }
 
 func (r DropReason) String() string {
@@ -73,11 +76,18 @@ type Stats struct {
 	Unreachable uint64
 	// ICMPRateLimited counts ICMPv6 errors not sent because of the rate limit.
 	ICMPRateLimited uint64
+	// Queued counts frames held while their next hop was being resolved;
+	// each is later counted as forwarded or dropped (pending-full excluded:
+	// those were never held).
+	Queued uint64
+	// Pending is how many frames are held now.
+	Pending uint64
 }
 
 // counters are one worker's counters; only that worker writes them.
 type counters struct {
 	received, forwarded       uint64
+	queued                    uint64
 	toKernel                  [NumKernelReasons]uint64
 	dropped                   [NumDropReasons]uint64
 	ptb, unreach, icmpLimited uint64
@@ -86,6 +96,7 @@ type counters struct {
 func (c *counters) addTo(s *Stats) {
 	s.Received += c.received
 	s.Forwarded += c.forwarded
+	s.Queued += c.queued
 	for i := range c.toKernel {
 		s.ToKernel[i] += c.toKernel[i]
 	}

@@ -16,12 +16,14 @@ import (
 // osSystem is the Linux System: AF_PACKET ring ports, netlink
 // subscriptions for the tables, tc ingress filters for the claim.
 type osSystem struct {
-	log  *slog.Logger
-	ring RingConfig
+	log      *slog.Logger
+	ring     RingConfig
+	cpus     []int
+	threaded bool
 }
 
-func newOSSystem(log *slog.Logger) (System, error) {
-	return &osSystem{log: log, ring: DefaultRingConfig}, nil
+func newOSSystem(log *slog.Logger, cpus []int, threaded bool) (System, error) {
+	return &osSystem{log: log, ring: DefaultRingConfig, cpus: cpus, threaded: threaded}, nil
 }
 
 // OpenPort implements System.
@@ -112,6 +114,19 @@ func (s *osSystem) Run(ctx context.Context, links []Link, t *Tables, resolve <-c
 			s.log.Error("fast path: removing ingress filters", "err", err)
 		}
 	}()
+	if s.threaded {
+		for _, l := range links {
+			restore, err := threadedNAPI(l.Name, s.cpus)
+			if err != nil {
+				return fmt.Errorf("receive processing: %w", err)
+			}
+			defer func() {
+				if err := restore(); err != nil {
+					s.log.Error("fast path: restoring NAPI settings", "link", l.Name, "err", err)
+				}
+			}()
+		}
+	}
 	s.log.Info("fast path tables synced", "routes", t.cur.Load().fib.Len(), "neighbours", len(nl))
 	ready()
 

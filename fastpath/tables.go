@@ -29,6 +29,7 @@ type Tables struct {
 
 	dirtyFIB, dirtyNeigh, dirtyLocal, dirtyLinks bool
 	cur                                          atomic.Pointer[snapshot]
+	neighChanged                                 chan struct{} // Commit published new neighbours
 }
 
 type routeKey struct {
@@ -49,6 +50,8 @@ func NewTables() *Tables {
 		local:  map[[16]byte]struct{}{},
 		links:  map[int]Link{},
 		addrs:  map[int]map[netip.Addr]struct{}{},
+
+		neighChanged: make(chan struct{}, 1),
 	}
 	t.cur.Store(&snapshot{fib: NewFIB(nil), neigh: map[neighKey]*neighbour{},
 		local: localAddrs{}, links: map[int]*linkState{}})
@@ -181,9 +184,20 @@ func (t *Tables) Commit() {
 			s.links[i] = ls
 		}
 	}
+	neigh := t.dirtyNeigh
 	t.dirtyFIB, t.dirtyNeigh, t.dirtyLocal, t.dirtyLinks = false, false, false, false
 	t.cur.Store(&s)
+	if neigh {
+		select {
+		case t.neighChanged <- struct{}{}:
+		default:
+		}
+	}
 }
+
+// neighbourChanges receives a value after a Commit that changed the
+// neighbours (coalesced: one value may stand for several commits).
+func (t *Tables) neighbourChanges() <-chan struct{} { return t.neighChanged }
 
 // UsedNeighbours returns the neighbours the datapath used since the last
 // call and clears their marks. The System refreshes them in the kernel so

@@ -1,118 +1,182 @@
-// Command v6gen sends IPv6/UDP frames from an AF_PACKET TX ring with
-// PACKET_QDISC_BYPASS at a target rate, for `make bench`.
+// Command v6gen is vrouter's packet generator for `make bench`: it sends
+// IPv6/UDP frames, built with gopacket's layers, from an AF_PACKET TX ring
+// with PACKET_QDISC_BYPASS (fastpath.RingPort) at a target rate.
 //
 //	v6gen -dev gA -dst-mac 02:.. -src 2001:db8:a::2 -dst 2001:db8:b::2 -pps 300000 -size 78 -flows 16 -duration 5s
 //
-// It prints one JSON line: {"sent":N,"seconds":S,"pps":R}. Frames are built
-// once per flow (UDP source port 1024+flow, valid checksums) and cycled.
+// It prints one JSON line: {"sent":N,"seconds":S,"pps":R,"ring_full":F},
+// where ring_full counts the batches it had to retry because the TX ring
+// was full (the link or the peer is slower than the target rate). The
+// frames are built once per flow (UDP source port 1024+flow, flow label =
+// flow, valid UDP checksums) and sent round-robin, so consecutive frames
+// belong to different flows. Counting what arrives is up to the receiver
+// (make bench reads the sink's interface statistics).
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"net"
 	"net/netip"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/vrouter/vrouter/fastpath"
-	"github.com/vrouter/vrouter/fastpath/fastpathtest"
 )
 
 func main() {
 	dev := flag.String("dev", "", "interface to send on")
 	dstMAC := flag.String("dst-mac", "", "destination MAC (the router's)")
-	src := flag.String("src", "", "IPv6 source")
-	dst := flag.String("dst", "", "IPv6 destination")
-	pps := flag.Float64("pps", 100000, "target rate, frames per second (0 = as fast as possible)")
-	size := flag.Int("size", 78, "frame size in bytes without FCS (≥ 62)")
+	srcMAC := flag.String("src-mac", "", "source MAC (default: the interface's)")
+	src := flag.String("src", "", "IPv6 source address")
+	dst := flag.String("dst", "", "IPv6 destination address")
+	pps := flag.Float64("pps", 100000, "target rate in frames per second (0 = as fast as the ring goes)")
+	size := flag.Int("size", 78, fmt.Sprintf("frame size in bytes without FCS (%d..%d)", minFrameSize, maxFrameSize))
 	flows := flag.Int("flows", 16, "number of flows (UDP source ports)")
+	hop := flag.Uint("hop-limit", 64, "IPv6 hop limit (1..255)")
 	dur := flag.Duration("duration", 5*time.Second, "how long to send")
 	flag.Parse()
-	if err := run(*dev, *dstMAC, *src, *dst, *pps, *size, *flows, *dur); err != nil {
+	if flag.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "v6gen: unexpected arguments %q\n", flag.Args())
+		os.Exit(2)
+	}
+	spec, err := parseSpec(*dev, *dstMAC, *srcMAC, *src, *dst, *size, *flows, *hop)
+	if err == nil && (*pps < 0 || *dur <= 0 || *dur > 24*time.Hour) {
+		err = fmt.Errorf("-pps %v must be ≥ 0 and -duration %v within (0, 24h]", *pps, *dur)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "v6gen:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	res, err := send(ctx, spec, *pps, *dur)
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "v6gen:", err)
 		os.Exit(1)
 	}
+	_ = json.NewEncoder(os.Stdout).Encode(res)
 }
 
-func run(dev, dstMAC, src, dst string, pps float64, size, flows int, dur time.Duration) error {
+// sendSpec is a frameSpec plus the interface to send on.
+type sendSpec struct {
+	frameSpec
+	Ifindex int
+}
+
+func parseSpec(dev, dstMAC, srcMAC, src, dst string, size, flows int, hop uint) (sendSpec, error) {
+	var s sendSpec
+	if dev == "" {
+		return s, errors.New("-dev is required")
+	}
 	ifi, err := net.InterfaceByName(dev)
 	if err != nil {
-		return err
+		return s, fmt.Errorf("-dev: %w", err)
 	}
-	dmac, err := net.ParseMAC(dstMAC)
-	if err != nil {
-		return fmt.Errorf("-dst-mac: %w", err)
+	s.Ifindex = ifi.Index
+	if s.DstMAC, err = net.ParseMAC(dstMAC); err != nil {
+		return s, fmt.Errorf("-dst-mac: %w", err)
 	}
-	s, err := netip.ParseAddr(src)
-	if err != nil {
-		return fmt.Errorf("-src: %w", err)
-	}
-	d, err := netip.ParseAddr(dst)
-	if err != nil {
-		return fmt.Errorf("-dst: %w", err)
-	}
-	if size < 62 || size > ifi.MTU+14 {
-		return fmt.Errorf("-size %d outside 62..%d", size, ifi.MTU+14)
-	}
-	if flows < 1 || flows > 60000 {
-		return fmt.Errorf("-flows %d outside 1..60000", flows)
-	}
-	frames := make([][]byte, flows)
-	for i := range frames {
-		f := fastpathtest.UDPFrame(dmac, ifi.HardwareAddr, s, d, 64, make([]byte, size-62))
-		// Per-flow source port, checksum adjusted (RFC 1624).
-		port := uint16(1024 + i)
-		old := uint16(f[54])<<8 | uint16(f[55])
-		f[54], f[55] = byte(port>>8), byte(port)
-		sum := ^(uint16(f[60])<<8 | uint16(f[61]))
-		acc := uint32(sum) + uint32(^old) + uint32(port)
-		for acc>>16 != 0 {
-			acc = acc&0xffff + acc>>16
+	s.SrcMAC = ifi.HardwareAddr
+	if srcMAC != "" {
+		if s.SrcMAC, err = net.ParseMAC(srcMAC); err != nil {
+			return s, fmt.Errorf("-src-mac: %w", err)
 		}
-		c := ^uint16(acc)
-		if c == 0 {
-			c = 0xffff
-		}
-		f[60], f[61] = byte(c>>8), byte(c)
-		frames[i] = f
+	}
+	if s.Src, err = netip.ParseAddr(src); err != nil {
+		return s, fmt.Errorf("-src: %w", err)
+	}
+	if s.Dst, err = netip.ParseAddr(dst); err != nil {
+		return s, fmt.Errorf("-dst: %w", err)
+	}
+	if hop < 1 || hop > 255 {
+		return s, fmt.Errorf("-hop-limit %d outside 1..255", hop)
+	}
+	if size > ifi.MTU+14 {
+		return s, fmt.Errorf("-size %d exceeds the MTU of %s (%d) plus 14", size, dev, ifi.MTU)
+	}
+	s.HopLimit, s.Size, s.Flows = uint8(hop), size, flows
+	return s, s.validate()
+}
+
+// result is what v6gen prints.
+type result struct {
+	Sent     uint64  `json:"sent"`
+	Seconds  float64 `json:"seconds"`
+	PPS      float64 `json:"pps"`
+	RingFull uint64  `json:"ring_full"`
+}
+
+const batch = 64
+
+func send(ctx context.Context, spec sendSpec, pps float64, dur time.Duration) (result, error) {
+	frames, err := buildFrames(spec.frameSpec)
+	if err != nil {
+		return result{}, err
 	}
 	cfg := fastpath.DefaultRingConfig
 	cfg.BlockNr, cfg.TxFrames = 2, 4096
-	p, err := fastpath.OpenRingPort(ifi.Index, cfg)
+	for cfg.TxFrameSize < spec.Size+32 {
+		cfg.TxFrameSize *= 2
+	}
+	p, err := fastpath.OpenRingPort(spec.Ifindex, cfg)
 	if err != nil {
-		return err
+		return result{}, err
 	}
 	defer p.Close()
 
-	const batch = 64
 	bufs := make([][]byte, batch)
-	var sent uint64
+	var res result
 	next := 0
 	start := time.Now()
 	end := start.Add(dur)
-	for {
+	for ctx.Err() == nil {
 		now := time.Now()
-		if now.After(end) {
+		if !now.Before(end) {
 			break
 		}
 		n := batch
 		if pps > 0 {
-			due := int64(now.Sub(start).Seconds()*pps) - int64(sent)
+			due := int64(now.Sub(start).Seconds()*pps) - int64(res.Sent)
 			if due <= 0 {
-				time.Sleep(20 * time.Microsecond)
+				// The next frame is due in 1/pps; sleep a little less
+				// (timer slack makes sleeps longer than asked).
+				time.Sleep(min(time.Duration(float64(time.Second)/pps)/2, 50*time.Microsecond))
 				continue
 			}
 			n = int(min(due, batch))
 		}
 		for i := range n {
 			bufs[i] = frames[next]
-			next = (next + 1) % len(frames)
+			next++
+			if next == len(frames) {
+				next = 0
+			}
 		}
-		w, _ := p.Write(bufs[:n]) // a full ring: retry at the next turn
-		sent += uint64(w)
+		w, err := p.Write(bufs[:n])
+		res.Sent += uint64(w)
+		if w < n {
+			next = (next - (n - w) + len(frames)*batch) % len(frames) // resend the rest in order
+			if err != nil && !errors.Is(err, fastpath.ErrQueueFull) {
+				return res, fmt.Errorf("write: %w", err)
+			}
+			res.RingFull++
+			time.Sleep(10 * time.Microsecond)
+		}
 	}
-	secs := time.Since(start).Seconds()
-	return json.NewEncoder(os.Stdout).Encode(map[string]any{"sent": sent, "seconds": secs, "pps": float64(sent) / secs})
+	// Frames still in the ring would be lost at Close but are counted as
+	// sent: wait until the kernel has taken them.
+	if err := p.Drain(100 * time.Millisecond); err != nil {
+		return res, err
+	}
+	res.Seconds = time.Since(start).Seconds()
+	if res.Seconds > 0 {
+		res.PPS = float64(res.Sent) / res.Seconds
+	}
+	return res, nil
 }

@@ -18,10 +18,12 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -30,15 +32,19 @@ import (
 )
 
 var (
-	binDir  = flag.String("bin", "bin", "directory with v6gen and fprouter")
-	outDir  = flag.String("out", "bench/results", "results directory")
-	rounds  = flag.Int("rounds", 3, "rounds")
-	trial   = flag.Duration("trial", 2*time.Second, "trial duration (RFC 2544 says 60 s; the issue 5 s)")
-	steps   = flag.Int("steps", 7, "binary search steps")
-	size    = flag.Int("size", 78, "frame size")
-	flows   = flag.Int("flows", 16, "flows")
-	fixed   = flag.Float64("fixed", 300000, "rate for the CPU ns/packet measurement")
-	maxLoss = flag.Float64("loss", 0.001, "zero-loss threshold")
+	binDir   = flag.String("bin", "bin", "directory with v6gen and fprouter")
+	outDir   = flag.String("out", "bench/results", "results directory")
+	rounds   = flag.Int("rounds", 3, "rounds")
+	trial    = flag.Duration("trial", 2*time.Second, "trial duration (RFC 2544 says 60 s; the issue 5 s)")
+	steps    = flag.Int("steps", 7, "binary search steps")
+	size     = flag.Int("size", 78, "frame size")
+	flows    = flag.Int("flows", 16, "flows")
+	fixed    = flag.Float64("fixed", 300000, "rate for the CPU ns/packet measurement")
+	maxLoss  = flag.Float64("loss", 0.001, "zero-loss threshold")
+	fwList   = flag.String("forwarders", "kernel,fastpath", "forwarders to measure, in order: kernel, fastpath (the engine's default setup), fastpath-napi (threaded NAPI forced on), fastpath-softirq (forced off)")
+	profile  = flag.String("cpuprofile", "", "write a pprof CPU profile of the first fastpath router run (round 1) to this file")
+	livelock = flag.Float64("livelock-pps", 0, "livelock mode: measure only the delivered rate at this offered load (0 = off; the generator's maximum is about 2× the fast path's zero-loss rate here)")
+	plotCSV  = flag.String("plot", "", "only redraw -out/plot.png from this points.csv")
 )
 
 type topo struct{ g, r, s, gA, rA, rB, sB, macRA string }
@@ -166,6 +172,11 @@ func run(t *topo, name string, pps float64, d time.Duration) (offered, delivered
 }
 
 func measure(t *topo, name string) result {
+	if *livelock > 0 {
+		// Livelock mode: only the delivered rate at one overload.
+		_, del, _ := run(t, name, *livelock, *trial)
+		return result{Overload: del}
+	}
 	maxOffered, _, _ := run(t, name, 0, *trial)
 	lo, hi := 0.0, maxOffered
 	for range *steps {
@@ -187,9 +198,19 @@ func measure(t *topo, name string) result {
 	return r
 }
 
-func startRouter(t *topo) func() string {
-	cmd := exec.Command("ip", "netns", "exec", t.r, "taskset", "-c", "1", filepath.Join(*binDir, "fprouter"),
-		"-interfaces", t.rA+","+t.rB, "-cpus", "1")
+func startRouter(t *topo, fw, cpuprofile string) func() string {
+	args := []string{"netns", "exec", t.r, "taskset", "-c", "1", filepath.Join(*binDir, "fprouter"),
+		"-interfaces", t.rA + "," + t.rB, "-cpus", "1"}
+	switch fw {
+	case "fastpath-napi":
+		args = append(args, "-threaded-napi=true")
+	case "fastpath-softirq":
+		args = append(args, "-threaded-napi=false")
+	}
+	if cpuprofile != "" {
+		args = append(args, "-cpuprofile", cpuprofile)
+	}
+	cmd := exec.Command("ip", args...)
 	out, _ := cmd.StdoutPipe()
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
@@ -214,14 +235,38 @@ func startRouter(t *topo) func() string {
 	return stop
 }
 
+// median returns the median, minimum and maximum of xs (NaN for none).
 func median(xs []float64) (med, lo, hi float64) {
+	if len(xs) == 0 {
+		return math.NaN(), math.NaN(), math.NaN()
+	}
 	s := slices.Clone(xs)
 	slices.Sort(s)
-	return s[len(s)/2], s[0], s[len(s)-1]
+	med = s[len(s)/2]
+	if len(s)%2 == 0 {
+		med = (s[len(s)/2-1] + s[len(s)/2]) / 2
+	}
+	return med, s[0], s[len(s)-1]
 }
 
 func main() {
 	flag.Parse()
+	if *plotCSV != "" {
+		if err := plotFile(*plotCSV, filepath.Join(*outDir, "plot.png")); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	forwarders := strings.Split(*fwList, ",")
+	for _, fw := range forwarders {
+		switch fw {
+		case "kernel", "fastpath", "fastpath-napi", "fastpath-softirq":
+		default:
+			fmt.Fprintf(os.Stderr, "bench: -forwarders: unknown forwarder %q\n", fw)
+			os.Exit(2)
+		}
+	}
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(os.Stderr, "bench: needs root (network namespaces)")
 		os.Exit(2)
@@ -230,16 +275,25 @@ func main() {
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	go func() { <-sig; fatal(fmt.Errorf("interrupted")) }()
 
+	// A panic must not leave the namespaces and the router behind.
+	defer func() {
+		if r := recover(); r != nil {
+			fatal(fmt.Errorf("panic: %v\n%s", r, debug.Stack()))
+		}
+	}()
 	t := setup()
-	forwarders := []string{"kernel", "fastpath"}
 	res := map[string][]result{}
-	ratios := map[string][][3]float64{}
+	ratios := map[string][][2]float64{}
 	for round := 1; round <= *rounds; round++ {
 		var kern result
 		for _, fw := range forwarders {
 			var stop func() string
-			if fw == "fastpath" {
-				stop = startRouter(t)
+			if strings.HasPrefix(fw, "fastpath") {
+				prof := ""
+				if round == 1 && *profile != "" && fw == forwarders[slices.IndexFunc(forwarders, func(f string) bool { return strings.HasPrefix(f, "fastpath") })] {
+					prof = *profile
+				}
+				stop = startRouter(t, fw, prof)
 			}
 			r := measure(t, fw)
 			if stop != nil {
@@ -251,8 +305,8 @@ func main() {
 			res[fw] = append(res[fw], r)
 			if fw == "kernel" {
 				kern = r
-			} else {
-				ratios[fw] = append(ratios[fw], [3]float64{r.ZeroLoss / kern.ZeroLoss, r.Overload / r.ZeroLoss, r.NsPerPkt / kern.NsPerPkt})
+			} else if kern.ZeroLoss > 0 {
+				ratios[fw] = append(ratios[fw], [2]float64{r.ZeroLoss / kern.ZeroLoss, r.NsPerPkt / kern.NsPerPkt})
 			}
 		}
 	}
@@ -279,22 +333,27 @@ func main() {
 			for _, r := range ratios[fw] {
 				xs = append(xs, r[i])
 			}
+			if len(xs) == 0 {
+				return "–" // no kernel run to compare with
+			}
 			m, lo, hi := median(xs)
 			return fmt.Sprintf("%.2f (%.2f–%.2f)", m, lo, hi)
 		}
-		own := rat(1)
-		if fw == "kernel" {
-			var xs []float64
-			for _, r := range res[fw] {
+		var xs []float64
+		for _, r := range res[fw] {
+			if r.ZeroLoss > 0 {
 				xs = append(xs, r.Overload/r.ZeroLoss)
 			}
+		}
+		own := "–"
+		if len(xs) > 0 {
 			m, lo, hi := median(xs)
 			own = fmt.Sprintf("%.2f (%.2f–%.2f)", m, lo, hi)
 		}
 		fmt.Fprintf(&md, "| %s | %s | %s | %s | %s | %s | %s |\n", fw,
 			col(func(r result) float64 { return r.ZeroLoss }), rat(0),
 			col(func(r result) float64 { return r.Overload }), own,
-			col(func(r result) float64 { return r.NsPerPkt }), rat(2))
+			col(func(r result) float64 { return r.NsPerPkt }), rat(1))
 	}
 	if err := os.MkdirAll(*outDir, 0o755); err != nil {
 		fatal(err)
@@ -310,7 +369,11 @@ func main() {
 	if err := os.WriteFile(filepath.Join(*outDir, "points.csv"), []byte(csv.String()), 0o644); err != nil {
 		fatal(err)
 	}
+	if err := writePlot(points, fmt.Sprintf("IPv6 forwarding, %d-byte frames, veth gen → router (CPU1) → sink", *size), filepath.Join(*outDir, "plot.png")); err != nil {
+		fatal(err)
+	}
 	fmt.Print(md.String())
+	fmt.Fprintf(os.Stderr, "wrote %s, %s and %s\n", filepath.Join(*outDir, "results.md"), filepath.Join(*outDir, "points.csv"), filepath.Join(*outDir, "plot.png"))
 	for i := len(cleanup) - 1; i >= 0; i-- {
 		cleanup[i]()
 	}

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -22,6 +23,8 @@ import (
 func main() {
 	ifaces := flag.String("interfaces", "", "comma-separated interfaces")
 	cpus := flag.String("cpus", "", "comma-separated CPUs for the workers")
+	cpuprofile := flag.String("cpuprofile", "", "write a pprof CPU profile of the run to this file")
+	napi := flag.String("threaded-napi", "default", "run the interfaces' receive processing in NAPI threads pinned to -cpus: default (the engine's choice), true, false")
 	flag.Parse()
 	cfg := config.Fastpath{Enabled: true, Interfaces: strings.Split(*ifaces, ",")}
 	for _, c := range strings.Split(*cpus, ",") {
@@ -38,10 +41,34 @@ func main() {
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	e, err := fastpath.New(cfg, log, fastpath.WithReady(func() { fmt.Println("READY") }))
+	opts := []fastpath.Option{fastpath.WithReady(func() { fmt.Println("READY") })}
+	switch *napi {
+	case "default":
+	case "true", "false":
+		opts = append(opts, fastpath.WithThreadedNAPI(*napi == "true"))
+	default:
+		fmt.Fprintf(os.Stderr, "fprouter: -threaded-napi %q: want default, true or false\n", *napi)
+		os.Exit(2)
+	}
+	e, err := fastpath.New(cfg, log, opts...)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "fprouter:", err)
 		os.Exit(2)
+	}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "fprouter:", err)
+			os.Exit(1)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, "fprouter:", err)
+			os.Exit(1)
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		}()
 	}
 	if err := e.Run(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "fprouter:", err)

@@ -28,10 +28,14 @@ out=${1:-$repo/bin/vrouter-bookworm.qcow2}
 # host_mirror prints the first Debian archive URI the host's apt uses, so the
 # image comes from the same archive the machine is set up for.
 host_mirror() {
-	{
-		grep -hs '^URIs:' /etc/apt/sources.list.d/*.sources | awk '{print $2}'
-		grep -hs '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list | awk '{for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) {print $i; break}}'
-	} | grep -v -- '-security' | grep '/debian/\?$' | head -n 1
+	local f uris=
+	for f in /etc/apt/sources.list.d/*.sources; do
+		[ -r "$f" ] && uris+=$(awk '$1 == "URIs:" {for (i = 2; i <= NF; i++) print $i}' "$f")$'\n'
+	done
+	for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+		[ -r "$f" ] && uris+=$(awk '$1 == "deb" {for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) {print $i; break}}' "$f")$'\n'
+	done
+	printf '%s' "$uris" | awk '/\/debian\/?$/ {print; exit}'
 }
 mirror=${MIRROR:-$(host_mirror)}
 [ -n "$mirror" ] || { echo "build-image: no Debian archive in the host's apt sources; set MIRROR" >&2; exit 1; }

@@ -298,6 +298,36 @@ func TestErrors(t *testing.T) {
 			},
 		},
 		{
+			name: "pref64, captive portal, decrementing lifetimes",
+			src: `interfaces:
+  eth1:
+    role: downstream
+    advertise:
+      pref64:
+        - prefix: 64:ff9b::/97
+        - prefix: 64:ff9b::/96
+          lifetime: 70000s
+        - lifetime: 600s
+      captive_portal: http://portal.example/api
+      prefixes:
+        - prefix: 2001:db8:0:2::/64
+          valid_lifetime: infinity
+          decrement_lifetimes: true
+  eth2:
+    role: downstream
+    advertise:
+      captive_portal: https://[2001:db8::1]/api
+`,
+			want: []string{
+				"f.yaml:6:19: interfaces.eth1.advertise.pref64[0].prefix: prefix length must be 32, 40, 48, 56, 64 or 96 (RFC 8781 §4), got /97",
+				"f.yaml:8:21: interfaces.eth1.advertise.pref64[1].lifetime: must be at most 65528s (RFC 8781 §4), got 70000s",
+				"f.yaml:9:11: interfaces.eth1.advertise.pref64[2].prefix: missing",
+				`f.yaml:10:23: interfaces.eth1.advertise.captive_portal: must be an https:// URI or "urn:ietf:params:capport:unrestricted", got "http://portal.example/api"`,
+				"f.yaml:12:11: interfaces.eth1.advertise.prefixes[0].decrement_lifetimes: needs finite valid_lifetime and preferred_lifetime",
+				`f.yaml:18:23: interfaces.eth2.advertise.captive_portal: must name a host, not an IP address (RFC 8910 §2), got "https://[2001:db8::1]/api"`,
+			},
+		},
+		{
 			name: "duplicate key",
 			src:  "forwarding: true\nforwarding: false\n",
 			want: []string{"f.yaml:2:1: forwarding: duplicate key"},
@@ -325,6 +355,46 @@ func TestErrors(t *testing.T) {
 				t.Errorf("errors mismatch (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+func TestAdvertiseNewOptions(t *testing.T) {
+	c, err := Parse("t.yaml", []byte(`
+interfaces:
+  eth1:
+    role: downstream
+    advertise:
+      max_interval: 600s
+      pref64:
+        - prefix: 64:ff9b::/96
+        - {prefix: 2001:db8:64::/64, lifetime: 600s}
+      captive_portal: https://portal.example.org/api
+      prefixes:
+        - {prefix: 2001:db8:0:2::/64, decrement_lifetimes: true}
+  eth2:
+    role: downstream
+    advertise:
+      captive_portal: urn:ietf:params:capport:unrestricted
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := c.Interfaces[0].Advertise
+	want := []PREF64{
+		{Prefix: netip.MustParsePrefix("64:ff9b::/96"), Lifetime: 1800 * time.Second},
+		{Prefix: netip.MustParsePrefix("2001:db8:64::/64"), Lifetime: 600 * time.Second},
+	}
+	if diff := cmp.Diff(want, a.PREF64, cmpopts.EquateComparable(netip.Prefix{})); diff != "" {
+		t.Errorf("pref64 (-want +got):\n%s", diff)
+	}
+	if a.CaptivePortal != "https://portal.example.org/api" {
+		t.Errorf("captive_portal = %q", a.CaptivePortal)
+	}
+	if !a.Prefixes[0].DecrementLifetimes {
+		t.Error("decrement_lifetimes not set")
+	}
+	if got := c.Interfaces[1].Advertise.CaptivePortal; got != "urn:ietf:params:capport:unrestricted" {
+		t.Errorf("captive_portal URN = %q", got)
 	}
 }
 

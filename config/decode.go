@@ -5,6 +5,7 @@ import (
 	"math"
 	"net"
 	"net/netip"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -523,6 +524,16 @@ func (d *decoder) advertise(n *yaml.Node, path string) *Advertise {
 		"routes":   func(k, v *yaml.Node, p string) { d.routes(v, p, a) },
 		"rdnss":    func(k, v *yaml.Node, p string) { d.rdnss(v, p, a) },
 		"dnssl":    func(k, v *yaml.Node, p string) { d.dnssl(v, p, a) },
+		"pref64":   func(k, v *yaml.Node, p string) { d.pref64(v, p, a) },
+		"captive_portal": func(k, v *yaml.Node, p string) {
+			if s, ok := d.str(v, p); ok {
+				if msg := captivePortalProblem(s); msg != "" {
+					d.errorf(v, p, "%s", msg)
+					return
+				}
+				a.CaptivePortal = s
+			}
+		},
 	})
 	// Defaults and cross-field limits, RFC 4861 §6.2.1.
 	if !haveMin {
@@ -559,7 +570,76 @@ func (d *decoder) advertise(n *yaml.Node, path string) *Advertise {
 			a.DNSSL[i].Lifetime = def
 		}
 	}
+	for i := range a.PREF64 {
+		if a.PREF64[i].Lifetime < 0 {
+			a.PREF64[i].Lifetime = min(def, maxPREF64Lifetime)
+		}
+	}
 	return a
+}
+
+// maxPREF64Lifetime is the largest scaled lifetime of RFC 8781 §4 (8191
+// units of 8 seconds).
+const maxPREF64Lifetime = 65528 * time.Second
+
+// captivePortalURN is the RFC 8910 §2 URI for "no captive portal".
+const captivePortalURN = "urn:ietf:params:capport:unrestricted"
+
+// captivePortalProblem returns what is wrong with a captive portal URI, or
+// "". RFC 8910 §2: an https URI of the RFC 8908 API (no IP literal), or the
+// "unrestricted" URN; the option length limits it to 2038 bytes.
+func captivePortalProblem(s string) string {
+	if s == captivePortalURN {
+		return ""
+	}
+	if len(s) > 2038 {
+		return fmt.Sprintf("must be at most 2038 bytes, got %d", len(s))
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme != "https" || u.Host == "" {
+		return fmt.Sprintf("must be an https:// URI or %q, got %q", captivePortalURN, s)
+	}
+	if _, err := netip.ParseAddr(strings.Trim(u.Hostname(), "[]")); err == nil {
+		return fmt.Sprintf("must name a host, not an IP address (RFC 8910 §2), got %q", s)
+	}
+	return ""
+}
+
+func (d *decoder) pref64(n *yaml.Node, path string, a *Advertise) {
+	d.sequence(n, path, func(i int, v *yaml.Node, p string) {
+		r := PREF64{Lifetime: -1}
+		var have bool
+		before := len(d.errs)
+		d.mapping(v, p, fields{
+			"prefix": func(k, v *yaml.Node, p string) {
+				pp, ok := d.ipv6Prefix(v, p)
+				if !ok {
+					return
+				}
+				switch pp.Bits() {
+				case 32, 40, 48, 56, 64, 96:
+					r.Prefix, have = pp, true
+				default:
+					d.errorf(v, p, "prefix length must be 32, 40, 48, 56, 64 or 96 (RFC 8781 §4), got /%d", pp.Bits())
+				}
+			},
+			"lifetime": func(k, v *yaml.Node, p string) {
+				if t, ok := d.duration(v, p); ok {
+					if t > maxPREF64Lifetime {
+						d.errorf(v, p, "must be at most 65528s (RFC 8781 §4), got %s", v.Value)
+						return
+					}
+					r.Lifetime = t
+				}
+			},
+		})
+		if !have && len(d.errs) == before && v.Kind == yaml.MappingNode {
+			d.errorf(v, p+".prefix", "missing")
+		}
+		if have && len(d.errs) == before {
+			a.PREF64 = append(a.PREF64, r)
+		}
+	})
 }
 
 func (d *decoder) durationMax(n *yaml.Node, path string, max time.Duration, maxText string) (time.Duration, bool) {
@@ -601,8 +681,9 @@ func (d *decoder) prefixes(n *yaml.Node, path string, a *Advertise) {
 					seen[pi.Prefix] = p
 				}
 			},
-			"on_link":    func(k, v *yaml.Node, p string) { pi.OnLink, _ = d.boolean(v, p) },
-			"autonomous": func(k, v *yaml.Node, p string) { pi.Autonomous, _ = d.boolean(v, p) },
+			"on_link":             func(k, v *yaml.Node, p string) { pi.OnLink, _ = d.boolean(v, p) },
+			"decrement_lifetimes": func(k, v *yaml.Node, p string) { pi.DecrementLifetimes, _ = d.boolean(v, p) },
+			"autonomous":          func(k, v *yaml.Node, p string) { pi.Autonomous, _ = d.boolean(v, p) },
 			"valid_lifetime": func(k, v *yaml.Node, p string) {
 				if t, ok := d.duration(v, p); ok {
 					pi.ValidLifetime = t
@@ -627,6 +708,10 @@ func (d *decoder) prefixes(n *yaml.Node, path string, a *Advertise) {
 				n = v
 			}
 			d.errorf(n, p+".preferred_lifetime", "must not exceed valid_lifetime (%s), got %s", pi.ValidLifetime, pi.PreferredLifetime)
+			ok = false
+		}
+		if pi.DecrementLifetimes && (pi.ValidLifetime == Infinity || pi.PreferredLifetime == Infinity) {
+			d.errorf(v, p+".decrement_lifetimes", "needs finite valid_lifetime and preferred_lifetime")
 			ok = false
 		}
 		if havePrefix && ok && len(d.errs) == before {

@@ -65,6 +65,10 @@ type Advertise struct {
 	Routes         []Route
 	RDNSS          []RDNSS
 	DNSSL          []DNSSL
+	PREF64         []PREF64
+	// CaptivePortal is the RFC 8910 captive portal API URI; empty = no
+	// option.
+	CaptivePortal string
 }
 
 // Prefix is a Prefix Information option (RFC 4861 §4.6.2). A prefix of
@@ -75,6 +79,11 @@ type Prefix struct {
 	Autonomous        bool
 	ValidLifetime     time.Duration
 	PreferredLifetime time.Duration
+	// DecrementLifetimes makes the advertised lifetimes count down in real
+	// time from when the prefix is first advertised (RFC 4861 §6.2.1
+	// AdvValidLifetime/AdvPreferredLifetime "decrement in real time"),
+	// instead of advertising the same values every time.
+	DecrementLifetimes bool
 }
 
 // Auto reports whether p stands for every global /64 on the interface.
@@ -96,6 +105,12 @@ type RDNSS struct {
 // DNSSL is a DNS Search List option (RFC 8106 §5.2).
 type DNSSL struct {
 	Domains  []string
+	Lifetime time.Duration
+}
+
+// PREF64 is a NAT64 prefix option (RFC 8781 §4).
+type PREF64 struct {
+	Prefix   netip.Prefix // length 32, 40, 48, 56, 64 or 96
 	Lifetime time.Duration
 }
 

@@ -8,12 +8,12 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/mdlayher/ndp"
 	"github.com/vrouter/vrouter/config"
-	"golang.org/x/net/ipv6"
 )
 
 // Defaults of the Options.
@@ -21,10 +21,22 @@ const (
 	defaultLinkPoll = time.Second
 	minBackoff      = 100 * time.Millisecond
 	maxBackoff      = time.Second
-	// finalTimeout bounds sending the final RA after the context is done.
+	// finalTimeout bounds sending each final RA after the context is done.
 	finalTimeout = time.Second
 	// stateMaxAge is how old a LinkState may be when an RA is built from it.
 	stateMaxAge = time.Second
+	// maxFinal is MAX_FINAL_RTR_ADVERTISEMENTS (RFC 4861 §10).
+	maxFinal = 3
+	// minReadBuf and maxReadBuf bound the read buffer, sized to the link
+	// MTU: a longer message cannot arrive whole anyway.
+	minReadBuf = 1280
+	maxReadBuf = 1 << 16
+	// otherRARate bounds how many RAs of other routers per second are
+	// parsed for the consistency checks; the rest are ignored.
+	otherRARate = 10
+	// maxLoggedInconsistencies bounds the memory of which inconsistencies
+	// were logged already; beyond it they are only counted.
+	maxLoggedInconsistencies = 256
 )
 
 // An Advertiser sends Router Advertisements on one interface. Create it with
@@ -35,6 +47,9 @@ type Advertiser struct {
 	sys      System
 	rng      *rand.Rand
 	linkPoll time.Duration
+	state    stateFile
+	finals   int
+	metrics  *ifaceMetrics
 
 	mu  sync.Mutex
 	cfg config.Advertise
@@ -44,6 +59,14 @@ type Advertiser struct {
 
 	readyOnce sync.Once
 	readyC    chan struct{}
+
+	stats stats
+
+	// Owned by Run.
+	tracker   *tracker
+	saveErr   string          // the last state-file error logged
+	fwdLogged int8            // 0: nothing logged, 1: logged "on", -1: logged "off"
+	logged    map[string]bool // inconsistencies logged already
 }
 
 // An Option changes a default of NewAdvertiser.
@@ -68,6 +91,33 @@ func WithLinkPoll(d time.Duration) Option {
 	}
 }
 
+// WithStateDir sets the directory of the state file ra-IFACE.json, which
+// keeps RFC 9096 withdrawals and decrementing lifetimes across restarts.
+// The daemon passes DefaultStateDir; without this option (or with "") no
+// state file is kept, so tests and several daemons in network namespaces of
+// one machine do not share one.
+func WithStateDir(dir string) Option {
+	return func(a *Advertiser) {
+		a.state = ""
+		if dir != "" {
+			a.state = stateFile(filepath.Join(dir, "ra-"+a.iface+".json"))
+		}
+	}
+}
+
+// WithMetrics makes the Advertiser update m (see NewMetrics).
+func WithMetrics(m *Metrics) Option {
+	return func(a *Advertiser) { a.metrics = m.forIface(a.iface) }
+}
+
+// WithFinalAdvertisements sets how many final RAs (router lifetime 0) go out
+// when Run's context is done: 1 (the default) to 3 (RFC 4861 §6.2.5
+// MAX_FINAL_RTR_ADVERTISEMENTS). More than one are spaced by
+// MIN_DELAY_BETWEEN_RAS (3s), which lengthens the shutdown accordingly.
+func WithFinalAdvertisements(n int) Option {
+	return func(a *Advertiser) { a.finals = min(max(n, 1), maxFinal) }
+}
+
 // NewAdvertiser returns an Advertiser for interface iface. A nil log
 // discards logs.
 func NewAdvertiser(iface string, cfg config.Advertise, log *slog.Logger, opts ...Option) *Advertiser {
@@ -78,10 +128,12 @@ func NewAdvertiser(iface string, cfg config.Advertise, log *slog.Logger, opts ..
 		iface:    iface,
 		log:      log.With("iface", iface),
 		linkPoll: defaultLinkPoll,
+		finals:   1,
 		cfg:      cfg,
 		updateC:  make(chan struct{}, 1),
 		notifyC:  make(chan struct{}, 1),
 		readyC:   make(chan struct{}),
+		logged:   make(map[string]bool),
 	}
 	for _, o := range opts {
 		o(a)
@@ -92,6 +144,7 @@ func NewAdvertiser(iface string, cfg config.Advertise, log *slog.Logger, opts ..
 	if a.rng == nil {
 		a.rng = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
 	}
+	a.stats.setState(StateWaiting)
 	return a
 }
 
@@ -99,8 +152,10 @@ func NewAdvertiser(iface string, cfg config.Advertise, log *slog.Logger, opts ..
 func (a *Advertiser) Ready() <-chan struct{} { return a.readyC }
 
 // Update replaces the advertised configuration (hot reload). No final RA is
-// sent; the Advertiser re-enters the initial phase of fast RAs so hosts learn
-// the change quickly. An invalid cfg (see Validate) is logged and ignored.
+// sent; when what is advertised changes, the Advertiser re-enters the
+// initial phase of fast RAs so hosts learn the change quickly, and what was
+// removed is withdrawn (RFC 9096). An invalid cfg (see Validate) is logged
+// and ignored.
 func (a *Advertiser) Update(cfg config.Advertise) {
 	if err := Validate(cfg); err != nil {
 		a.log.Error("ignoring invalid router advertisement config", "err", err)
@@ -136,18 +191,25 @@ type fatalError struct{ err error }
 func (e fatalError) Error() string { return e.err.Error() }
 func (e fatalError) Unwrap() error { return e.err }
 
-// Run advertises until ctx is done, then sends a final RA with router
+// Run advertises until ctx is done, then sends the final RA(s) with router
 // lifetime 0 and returns nil. While the interface is not ready it waits; a
 // socket error or link change makes it wait again and restart the initial
 // phase. It returns an error only when advertising cannot work: an invalid
 // config or no permission to open the socket.
 func (a *Advertiser) Run(ctx context.Context) error {
+	defer a.stats.setState(StateStopped)
 	if err := Validate(a.config()); err != nil {
 		return fmt.Errorf("ra: %s: invalid config: %w", a.iface, err)
 	}
+	t, err := a.state.load()
+	if err != nil {
+		a.log.Warn("ignoring state file: withdrawals from before the restart are lost", "err", err)
+	}
+	a.tracker = t
 	cfg := a.config()
 	s := newScheduler(a.rng, cfg.MinInterval, cfg.MaxInterval)
 	for {
+		a.stats.setState(StateWaiting)
 		conn, st, err := a.dial(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -155,6 +217,8 @@ func (a *Advertiser) Run(ctx context.Context) error {
 			}
 			return fmt.Errorf("ra: %s: %w", a.iface, err)
 		}
+		a.stats.setLink(st.LinkLocal)
+		a.stats.setState(StateAdvertising)
 		err = a.serve(ctx, conn, st, s)
 		if cerr := conn.Close(); cerr != nil && err == nil {
 			a.log.Warn("closing ndp socket", "err", cerr)
@@ -165,6 +229,10 @@ func (a *Advertiser) Run(ctx context.Context) error {
 		var fe fatalError
 		if errors.As(err, &fe) {
 			return fmt.Errorf("ra: %s: %w", a.iface, fe.err)
+		}
+		a.stats.errors.Add(1)
+		if a.metrics != nil {
+			a.metrics.errors.Inc()
 		}
 		a.log.Warn("link changed, waiting for it to be ready again", "err", err)
 	}
@@ -225,11 +293,70 @@ func (a *Advertiser) tryDial() (Conn, LinkState, error) {
 	return conn, st, nil
 }
 
-// inbound is a message read from the socket.
-type inbound struct {
-	m   ndp.Message
-	cm  *ipv6.ControlMessage
+// event is what the reader passes to the advertising loop.
+type event struct {
+	rs  netip.Addr               // a valid RS from rs (when ra is nil)
+	ra  *ndp.RouterAdvertisement // an RA of another router
 	src netip.Addr
+}
+
+// read reads the socket until it fails, validating and counting what
+// arrives, and passes valid RSs and other routers' RAs on.
+func (a *Advertiser) read(conn Conn, st LinkState, out chan<- event, errC chan<- error, done <-chan struct{}) {
+	self := st.LinkLocal
+	buf := make([]byte, min(max(st.MTU, minReadBuf), maxReadBuf))
+	var raTokens float64 = otherRARate
+	var raAt time.Time
+	for {
+		n, cm, src, err := conn.ReadRaw(buf)
+		if err != nil {
+			errC <- err
+			return
+		}
+		var ev event
+		switch kind, from, reason := classify(buf[:n], cm, src, self); kind {
+		case inRS:
+			a.countRS(true, 0)
+			ev = event{rs: from}
+		case inBadRS:
+			a.countRS(false, reason)
+			continue
+		case inOtherRA:
+			now := time.Now()
+			if !raAt.IsZero() {
+				raTokens = min(raTokens+now.Sub(raAt).Seconds()*otherRARate, otherRARate)
+			}
+			raAt = now
+			if raTokens < 1 {
+				continue
+			}
+			raTokens--
+			m, err := ndp.ParseMessage(buf[:n])
+			ra, ok := m.(*ndp.RouterAdvertisement)
+			if err != nil || !ok {
+				continue
+			}
+			ev = event{ra: ra, src: from}
+		default:
+			continue
+		}
+		select {
+		case out <- ev:
+		case <-done:
+			return
+		}
+	}
+}
+
+// session is the state of one socket's advertising.
+type session struct {
+	a       *Advertiser
+	conn    Conn
+	st      LinkState
+	stateAt time.Time
+	fwd     bool
+	s       *scheduler
+	fp      string // what is advertised, to notice changes
 }
 
 // serve advertises on an open socket. It returns nil after the final RA when
@@ -239,27 +366,14 @@ func (a *Advertiser) serve(ctx context.Context, conn Conn, st LinkState, s *sche
 	if ctx.Err() != nil {
 		return nil
 	}
-	readC := make(chan inbound)
+	evC := make(chan event)
 	readErrC := make(chan error, 1)
 	done := make(chan struct{})
 	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			m, cm, src, err := conn.ReadFrom()
-			if err != nil {
-				readErrC <- err
-				return
-			}
-			select {
-			case readC <- inbound{m, cm, src}:
-			case <-done:
-				return
-			}
-		}
-	})
+	wg.Go(func() { a.read(conn, st, evC, readErrC, done) })
 	defer func() {
 		close(done)
-		// Wake a blocked ReadFrom; Run closes the socket afterwards.
+		// Wake a blocked ReadRaw; Run closes the socket afterwards.
 		_ = conn.SetReadDeadline(time.Unix(1, 0))
 		wg.Wait()
 	}()
@@ -273,13 +387,15 @@ func (a *Advertiser) serve(ctx context.Context, conn Conn, st LinkState, s *sche
 	s.setIntervals(cfg.MinInterval, cfg.MaxInterval)
 	s.unicast = s.unicast[:0]
 	now := time.Now()
+	ss := &session{a: a, conn: conn, st: st, stateAt: now, s: s}
+	ss.fwd = a.forwarding()
+	ss.fp = ss.fingerprint(cfg)
 	s.restart(now)
-	stateAt := now
 	nextPoll := now.Add(a.linkPoll)
 	advertised := false
 
 	// refresh re-reads the link state; a change that needs a new socket is
-	// an error.
+	// an error, a change of what is advertised restarts the initial phase.
 	refresh := func(now time.Time) error {
 		cur, err := a.sys.LinkState(a.iface)
 		if err != nil {
@@ -288,22 +404,24 @@ func (a *Advertiser) serve(ctx context.Context, conn Conn, st LinkState, s *sche
 		switch {
 		case !cur.Ready():
 			return fmt.Errorf("link is down or lost its link-local address: %w", ErrLinkNotReady)
-		case cur.Index != st.Index:
-			return fmt.Errorf("interface index changed from %d to %d", st.Index, cur.Index)
-		case cur.LinkLocal != st.LinkLocal:
-			return fmt.Errorf("link-local address changed from %s to %s", st.LinkLocal, cur.LinkLocal)
+		case cur.Index != ss.st.Index:
+			return fmt.Errorf("interface index changed from %d to %d", ss.st.Index, cur.Index)
+		case cur.LinkLocal != ss.st.LinkLocal:
+			return fmt.Errorf("link-local address changed from %s to %s", ss.st.LinkLocal, cur.LinkLocal)
 		}
-		st, stateAt = cur, now
+		ss.st, ss.stateAt = cur, now
+		ss.fwd = a.forwarding()
+		ss.changed(now, "link state changed")
 		nextPoll = now.Add(a.linkPoll)
 		return nil
 	}
-	send := func(now time.Time, dst netip.Addr) error {
-		if now.Sub(stateAt) >= stateMaxAge {
+	send := func(now time.Time, dst netip.Addr, kind Kind) error {
+		if now.Sub(ss.stateAt) >= stateMaxAge {
 			if err := refresh(now); err != nil {
 				return err
 			}
 		}
-		if err := a.send(conn, dst, st, false); err != nil {
+		if err := ss.send(now, dst, kind); err != nil {
 			return err
 		}
 		a.readyOnce.Do(func() { close(a.readyC) })
@@ -321,7 +439,11 @@ func (a *Advertiser) serve(ctx context.Context, conn Conn, st LinkState, s *sche
 			}
 		}
 		if s.multicastDue(now) {
-			if err := send(now, netip.IPv6LinkLocalAllNodes()); err != nil {
+			kind := KindUnsolicited
+			if s.multicastSolicited() {
+				kind = KindSolicitedMulticast
+			}
+			if err := send(now, netip.IPv6LinkLocalAllNodes(), kind); err != nil {
 				return err
 			}
 			s.multicastSent(now)
@@ -329,7 +451,7 @@ func (a *Advertiser) serve(ctx context.Context, conn Conn, st LinkState, s *sche
 		}
 		unicast = s.dueUnicast(now, unicast[:0])
 		for _, dst := range unicast {
-			if err := send(now, dst); err != nil {
+			if err := send(now, dst, KindSolicitedUnicast); err != nil {
 				return err
 			}
 		}
@@ -342,20 +464,23 @@ func (a *Advertiser) serve(ctx context.Context, conn Conn, st LinkState, s *sche
 		select {
 		case <-ctx.Done():
 			if advertised {
-				a.sendFinal(conn, st)
+				ss.sendFinal()
 			}
 			return nil
-		case in := <-readC:
-			if src, ok := solicitation(in.m, in.cm, in.src); ok {
-				s.solicited(time.Now(), src)
+		case ev := <-evC:
+			if ev.ra != nil {
+				ss.check(ev.src, ev.ra)
+				continue
+			}
+			if s.solicited(time.Now(), ev.rs) == replyLimited {
+				a.countDrop(DropRateLimited)
 			}
 		case err := <-readErrC:
 			return fmt.Errorf("read from ndp socket: %w", err)
 		case <-a.updateC:
 			cfg := a.config()
 			s.setIntervals(cfg.MinInterval, cfg.MaxInterval)
-			s.restart(time.Now())
-			a.log.Info("config updated, restarting initial advertisements")
+			ss.changed(time.Now(), "config updated")
 		case <-a.notifyC:
 			nextPoll = time.Now()
 		case <-timer.C:
@@ -363,27 +488,169 @@ func (a *Advertiser) serve(ctx context.Context, conn Conn, st LinkState, s *sche
 	}
 }
 
-// send sends one RA built from the current config to dst.
-func (a *Advertiser) send(conn Conn, dst netip.Addr, st LinkState, final bool) error {
-	m, err := buildRA(a.config(), st, final)
+// forwarding reads whether the interface forwards; on an error it assumes
+// it does (the common case for a router) and logs once.
+func (a *Advertiser) forwarding() bool {
+	on, err := a.sys.Forwarding(a.iface)
+	if err != nil {
+		if a.fwdLogged != 2 {
+			a.log.Warn("cannot read forwarding state, assuming on", "err", err)
+			a.fwdLogged = 2
+		}
+		on = true
+	} else if !on && a.fwdLogged != -1 {
+		a.log.Warn("ipv6 forwarding is off on the interface: advertising router lifetime 0 (RFC 4861 §6.2.5)")
+		a.fwdLogged = -1
+	} else if on && a.fwdLogged == -1 {
+		a.log.Info("ipv6 forwarding is on again")
+		a.fwdLogged = 1
+	}
+	a.stats.forwarding.Store(on)
+	return on
+}
+
+// advert returns what an RA built now from cfg advertises.
+func (ss *session) advert(cfg config.Advertise, now time.Time) *advert {
+	return &advert{cfg: cfg, st: ss.st, noForwarding: !ss.fwd, now: now, expires: ss.a.tracker.Expires}
+}
+
+// fingerprint identifies what is advertised, apart from lifetimes that
+// decrement and from withdrawals.
+func (ss *session) fingerprint(cfg config.Advertise) string {
+	ad := ss.advert(cfg, time.Time{})
+	ad.expires = nil
+	m, err := ad.build()
+	if err != nil {
+		return "invalid: " + err.Error()
+	}
+	b, err := ndp.MarshalMessage(m)
+	if err != nil {
+		return "invalid: " + err.Error()
+	}
+	return string(b)
+}
+
+// changed restarts the initial phase of fast RAs when what is advertised
+// changed (RFC 4861 §6.2.4 allows it for "new information").
+func (ss *session) changed(now time.Time, why string) {
+	fp := ss.fingerprint(ss.a.config())
+	if fp == ss.fp {
+		return
+	}
+	ss.fp = fp
+	ss.s.restart(now)
+	ss.a.log.Info(why + ": advertising the change with fast router advertisements")
+}
+
+// send sends the RA built from the current config to dst, split to the
+// link MTU when needed, and records what it advertised.
+func (ss *session) send(now time.Time, dst netip.Addr, kind Kind) error {
+	a := ss.a
+	cfg := a.config()
+	dirty := a.tracker.deadlines(now, cfg, ss.st)
+	m, err := ss.advert(cfg, now).build()
 	if err != nil {
 		return fatalError{fmt.Errorf("build router advertisement: %w", err)}
 	}
-	if err := conn.WriteTo(m, nil, dst); err != nil {
-		return fmt.Errorf("send router advertisement to %s: %w", dst, err)
+	dirty = a.tracker.observe(now, items(m)) || dirty
+	ws, expired := a.tracker.active(now)
+	if dirty || expired {
+		a.saveState()
 	}
+	m.Options = appendWithdrawn(m.Options, ws)
+	a.stats.withdrawing.Store(int64(len(ws)))
+	if a.metrics != nil {
+		a.metrics.withdrawing.Set(float64(len(ws)))
+	}
+	return ss.write(m, dst, kind, now)
+}
+
+func (ss *session) write(m *ndp.RouterAdvertisement, dst netip.Addr, kind Kind, now time.Time) error {
+	parts, err := split(m, ss.st.MTU)
+	if err != nil {
+		return fatalError{fmt.Errorf("build router advertisement: %w", err)}
+	}
+	for _, p := range parts {
+		if err := ss.conn.WriteTo(p, nil, dst); err != nil {
+			return fmt.Errorf("send router advertisement to %s: %w", dst, err)
+		}
+	}
+	ss.a.countSent(kind, now)
 	return nil
 }
 
-// sendFinal sends the RFC 4861 §6.2.5 final RA (router lifetime 0). It runs
-// after ctx is done, so it has its own short deadline.
-func (a *Advertiser) sendFinal(conn Conn, st LinkState) {
-	if err := conn.SetWriteDeadline(time.Now().Add(finalTimeout)); err != nil {
-		a.log.Warn("setting write deadline for final router advertisement", "err", err)
-	}
-	if err := a.send(conn, netip.IPv6LinkLocalAllNodes(), st, true); err != nil {
-		a.log.Error("final router advertisement not sent", "err", err)
+// saveState writes the state file, logging a failure once per distinct
+// error.
+func (a *Advertiser) saveState() {
+	if err := a.state.save(a.tracker); err != nil {
+		if msg := err.Error(); msg != a.saveErr {
+			a.log.Warn("cannot save ra state: withdrawals will not survive a restart", "err", err)
+			a.saveErr = msg
+		}
 		return
 	}
-	a.log.Info("sent final router advertisement")
+	a.saveErr = ""
+}
+
+// sendFinal sends the RFC 4861 §6.2.5 final RA(s): router lifetime 0 with
+// preference medium, and zero lifetimes for routes, DNS options and PREF64.
+// Like every multicast RA they keep MIN_DELAY_BETWEEN_RAS from the previous
+// one, so the first may wait up to 3s. It runs after ctx is done, so each
+// has its own short deadline.
+func (ss *session) sendFinal() {
+	a := ss.a
+	for range a.finals {
+		if d := time.Until(ss.s.notBefore(time.Now())); d > 0 {
+			time.Sleep(d)
+		}
+		now := time.Now()
+		if err := ss.conn.SetWriteDeadline(now.Add(finalTimeout)); err != nil {
+			a.log.Warn("setting write deadline for final router advertisement", "err", err)
+		}
+		ad := ss.advert(a.config(), now)
+		ad.final = true
+		ws, _ := a.tracker.active(now)
+		ad.withdrawn = ws
+		m, err := ad.build()
+		if err == nil {
+			err = ss.write(m, netip.IPv6LinkLocalAllNodes(), KindFinal, now)
+		}
+		if err != nil {
+			a.log.Error("final router advertisement not sent", "err", err)
+			return
+		}
+		ss.s.last = now
+	}
+	a.log.Info("sent final router advertisement", "count", a.finals)
+}
+
+// check compares the RA of another router with ours (RFC 4861 §6.2.7),
+// logging each inconsistent field of each router once and counting all.
+func (ss *session) check(src netip.Addr, theirs *ndp.RouterAdvertisement) {
+	a := ss.a
+	cfg := a.config()
+	ours, err := ss.advert(cfg, time.Now()).build()
+	if err != nil {
+		return
+	}
+	decrementing := func(p netip.Prefix) bool {
+		_, ok := a.tracker.Expires[p]
+		return ok
+	}
+	for _, inc := range compareRAs(ours, theirs, decrementing) {
+		a.stats.inconsistent[inc.field].Add(1)
+		if a.metrics != nil {
+			a.metrics.inconsistent[inc.field].Inc()
+		}
+		key := src.String() + " " + inc.field.String() + " " + inc.key
+		if a.logged[key] || len(a.logged) >= maxLoggedInconsistencies {
+			continue
+		}
+		a.logged[key] = true
+		args := []any{"router", src, "field", inc.field.String(), "ours", inc.ours, "theirs", inc.theirs}
+		if inc.key != "" {
+			args = append(args, "prefix", inc.key)
+		}
+		a.log.Warn("another router advertises an inconsistent value (RFC 4861 §6.2.7)", args...)
+	}
 }

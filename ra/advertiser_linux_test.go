@@ -85,6 +85,7 @@ func newNetPair(t *testing.T) *netPair {
 	run(t, "ip", "-n", p.routerNS, "link", "add", p.routerLink, "address", "fa:16:3e:22:22:22",
 		"type", "veth", "peer", "name", p.hostLink, "address", "fa:16:3e:33:33:33", "netns", p.hostNS)
 	run(t, "ip", "netns", "exec", p.routerNS, "sysctl", "-qw",
+		"net.ipv6.conf.all.forwarding=1",
 		"net.ipv6.conf."+p.routerLink+".accept_ra=0",
 		"net.ipv6.conf."+p.routerLink+".keep_addr_on_down=1")
 	run(t, "ip", "netns", "exec", p.hostNS, "sysctl", "-qw",
@@ -144,6 +145,14 @@ func newNSSystem(t *testing.T, fd int) nsSystem {
 	}
 	t.Cleanup(h.Close)
 	return nsSystem{System: ra.NewNetlinkSystem(h), fd: fd}
+}
+
+func (s nsSystem) LinkState(name string) (st ra.LinkState, err error) {
+	err = inNetns(s.fd, func() error {
+		st, err = s.System.LinkState(name)
+		return err
+	})
+	return st, err
 }
 
 func (s nsSystem) Listen(name string) (c ra.Conn, err error) {
@@ -353,6 +362,11 @@ func TestAdvertiserKernelSLAAC(t *testing.T) {
 	})
 	first := rx.since(up)[0]
 	t.Logf("first RA %s after link up (includes DAD)", first.at.Sub(up).Round(time.Millisecond))
+	// radvd 2.19 needs about 17s here; we need DAD (about 1s) plus at most
+	// the 1s link poll.
+	if d := first.at.Sub(up); d > 5*time.Second {
+		t.Errorf("first RA %s after link up, want within DAD + 2s", d)
+	}
 	if first.ra.RouterLifetime != 1800*time.Second {
 		t.Errorf("RA after link up has router lifetime %s, want 30m", first.ra.RouterLifetime)
 	}

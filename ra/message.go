@@ -8,11 +8,11 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/mdlayher/ndp"
 	"github.com/vrouter/vrouter/config"
 	"golang.org/x/net/idna"
-	"golang.org/x/net/ipv6"
 )
 
 // Wire limits of the RA fields.
@@ -23,21 +23,64 @@ const (
 	infiniteLifetime  = math.MaxUint32 * time.Second // all ones: infinity
 )
 
+// advert is everything one Router Advertisement is built from.
+type advert struct {
+	cfg config.Advertise
+	st  LinkState
+	// final is the RFC 4861 §6.2.5 RA of a stopping router: router
+	// lifetime 0, and route, RDNSS, DNSSL and PREF64 lifetimes 0.
+	final bool
+	// noForwarding makes the router lifetime 0 (§6.2.5: the interface is
+	// not forwarding).
+	noForwarding bool
+	// now is when the RA goes out; it only matters for decrementing
+	// prefix lifetimes.
+	now time.Time
+	// expires holds the deadlines of prefixes with decrementing
+	// lifetimes; a missing prefix is advertised with its configured values.
+	expires map[netip.Prefix]deadline
+	// withdrawn items are advertised with zero lifetimes (RFC 9096).
+	withdrawn []item
+}
+
+// deadline is when the lifetimes of a decrementing prefix run out; valid and
+// preferred are the configured lifetimes the deadline was computed from.
+type deadline struct {
+	Valid             time.Time     `json:"valid"`
+	Preferred         time.Time     `json:"preferred"`
+	ValidLifetime     time.Duration `json:"valid_lifetime"`
+	PreferredLifetime time.Duration `json:"preferred_lifetime"`
+}
+
 // buildRA builds the Router Advertisement for cfg on a link in state st.
 // A final RA (RFC 4861 §6.2.5) carries router lifetime 0. A router lifetime
 // of 0 always goes with preference medium (RFC 4191 §2.2).
 func buildRA(cfg config.Advertise, st LinkState, final bool) (*ndp.RouterAdvertisement, error) {
+	return (&advert{cfg: cfg, st: st, final: final}).build()
+}
+
+// build builds one RA holding every option; split cuts it to the link MTU.
+func (ad *advert) build() (*ndp.RouterAdvertisement, error) {
+	cfg, st := ad.cfg, ad.st
 	prf, err := preference(cfg.Preference)
 	if err != nil {
 		return nil, fmt.Errorf("preference: %w", err)
 	}
 	lifetime := cfg.RouterLifetime
-	if final {
+	if ad.final || ad.noForwarding {
 		lifetime = 0
 	}
 	if lifetime < time.Second {
 		lifetime = 0
 		prf = ndp.Medium
+	}
+	// optLife is the lifetime of route, RDNSS, DNSSL and PREF64 options:
+	// 0 in the final RA, so hosts stop using what a gone router offered.
+	optLife := func(d time.Duration) time.Duration {
+		if ad.final {
+			return 0
+		}
+		return lifetime32(d)
 	}
 	m := &ndp.RouterAdvertisement{
 		CurrentHopLimit:           cfg.HopLimit,
@@ -68,12 +111,16 @@ func buildRA(cfg config.Advertise, st LinkState, final bool) (*ndp.RouterAdverti
 			return
 		}
 		seen[p] = true
+		valid, pref := lifetime32(c.ValidLifetime), lifetime32(c.PreferredLifetime)
+		if dl, ok := ad.expires[p]; ok && c.DecrementLifetimes {
+			valid, pref = remaining(dl.Valid, ad.now), remaining(dl.Preferred, ad.now)
+		}
 		m.Options = append(m.Options, &ndp.PrefixInformation{
 			PrefixLength:                   uint8(p.Bits()),
 			OnLink:                         c.OnLink,
 			AutonomousAddressConfiguration: c.Autonomous,
-			ValidLifetime:                  lifetime32(c.ValidLifetime),
-			PreferredLifetime:              lifetime32(c.PreferredLifetime),
+			ValidLifetime:                  valid,
+			PreferredLifetime:              pref,
 			Prefix:                         p.Addr(),
 		})
 	}
@@ -111,7 +158,7 @@ func buildRA(cfg config.Advertise, st LinkState, final bool) (*ndp.RouterAdverti
 		m.Options = append(m.Options, &ndp.RouteInformation{
 			PrefixLength:  uint8(p.Bits()),
 			Preference:    rp,
-			RouteLifetime: lifetime32(r.Lifetime),
+			RouteLifetime: optLife(r.Lifetime),
 			Prefix:        p.Addr(),
 		})
 	}
@@ -120,7 +167,7 @@ func buildRA(cfg config.Advertise, st LinkState, final bool) (*ndp.RouterAdverti
 			return nil, errors.New("rdnss: no servers")
 		}
 		m.Options = append(m.Options, &ndp.RecursiveDNSServer{
-			Lifetime: lifetime32(r.Lifetime),
+			Lifetime: optLife(r.Lifetime),
 			Servers:  append([]netip.Addr(nil), r.Servers...),
 		})
 	}
@@ -137,18 +184,120 @@ func buildRA(cfg config.Advertise, st LinkState, final bool) (*ndp.RouterAdverti
 			names = append(names, n)
 		}
 		m.Options = append(m.Options, &ndp.DNSSearchList{
-			Lifetime:    lifetime32(d.Lifetime),
+			Lifetime:    optLife(d.Lifetime),
 			DomainNames: names,
 		})
 	}
+	for _, p := range cfg.PREF64 {
+		switch p.Prefix.Bits() {
+		case 32, 40, 48, 56, 64, 96:
+		default:
+			return nil, fmt.Errorf("pref64 %s: prefix length must be 32, 40, 48, 56, 64 or 96", p.Prefix)
+		}
+		if !p.Prefix.Addr().Is6() || p.Prefix.Addr().Is4In6() {
+			return nil, fmt.Errorf("pref64 %s: not an IPv6 prefix", p.Prefix)
+		}
+		if p.Lifetime < 0 || p.Lifetime > maxPREF64Lifetime {
+			return nil, fmt.Errorf("pref64 %s: lifetime %s: must be within 0s..%s", p.Prefix, p.Lifetime, maxPREF64Lifetime)
+		}
+		m.Options = append(m.Options, &ndp.PREF64{Lifetime: optLife(p.Lifetime), Prefix: p.Prefix.Masked()})
+	}
+	if cfg.CaptivePortal != "" {
+		if len(cfg.CaptivePortal) > maxCaptivePortal {
+			return nil, fmt.Errorf("captive portal: uri of %d bytes exceeds %d", len(cfg.CaptivePortal), maxCaptivePortal)
+		}
+		for _, c := range []byte(cfg.CaptivePortal) {
+			if c <= ' ' || c >= 0x7f {
+				return nil, fmt.Errorf("captive portal: uri %q: invalid character %q", cfg.CaptivePortal, c)
+			}
+		}
+		m.Options = append(m.Options, &ndp.CaptivePortal{URI: cfg.CaptivePortal})
+	}
+	m.Options = appendWithdrawn(m.Options, ad.withdrawn)
 	return m, nil
+}
+
+// Option limits.
+const (
+	// maxPREF64Lifetime is 8191 units of 8s (RFC 8781 §4).
+	maxPREF64Lifetime = 65528 * time.Second
+	// maxCaptivePortal is the longest URI an option of 255*8 bytes holds.
+	maxCaptivePortal = 255*8 - 2
+	// ipv6HeaderLen and raHeaderLen are what an RA costs besides options.
+	ipv6HeaderLen = 40
+	raHeaderLen   = 16
+)
+
+// remaining is the lifetime left until deadline, whole seconds, at least 0.
+func remaining(deadline, now time.Time) time.Duration {
+	return max(deadline.Sub(now).Truncate(time.Second), 0)
+}
+
+// split cuts m into RAs that each fit a link MTU of mtu bytes (RFC 4861
+// §6.2.3: "multiple advertisements can be sent, each containing a subset of
+// the options"). Every part carries the header and the source link-layer
+// address option; mtu <= 0 means no limit.
+func split(m *ndp.RouterAdvertisement, mtu int) ([]*ndp.RouterAdvertisement, error) {
+	if mtu <= 0 {
+		return []*ndp.RouterAdvertisement{m}, nil
+	}
+	sizes := make([]int, len(m.Options))
+	total := ipv6HeaderLen + raHeaderLen
+	for i, o := range m.Options {
+		b, err := ndp.MarshalMessage(&ndp.RouterAdvertisement{Options: []ndp.Option{o}})
+		if err != nil {
+			return nil, fmt.Errorf("marshal option %d: %w", i, err)
+		}
+		sizes[i] = len(b) - raHeaderLen
+		total += sizes[i]
+	}
+	if total <= mtu {
+		return []*ndp.RouterAdvertisement{m}, nil
+	}
+	var common []ndp.Option
+	base := ipv6HeaderLen + raHeaderLen
+	for i, o := range m.Options {
+		if lla, ok := o.(*ndp.LinkLayerAddress); ok && lla.Direction == ndp.Source {
+			common = append(common, o)
+			base += sizes[i]
+		}
+	}
+	var out []*ndp.RouterAdvertisement
+	cur := *m
+	cur.Options = append([]ndp.Option(nil), common...)
+	size := base
+	for i, o := range m.Options {
+		if lla, ok := o.(*ndp.LinkLayerAddress); ok && lla.Direction == ndp.Source {
+			continue
+		}
+		if base+sizes[i] > mtu {
+			return nil, fmt.Errorf("option %T of %d bytes does not fit the link mtu %d", o, sizes[i], mtu)
+		}
+		if size+sizes[i] > mtu {
+			part := cur
+			out = append(out, &part)
+			cur.Options = append([]ndp.Option(nil), common...)
+			size = base
+		}
+		cur.Options = append(cur.Options, o)
+		size += sizes[i]
+	}
+	out = append(out, &cur)
+	return out, nil
 }
 
 // domainName checks a search domain against RFC 1035 §2.3.4 limits, which
 // the ndp encoder does not enforce (an empty label would end the name early
 // on the wire), and returns it without a trailing dot, in ASCII form.
 func domainName(name string) (string, error) {
-	n, err := idna.ToASCII(strings.TrimSuffix(name, "."))
+	if !utf8.ValidString(name) {
+		return "", fmt.Errorf("domain %q: not valid UTF-8", name)
+	}
+	n, err := idna.Lookup.ToASCII(strings.TrimSuffix(name, "."))
+	if err == nil {
+		// What a receiver (ndp among them) decodes must be valid too.
+		_, err = idna.Lookup.ToUnicode(n)
+	}
 	if err != nil {
 		return "", fmt.Errorf("domain %q: %w", name, err)
 	}
@@ -158,6 +307,13 @@ func domainName(name string) (string, error) {
 	for _, label := range strings.Split(n, ".") {
 		if label == "" || len(label) > 63 {
 			return "", fmt.Errorf("domain %q: labels must have 1 to 63 characters", name)
+		}
+		// Letters, digits, '-' and '_' (found in SRV-style names): what
+		// resolvers and the ndp decoder accept.
+		for _, c := range []byte(label) {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return "", fmt.Errorf("domain %q: invalid character %q", name, c)
+			}
 		}
 	}
 	return n, nil
@@ -218,31 +374,4 @@ func Validate(cfg config.Advertise) error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
-}
-
-// solicitation validates an incoming message as a Router Solicitation per
-// RFC 4861 §6.1.1 and returns its source without zone. The ICMP code, length
-// and option lengths were checked by parsing; the checksum by the kernel.
-func solicitation(m ndp.Message, cm *ipv6.ControlMessage, src netip.Addr) (netip.Addr, bool) {
-	rs, ok := m.(*ndp.RouterSolicitation)
-	if !ok {
-		return netip.Addr{}, false
-	}
-	if cm == nil || cm.HopLimit != ndp.HopLimit {
-		return netip.Addr{}, false
-	}
-	src = src.WithZone("")
-	if !src.Is6() || src.Is4In6() || src.IsMulticast() || src.IsLoopback() {
-		return netip.Addr{}, false
-	}
-	if src.IsUnspecified() {
-		// An RS from the unspecified address must not carry a source
-		// link-layer address option.
-		for _, o := range rs.Options {
-			if lla, ok := o.(*ndp.LinkLayerAddress); ok && lla.Direction == ndp.Source {
-				return netip.Addr{}, false
-			}
-		}
-	}
-	return src, true
 }

@@ -76,6 +76,14 @@ func TestBuildRA(t *testing.T) {
 		&ndp.RecursiveDNSServer{Lifetime: 1800 * time.Second, Servers: []netip.Addr{netip.MustParseAddr("2001:db8:0:2::53")}},
 		&ndp.DNSSearchList{Lifetime: 1200 * time.Second, DomainNames: []string{"example.org", "corp.example.org"}},
 	}
+	// The final RA keeps the prefixes (a restarting router must not make
+	// hosts drop their addresses) and zeroes what hosts would keep using.
+	finalOptions := append([]ndp.Option(nil), fullOptions[:5]...)
+	finalOptions = append(finalOptions,
+		&ndp.RouteInformation{PrefixLength: 48, Preference: ndp.Low, Prefix: netip.MustParseAddr("2001:db8:ff::")},
+		&ndp.RecursiveDNSServer{Servers: []netip.Addr{netip.MustParseAddr("2001:db8:0:2::53")}},
+		&ndp.DNSSearchList{DomainNames: []string{"example.org", "corp.example.org"}},
+	)
 	tests := []struct {
 		name  string
 		cfg   func() config.Advertise
@@ -103,7 +111,7 @@ func TestBuildRA(t *testing.T) {
 				CurrentHopLimit: 64, ManagedConfiguration: true, OtherConfiguration: true,
 				RouterSelectionPreference: ndp.Medium, RouterLifetime: 0,
 				ReachableTime: 30 * time.Second, RetransmitTimer: time.Second,
-				Options: fullOptions,
+				Options: finalOptions,
 			},
 		},
 		{
@@ -178,6 +186,11 @@ func TestValidate(t *testing.T) {
 		{"rdnss empty", func(c *config.Advertise) { c.RDNSS[0].Servers = nil }, "rdnss: no servers"},
 		{"dnssl empty label", func(c *config.Advertise) { c.DNSSL[0].Domains = []string{"bad..name"} }, `dnssl: domain "bad..name"`},
 		{"dnssl long label", func(c *config.Advertise) { c.DNSSL[0].Domains = []string{strings.Repeat("a", 64) + ".org"} }, "labels must have 1 to 63"},
+		{"dnssl space", func(c *config.Advertise) { c.DNSSL[0].Domains = []string{" "} }, `dnssl: domain " ": idna: disallowed rune U+0020`},
+		{"captive portal NUL", func(c *config.Advertise) { c.CaptivePortal = "\x00" }, `captive portal: uri "\x00": invalid character '\x00'`},
+		{"pref64 length", func(c *config.Advertise) {
+			c.PREF64 = []config.PREF64{{Prefix: netip.MustParsePrefix("64:ff9b::/80"), Lifetime: time.Minute}}
+		}, "pref64 64:ff9b::/80: prefix length must be"},
 		{"route not v6", func(c *config.Advertise) { c.Routes[0].Prefix = netip.MustParsePrefix("10.0.0.0/8") }, "route 10.0.0.0/8: not an IPv6 prefix"},
 	}
 	for _, tt := range tests {
@@ -192,31 +205,54 @@ func TestValidate(t *testing.T) {
 	}
 }
 
-func TestSolicitation(t *testing.T) {
+func TestClassify(t *testing.T) {
 	ll := netip.MustParseAddr("fe80::1").WithZone("eth1")
 	hl := &ipv6.ControlMessage{HopLimit: 255}
 	slla := &ndp.LinkLayerAddress{Direction: ndp.Source, Addr: testMAC}
+	marshal := func(m ndp.Message) []byte {
+		b, err := ndp.MarshalMessage(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	rsSLLA := marshal(&ndp.RouterSolicitation{Options: []ndp.Option{slla}})
+	withCode := append([]byte(nil), rsSLLA...)
+	withCode[1] = 1
+	zeroLen := append(marshal(&ndp.RouterSolicitation{}), 1, 0, 0, 0, 0, 0, 0, 0)
+	overrun := append(marshal(&ndp.RouterSolicitation{}), 1, 2, 0, 0, 0, 0, 0, 0)
+	ra := marshal(&ndp.RouterAdvertisement{CurrentHopLimit: 64})
 	tests := []struct {
-		name   string
-		m      ndp.Message
-		cm     *ipv6.ControlMessage
-		src    netip.Addr
-		want   netip.Addr
-		wantOK bool
+		name       string
+		b          []byte
+		cm         *ipv6.ControlMessage
+		src        netip.Addr
+		wantKind   inKind
+		wantSrc    netip.Addr
+		wantReason DropReason
 	}{
-		{"link-local", &ndp.RouterSolicitation{Options: []ndp.Option{slla}}, hl, ll, netip.MustParseAddr("fe80::1"), true},
-		{"unspecified", &ndp.RouterSolicitation{}, hl, netip.IPv6Unspecified().WithZone("eth1"), netip.IPv6Unspecified(), true},
-		{"unspecified with SLLA", &ndp.RouterSolicitation{Options: []ndp.Option{slla}}, hl, netip.IPv6Unspecified(), netip.Addr{}, false},
-		{"hop limit 254", &ndp.RouterSolicitation{}, &ipv6.ControlMessage{HopLimit: 254}, ll, netip.Addr{}, false},
-		{"no control message", &ndp.RouterSolicitation{}, nil, ll, netip.Addr{}, false},
-		{"multicast source", &ndp.RouterSolicitation{}, hl, netip.MustParseAddr("ff02::1"), netip.Addr{}, false},
-		{"not an RS", &ndp.RouterAdvertisement{}, hl, ll, netip.Addr{}, false},
+		{"link-local", rsSLLA, hl, ll, inRS, netip.MustParseAddr("fe80::1"), 0},
+		{"unspecified", marshal(&ndp.RouterSolicitation{}), hl, netip.IPv6Unspecified().WithZone("eth1"), inRS, netip.IPv6Unspecified(), 0},
+		{"unspecified with SLLA", rsSLLA, hl, netip.IPv6Unspecified(), inBadRS, netip.IPv6Unspecified(), DropUnspecifiedWithSLLA},
+		{"hop limit 254", rsSLLA, &ipv6.ControlMessage{HopLimit: 254}, ll, inBadRS, netip.MustParseAddr("fe80::1"), DropHopLimit},
+		{"no control message", rsSLLA, nil, ll, inBadRS, netip.MustParseAddr("fe80::1"), DropHopLimit},
+		{"code 1", withCode, hl, ll, inBadRS, netip.MustParseAddr("fe80::1"), DropCode},
+		{"zero-length option", zeroLen, hl, ll, inBadRS, netip.MustParseAddr("fe80::1"), DropZeroLengthOption},
+		{"option overruns", overrun, hl, ll, inBadRS, netip.MustParseAddr("fe80::1"), DropMalformed},
+		{"short", []byte{133, 0, 0, 0}, hl, ll, inBadRS, netip.MustParseAddr("fe80::1"), DropMalformed},
+		{"multicast source", rsSLLA, hl, netip.MustParseAddr("ff02::1"), inBadRS, netip.MustParseAddr("ff02::1"), DropSource},
+		{"RA of another router", ra, hl, ll, inOtherRA, netip.MustParseAddr("fe80::1"), 0},
+		{"our own RA", ra, hl, testLL, inIgnore, netip.Addr{}, 0},
+		{"RA from a global address", ra, hl, netip.MustParseAddr("2001:db8::1"), inIgnore, netip.Addr{}, 0},
+		{"RA with hop limit 64", ra, &ipv6.ControlMessage{HopLimit: 64}, ll, inIgnore, netip.Addr{}, 0},
+		{"neighbor solicitation", []byte{135, 0, 0, 0, 0, 0, 0, 0}, hl, ll, inIgnore, netip.Addr{}, 0},
+		{"empty", nil, hl, ll, inIgnore, netip.Addr{}, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, ok := solicitation(tt.m, tt.cm, tt.src)
-			if got != tt.want || ok != tt.wantOK {
-				t.Fatalf("solicitation = %v, %v; want %v, %v", got, ok, tt.want, tt.wantOK)
+			kind, src, reason := classify(tt.b, tt.cm, tt.src, testLL)
+			if kind != tt.wantKind || src != tt.wantSrc || reason != tt.wantReason {
+				t.Fatalf("classify = %v, %v, %v; want %v, %v, %v", kind, src, reason, tt.wantKind, tt.wantSrc, tt.wantReason)
 			}
 		})
 	}

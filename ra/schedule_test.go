@@ -105,24 +105,53 @@ func TestSchedulerSolicitedUnicast(t *testing.T) {
 	s := newScheduler(rand.New(rand.NewPCG(5, 6)), 200*time.Second, 600*time.Second)
 	s.restart(t0)
 	s.multicastSent(t0)
+	s.sent = maxInitialAdvertisements
+	s.multicastSent(t0)
 	a := netip.MustParseAddr("fe80::a")
-	s.solicited(t0, a)
-	s.solicited(t0, a) // duplicate: one reply
-	for i := range 2 * maxPendingUnicast {
-		s.solicited(t0, netip.AddrFrom16([16]byte{0: 0xfe, 1: 0x80, 14: byte(i >> 8), 15: byte(i) + 1}))
+	host := func(i int) netip.Addr {
+		return netip.AddrFrom16([16]byte{0: 0xfe, 1: 0x80, 13: 1, 14: byte(i >> 8), 15: byte(i)})
 	}
-	if len(s.unicast) != maxPendingUnicast {
-		t.Fatalf("%d pending unicast replies, want the cap %d", len(s.unicast), maxPendingUnicast)
+	if r := s.solicited(t0, a); r != replyUnicast {
+		t.Fatalf("first RS: %v, want unicast", r)
+	}
+	if r := s.solicited(t0, a); r != replyPending {
+		t.Fatalf("duplicate RS: %v, want pending", r)
+	}
+	// An RS storm from many sources: the burst gets unicast replies, the
+	// rest a multicast RA within 3s of the last one.
+	var limited int
+	for i := range 100 {
+		if s.solicited(t0.Add(time.Second), host(i)) == replyLimited {
+			limited++
+		}
+	}
+	// The bucket refilled during the second: the burst, plus the first.
+	if len(s.unicast) != unicastBurst+1 || limited != 100-unicastBurst {
+		t.Fatalf("%d pending unicast replies, %d limited; want %d and %d", len(s.unicast), limited, unicastBurst+1, 100-unicastBurst)
+	}
+	if !s.multicastSolicited() || s.next.After(t0.Add(minDelayBetweenRAs)) {
+		t.Fatalf("limited RSs scheduled a multicast RA at +%s (solicited %v), want +3s", s.next.Sub(t0), s.multicastSolicited())
 	}
 	if got := s.dueUnicast(t0.Add(-time.Nanosecond), nil); len(got) != 0 {
 		t.Fatalf("replies due before the RS: %v", got)
 	}
-	got := s.dueUnicast(t0.Add(maxRADelay), nil)
-	if len(got) != maxPendingUnicast || got[0] != a {
-		t.Fatalf("due replies = %d (first %v), want %d starting with %v", len(got), got[0], maxPendingUnicast, a)
+	got := s.dueUnicast(t0.Add(time.Second+maxRADelay), nil)
+	if len(got) != unicastBurst+1 || got[0] != a {
+		t.Fatalf("due replies = %d (first %v), want %d starting with %v", len(got), got[0], unicastBurst+1, a)
 	}
 	if len(s.unicast) != 0 {
 		t.Fatalf("%d replies still pending", len(s.unicast))
+	}
+	// Tokens come back at unicastRate per second.
+	later := t0.Add(2 * time.Second)
+	n := 0
+	for i := range 100 {
+		if s.solicited(later, host(1000+i)) == replyUnicast {
+			n++
+		}
+	}
+	if n != unicastRate {
+		t.Fatalf("%d unicast replies 1s after the burst, want %d", n, unicastRate)
 	}
 }
 

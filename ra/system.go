@@ -18,9 +18,11 @@ var ErrLinkNotReady = errors.New("link not ready")
 // Conn is an NDP socket bound to the link-local address of one interface.
 // *ndp.Conn implements it; ratest.Conn is an in-memory fake.
 type Conn interface {
-	// ReadFrom returns the next parsed NDP message, its control message
-	// (which carries the hop limit) and its source address.
-	ReadFrom() (ndp.Message, *ipv6.ControlMessage, netip.Addr, error)
+	// ReadRaw reads the next ICMPv6 message into b and returns its length,
+	// its control message (which carries the hop limit) and its source
+	// address. The Advertiser parses and validates the bytes itself so it
+	// can count what it drops and why; messages it sent itself may show up.
+	ReadRaw(b []byte) (int, *ipv6.ControlMessage, netip.Addr, error)
 	// WriteTo sends m to dst with hop limit 255; a nil cm uses the defaults.
 	WriteTo(m ndp.Message, cm *ipv6.ControlMessage, dst netip.Addr) error
 	SetReadDeadline(t time.Time) error
@@ -36,8 +38,13 @@ type System interface {
 	// interface is an error wrapping ErrLinkNotReady.
 	LinkState(name string) (LinkState, error)
 	// Listen opens an NDP socket on interface name that receives Router
-	// Solicitations (with their hop limit) sent to ff02::2.
+	// Solicitations sent to ff02::2 and Router Advertisements of other
+	// routers, with their hop limit.
 	Listen(name string) (Conn, error)
+	// Forwarding reports whether IPv6 forwarding is on for interface name
+	// (net.ipv6.conf.NAME.forwarding); RFC 4861 §6.2.5 makes an interface
+	// that does not forward advertise router lifetime 0.
+	Forwarding(name string) (bool, error)
 }
 
 // LinkState is a snapshot of one interface.
@@ -53,6 +60,8 @@ type LinkState struct {
 	// Global holds the global unicast addresses with their prefix length
 	// (used to expand the "::/64" prefix).
 	Global []netip.Prefix
+	// MTU of the link; 0 when unknown (then RAs are not split).
+	MTU int
 }
 
 // Ready reports whether RAs can be sent on the link.

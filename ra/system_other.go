@@ -16,3 +16,4 @@ type unsupportedSystem struct{}
 
 func (unsupportedSystem) LinkState(string) (LinkState, error) { return LinkState{}, errUnsupported }
 func (unsupportedSystem) Listen(string) (Conn, error)         { return nil, errUnsupported }
+func (unsupportedSystem) Forwarding(string) (bool, error)     { return false, errUnsupported }

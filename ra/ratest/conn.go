@@ -22,7 +22,7 @@ type Packet struct {
 }
 
 type inbound struct {
-	m   ndp.Message
+	b   []byte
 	cm  *ipv6.ControlMessage
 	src netip.Addr
 }
@@ -46,8 +46,7 @@ type Conn struct {
 	timer    *time.Timer
 }
 
-// NewConn returns a Conn whose own address is local (messages from local are
-// filtered on read, as ndp.Conn does).
+// NewConn returns a Conn whose own address is local.
 func NewConn(local netip.Addr) *Conn {
 	return &Conn{
 		local:    local,
@@ -58,25 +57,21 @@ func NewConn(local netip.Addr) *Conn {
 	}
 }
 
-// ReadFrom implements ra.Conn.
-func (c *Conn) ReadFrom() (ndp.Message, *ipv6.ControlMessage, netip.Addr, error) {
-	for {
-		c.mu.Lock()
-		dl, failed := c.deadline, c.failed
-		c.mu.Unlock()
-		select {
-		case <-c.closed:
-			return nil, nil, netip.Addr{}, net.ErrClosed
-		case <-failed:
-			return nil, nil, netip.Addr{}, c.failure()
-		case <-dl:
-			return nil, nil, netip.Addr{}, os.ErrDeadlineExceeded
-		case in := <-c.in:
-			if in.src.WithZone("") == c.local.WithZone("") {
-				continue
-			}
-			return in.m, in.cm, in.src, nil
-		}
+// ReadRaw implements ra.Conn. Like a raw socket it truncates a message
+// longer than b.
+func (c *Conn) ReadRaw(b []byte) (int, *ipv6.ControlMessage, netip.Addr, error) {
+	c.mu.Lock()
+	dl, failed := c.deadline, c.failed
+	c.mu.Unlock()
+	select {
+	case <-c.closed:
+		return 0, nil, netip.Addr{}, net.ErrClosed
+	case <-failed:
+		return 0, nil, netip.Addr{}, c.failure()
+	case <-dl:
+		return 0, nil, netip.Addr{}, os.ErrDeadlineExceeded
+	case in := <-c.in:
+		return copy(b, in.b), in.cm, in.src, nil
 	}
 }
 
@@ -188,15 +183,11 @@ func (c *Conn) Receive(m ndp.Message, src netip.Addr, hopLimit int) error {
 	return c.ReceiveBytes(b, src, hopLimit)
 }
 
-// ReceiveBytes delivers an ICMPv6 message. Like ndp.Conn.ReadFrom, it drops
-// what does not parse as an NDP message (and then returns nil).
+// ReceiveBytes delivers the ICMPv6 message b as it is, malformed or not.
 func (c *Conn) ReceiveBytes(b []byte, src netip.Addr, hopLimit int) error {
-	m, err := ndp.ParseMessage(b)
-	if err != nil {
-		return nil
-	}
+	b = append([]byte(nil), b...)
 	select {
-	case c.in <- inbound{m: m, cm: &ipv6.ControlMessage{HopLimit: hopLimit}, src: src}:
+	case c.in <- inbound{b: b, cm: &ipv6.ControlMessage{HopLimit: hopLimit}, src: src}:
 		return nil
 	case <-c.closed:
 		return net.ErrClosed

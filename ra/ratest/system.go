@@ -16,6 +16,7 @@ type System struct {
 	listenErr error
 	listens   int
 	conns     chan *Conn
+	noForward map[string]bool
 }
 
 // NewSystem returns a System without links.
@@ -48,6 +49,23 @@ func (s *System) RemoveLink(name string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.links, name)
+}
+
+// SetForwarding sets whether link name forwards IPv6 (default: on).
+func (s *System) SetForwarding(name string, on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.noForward == nil {
+		s.noForward = make(map[string]bool)
+	}
+	s.noForward[name] = !on
+}
+
+// Forwarding implements ra.System.
+func (s *System) Forwarding(name string) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !s.noForward[name], nil
 }
 
 // SetListenErr makes Listen fail with err (nil: succeed again).

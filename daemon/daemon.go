@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/vrouter/vrouter/config"
 	"github.com/vrouter/vrouter/metrics"
 	"github.com/vrouter/vrouter/ndproxy"
@@ -28,6 +29,9 @@ type Options struct {
 	ConfigPath string
 	// Socket is the status socket path; empty means DefaultSocket, "-" none.
 	Socket string
+	// StateDir keeps the advertisers' state files (RFC 9096 withdrawals
+	// across restarts); empty means ra.DefaultStateDir, "-" none.
+	StateDir string
 	// Log receives structured logs; nil discards them.
 	Log *slog.Logger
 	// Reload receives a value for every SIGHUP.
@@ -73,12 +77,33 @@ func Run(ctx context.Context, opts Options) error {
 		return fmt.Errorf("%w: %s: ndproxy: %w", ErrConfig, cfg.Source, err)
 	}
 
+	stateDir := opts.StateDir
+	switch stateDir {
+	case "":
+		stateDir = ra.DefaultStateDir
+	case "-":
+		stateDir = ""
+	}
+	if stateDir != "" {
+		if err := os.MkdirAll(stateDir, 0o750); err != nil {
+			log.Warn("state directory unusable: withdrawals will not survive a restart", "dir", stateDir, "err", err)
+			stateDir = ""
+		}
+	}
+	// The registry exists only when metrics are served (changing
+	// metrics.listen needs a restart).
+	var reg *prometheus.Registry
+	if cfg.Metrics.Listen != "" {
+		reg = metrics.NewRegistry()
+	}
+
 	d := &daemon{
-		log:     log,
-		started: time.Now(),
-		adv:     make(map[string]*advertiser),
-		recEv:   make(chan struct{}, 1),
-		proxy:   proxy,
+		log:      log,
+		stateDir: stateDir,
+		started:  time.Now(),
+		adv:      make(map[string]*advertiser),
+		recEv:    make(chan struct{}, 1),
+		proxy:    proxy,
 	}
 	// The watcher starts before the first Apply so no change in between is
 	// missed (router.Run's contract).
@@ -106,6 +131,9 @@ func Run(ctx context.Context, opts Options) error {
 	advCtx, stopAdv := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopAdv()
 	d.advCtx = advCtx
+	if reg != nil {
+		d.raMetrics = ra.NewMetrics(reg)
+	}
 	d.syncAdvertisers(cfg)
 	d.fp = &fastpathRunner{log: log.With("component", "fastpath")}
 	d.fp.set(ctx, cfg.Fastpath)
@@ -125,8 +153,7 @@ func Run(ctx context.Context, opts Options) error {
 
 	// Metrics: opt-in, bound at start (changing metrics.listen needs a
 	// restart). A port in use is logged, not fatal: routing matters more.
-	if cfg.Metrics.Listen != "" {
-		reg := metrics.NewRegistry()
+	if reg != nil {
 		reg.MustRegister(newCollector(d.snapshot))
 		if addr, err := metrics.Serve(ctx, cfg.Metrics.Listen, reg, log.With("component", "metrics")); err != nil {
 			log.Error("metrics disabled", "err", err)
@@ -184,6 +211,9 @@ type daemon struct {
 	started time.Time
 	fp      *fastpathRunner
 	proxy   *ndproxy.Proxy
+
+	stateDir  string
+	raMetrics *ra.Metrics // nil when metrics are off
 
 	mu       sync.Mutex // guards the fields below
 	cfg      *config.Config
@@ -247,8 +277,12 @@ func (d *daemon) syncAdvertisers(cfg *config.Config) {
 			continue
 		}
 		ctx, cancel := context.WithCancel(d.advCtx)
+		opts := []ra.Option{ra.WithStateDir(d.stateDir)}
+		if d.raMetrics != nil {
+			opts = append(opts, ra.WithMetrics(d.raMetrics))
+		}
 		a := &advertiser{
-			a:    ra.NewAdvertiser(name, ac, d.log.With("component", "ra")),
+			a:    ra.NewAdvertiser(name, ac, d.log.With("component", "ra"), opts...),
 			stop: cancel,
 			done: make(chan struct{}),
 		}
@@ -338,6 +372,8 @@ func (d *daemon) snapshot() Status {
 				is.Advertising = true
 			default:
 			}
+			rs := a.a.Status()
+			is.RA = &rs
 		}
 		st.Interfaces = append(st.Interfaces, is)
 	}

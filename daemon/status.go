@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vrouter/vrouter/ndproxy"
+	"github.com/vrouter/vrouter/ra"
 )
 
 // DefaultSocket is where `vrouter run` serves its status and where
@@ -36,6 +37,8 @@ type InterfaceStatus struct {
 	Advertise  bool   `json:"advertise"`
 	// Advertising is true once the first RA went out.
 	Advertising bool `json:"advertising"`
+	// RA holds the advertiser's counters when the interface advertises.
+	RA *ra.Status `json:"ra,omitempty"`
 }
 
 // listenStatus binds the unix socket at path. A stale socket left by a dead

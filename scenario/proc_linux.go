@@ -303,7 +303,7 @@ func (s *Scenario) VRouterSocket() string { return filepath.Join(s.dir, "vrouter
 
 // StartVRouter writes Options.VRouterConfig (default: the embedded default
 // config) to <Dir>/vrouter.yaml and runs `VRouterBin run --config FILE
-// --socket <Dir>/vrouter.sock VRouterArgs...` in the vRouter namespace, with NOTIFY_SOCKET pointing at a
+// --socket <Dir>/vrouter.sock --state-dir <Dir> VRouterArgs...` in the vRouter namespace, with NOTIFY_SOCKET pointing at a
 // socket of the scenario (see Proc.Ready). It does not wait for anything.
 func (s *Scenario) StartVRouter(ctx context.Context) (*Proc, error) {
 	if s.opts.VRouterBin == "" {
@@ -340,7 +340,9 @@ func (s *Scenario) StartVRouter(ctx context.Context) (*Proc, error) {
 	env = append(env, "NOTIFY_SOCKET="+sock)
 	// A status socket per scenario: the default one under /run/vrouter is
 	// shared by every namespace (ip netns exec keeps the file system).
-	args := append([]string{bin, "run", "--config", cfgPath, "--socket", s.VRouterSocket()}, s.opts.VRouterArgs...)
+	// Likewise the RA state files (the default /var/lib/vrouter would be
+	// shared by the scenarios of parallel tests).
+	args := append([]string{bin, "run", "--config", cfgPath, "--socket", s.VRouterSocket(), "--state-dir", s.dir}, s.opts.VRouterArgs...)
 	p, err := s.start(ctx, VRouter, "vrouter", env, args...)
 	if err != nil {
 		conn.Close()

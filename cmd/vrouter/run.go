@@ -20,6 +20,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "", "config file (default /etc/vrouter/vrouter.yaml if it exists, else the embedded default)")
 	socket := fs.String("socket", daemon.DefaultSocket, `status socket path ("-" = none)`)
+	stateDir := fs.String("state-dir", "/var/lib/vrouter", `directory of the RA state files ("-" = none)`)
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	format := fs.String("log-format", "text", "text or json")
 	if err := fs.Parse(args); err != nil {
@@ -50,7 +51,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		}
 	}()
 
-	err = daemon.Run(ctx, daemon.Options{ConfigPath: *cfgPath, Socket: *socket, Log: log, Reload: reload})
+	err = daemon.Run(ctx, daemon.Options{ConfigPath: *cfgPath, Socket: *socket, StateDir: *stateDir, Log: log, Reload: reload})
 	switch {
 	case err == nil:
 		return exitOK

@@ -7,6 +7,7 @@ import (
 	"io"
 	"maps"
 	"slices"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/vrouter/vrouter/daemon"
@@ -36,13 +37,18 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "forwarding: %t\n", *st.Forwarding)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "INTERFACE\tROLE\tCONFIGURED\tADVERTISING")
+	fmt.Fprintln(tw, "INTERFACE\tROLE\tCONFIGURED\tADVERTISING\tRA SENT\tRS RECEIVED\tRS DROPPED\tINCONSISTENT\tWITHDRAWING")
 	for _, i := range st.Interfaces {
-		adv := "-"
+		adv, sent, rs, dropped, inc, wd := "-", "-", "-", "-", "-", "-"
 		if i.Advertise {
 			adv = fmt.Sprint(i.Advertising)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%t\t%s\n", i.Name, i.Role, i.Configured, adv)
+		if r := i.RA; r != nil {
+			adv = string(r.State)
+			sent, rs = counts(r.Sent), fmt.Sprint(r.SolicitationsReceived)
+			dropped, inc, wd = counts(r.SolicitationsDropped), counts(r.Inconsistencies), fmt.Sprint(r.Withdrawing)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%t\t%s\t%s\t%s\t%s\t%s\t%s\n", i.Name, i.Role, i.Configured, adv, sent, rs, dropped, inc, wd)
 	}
 	tw.Flush()
 	for _, r := range st.NDProxy {
@@ -65,4 +71,18 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	return exitOK
+}
+
+// counts renders a counter map as "k=v,k=v" in key order, or "0".
+func counts(m map[string]uint64) string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		if m[k] != 0 {
+			parts = append(parts, fmt.Sprintf("%s=%d", k, m[k]))
+		}
+	}
+	if len(parts) == 0 {
+		return "0"
+	}
+	return strings.Join(parts, ",")
 }

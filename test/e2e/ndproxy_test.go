@@ -104,7 +104,7 @@ ndproxy:
 	if err != nil {
 		t.Fatal(err)
 	}
-	vr := exec.Command("ip", "netns", "exec", host, vrouterBin, "run", "--config", cfgPath, "--socket", sock)
+	vr := exec.Command("ip", "netns", "exec", host, vrouterBin, "run", "--config", cfgPath, "--socket", sock, "--state-dir", dir)
 	vr.Stdout, vr.Stderr = logf, logf
 	vr.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := vr.Start(); err != nil {

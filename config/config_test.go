@@ -135,6 +135,7 @@ ndproxy:
     prefix: 2001:db8::c008/125
     mode: auto
     router: true
+    answer_from_target: true
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -142,7 +143,7 @@ ndproxy:
 	if got := c.Interfaces[0].Advertise.Prefixes[0].ValidLifetime; got != Infinity {
 		t.Errorf("valid_lifetime infinity = %s", got)
 	}
-	want := []NDProxy{{Upstream: "eth0", Downstream: "docker0", Prefix: netip.MustParsePrefix("2001:db8::c008/125"), Mode: NDProxyAuto, Router: true}}
+	want := []NDProxy{{Upstream: "eth0", Downstream: "docker0", Prefix: netip.MustParsePrefix("2001:db8::c008/125"), Mode: NDProxyAuto, Router: true, AnswerFromTarget: true}}
 	if diff := cmp.Diff(want, c.NDProxy, cmpopts.EquateComparable(netip.Prefix{})); diff != "" {
 		t.Errorf("ndproxy (-want +got):\n%s", diff)
 	}

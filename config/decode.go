@@ -825,7 +825,8 @@ func (d *decoder) ndproxies(n *yaml.Node, path string, c *Config) {
 					d.errorf(v, p, "must be static or auto, got %q", s)
 				}
 			},
-			"router": func(k, v *yaml.Node, p string) { np.Router, _ = d.boolean(v, p) },
+			"router":             func(k, v *yaml.Node, p string) { np.Router, _ = d.boolean(v, p) },
+			"answer_from_target": func(k, v *yaml.Node, p string) { np.AnswerFromTarget, _ = d.boolean(v, p) },
 		})
 		if clean := len(d.errs) == before; clean && v.Kind == yaml.MappingNode {
 			for _, m := range []struct {

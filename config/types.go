@@ -132,6 +132,9 @@ type NDProxy struct {
 	Mode       NDProxyMode
 	// Router sets the R flag in proxied advertisements.
 	Router bool
+	// AnswerFromTarget sends proxied advertisements from the target
+	// address instead of our link-local one (some providers require it).
+	AnswerFromTarget bool
 }
 
 // Fastpath configures userspace AF_PACKET forwarding.

@@ -143,7 +143,7 @@ func (p *Proxy) rules(cfg []config.NDProxy) ([]ruleConfig, error) {
 	var out []ruleConfig
 	seen := make(map[string]bool)
 	for i, c := range cfg {
-		rc := ruleConfig{NDProxy: c, answerFromTarget: p.opts.answerFromTarget}
+		rc := ruleConfig{NDProxy: c, answerFromTarget: p.opts.answerFromTarget || c.AnswerFromTarget}
 		switch {
 		case c.Upstream == "" || c.Downstream == "":
 			return nil, fmt.Errorf("ndproxy[%d]: upstream and downstream interfaces are required", i)

@@ -144,3 +144,44 @@ func TestCloudinitCommand(t *testing.T) {
 		t.Errorf("cloudinit with a bad config: code %d (want 2), stderr %q", code, errOut)
 	}
 }
+
+func TestImportRadvdCommand(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "radvd.conf")
+	if err := os.WriteFile(good, []byte(`interface eth1 {
+	AdvSendAdvert on;
+	MaxRtrAdvInterval 60;
+	prefix 2001:db8:0:2::/64 {
+		AdvOnLink on;
+		AdvAutonomous on;
+	};
+	RDNSS 2001:db8:0:2::53 { };
+};
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := run("import-radvd", good)
+	if code != exitOK {
+		t.Fatalf("import-radvd: code %d, stderr %q", code, errOut)
+	}
+	cfg, err := config.Parse("converted", []byte(out))
+	if err != nil {
+		t.Fatalf("converted config does not parse: %v\n%s", err, out)
+	}
+	ifc := cfg.Interface("eth1")
+	if ifc == nil || ifc.Advertise == nil || len(ifc.Advertise.Prefixes) != 1 || ifc.Advertise.MaxInterval.Seconds() != 60 || len(ifc.Advertise.RDNSS) != 1 {
+		t.Errorf("converted config lost something:\n%s", out)
+	}
+
+	bad := filepath.Join(dir, "bad.conf")
+	if err := os.WriteFile(bad, []byte("interface eth1 {\n\tAdvSendAdvert on;\n\tBase6to4Interface ppp0;\n};\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut = run("import-radvd", bad)
+	if code != exitUsage || out != "" || !strings.HasPrefix(errOut, bad+":3:") || !strings.Contains(errOut, "Base6to4Interface") {
+		t.Errorf("import-radvd of an unsupported option: code %d (want 2), stdout %q, stderr %q", code, out, errOut)
+	}
+	if code, _, _ := run("import-radvd", filepath.Join(dir, "missing.conf")); code != exitFailure {
+		t.Errorf("missing file: code %d, want 1", code)
+	}
+}

@@ -60,7 +60,7 @@ image:
 
 # The "nova boot" simulation: config drive + qemu (TCG) + namespaces.
 e2e-vm: image
-	VROUTER_E2E_VM=1 VROUTER_IMAGE=$(IMAGE) $(GO) test -count=1 -v -timeout 30m -run '^TestVM$$' ./images/
+	VROUTER_E2E_VM=1 VROUTER_IMAGE=$(abspath $(IMAGE)) $(GO) test -count=1 -v -timeout 30m -run '^TestVM$$' ./images/
 
 demo: build
 	$(GO) run ./scenario/cmd/vrdemo --vrouter $(BIN)

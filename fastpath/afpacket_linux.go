@@ -13,20 +13,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// RingConfig sizes an AF_PACKET port's rings.
-type RingConfig struct {
-	// RX ring: BlockNr blocks of BlockSize bytes (a power of two multiple of
-	// the page size); a block is handed to userspace when full or after
-	// RetireMs milliseconds.
-	BlockSize, BlockNr, RetireMs int
-	// TX ring: TxFrames frames of TxFrameSize bytes (≥ MTU + 14 + 32).
-	TxFrameSize, TxFrames int
-}
-
-// DefaultRingConfig is 4 MiB of RX ring in 64 KiB blocks retired after 1 ms,
-// and 1024 TX frames of 2 KiB (larger frames for MTUs above 1970).
-var DefaultRingConfig = RingConfig{BlockSize: 1 << 16, BlockNr: 64, RetireMs: 1, TxFrameSize: 2048, TxFrames: 1024}
-
 // Offsets in the TPACKET_V3 block descriptor and packet header, and the
 // TPACKET_V2 TX frame header (linux/if_packet.h).
 const (
@@ -72,6 +58,8 @@ type RingPort struct {
 
 	writeMu sync.Mutex
 	txHead  int
+	iov     []unix.Iovec   // SendMmsg: one per frame of a Write
+	msgs    []unix.Mmsghdr // SendMmsg: one per frame of a Write
 	txErrs  atomic.Uint64
 	rxCut   atomic.Uint64
 
@@ -158,6 +146,13 @@ func (p *RingPort) openTX() error {
 	}
 	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_QDISC_BYPASS, 1); err != nil {
 		return fmt.Errorf("PACKET_QDISC_BYPASS: %w", err)
+	}
+	if p.cfg.SendMmsg {
+		p.cfg.TxFrames = 0
+		if err := unix.Bind(fd, &unix.SockaddrLinklayer{Ifindex: p.ifindex}); err != nil {
+			return fmt.Errorf("bind: %w", err)
+		}
+		return nil
 	}
 	// Skip malformed frames instead of stopping the ring at them.
 	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_LOSS, 1); err != nil {
@@ -273,6 +268,9 @@ func (p *RingPort) Write(bufs [][]byte) (int, error) {
 	if p.closed.Load() {
 		return 0, fmt.Errorf("af_packet: %w", net.ErrClosed)
 	}
+	if p.cfg.SendMmsg {
+		return p.sendMmsg(bufs)
+	}
 	fs := p.cfg.TxFrameSize
 	n := 0
 	var err error
@@ -303,6 +301,46 @@ func (p *RingPort) Write(bufs [][]byte) (int, error) {
 	return n, err
 }
 
+// sendMmsg sends bufs with sendmmsg(2) on the TX socket (bound to the
+// interface, so the messages need no address).
+func (p *RingPort) sendMmsg(bufs [][]byte) (int, error) {
+	if len(bufs) > len(p.msgs) {
+		p.iov = make([]unix.Iovec, len(bufs))
+		p.msgs = make([]unix.Mmsghdr, len(bufs))
+	}
+	var err error
+	m := 0
+	for _, b := range bufs {
+		if len(b) > p.cfg.TxFrameSize-v2Data || len(b) == 0 {
+			err = fmt.Errorf("af_packet: frame of %d bytes outside 1..%d", len(b), p.cfg.TxFrameSize-v2Data)
+			break
+		}
+		p.iov[m].Base = &b[0]
+		p.iov[m].SetLen(len(b))
+		p.msgs[m].Hdr.Iov = &p.iov[m]
+		p.msgs[m].Hdr.SetIovlen(1)
+		m++
+	}
+	n := 0
+	for n < m {
+		r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(p.txFd), uintptr(unsafe.Pointer(&p.msgs[n])), uintptr(m-n), unix.MSG_DONTWAIT, 0, 0)
+		if e == unix.EINTR {
+			continue
+		}
+		if e == unix.EAGAIN || e == unix.ENOBUFS {
+			err = ErrQueueFull
+			break
+		}
+		if e != 0 {
+			err = fmt.Errorf("af_packet: sendmmsg: %w", e)
+			break
+		}
+		n += int(r)
+	}
+	clear(p.iov[:m]) // retain no caller buffer
+	return n, err
+}
+
 // kick asks the kernel to send the queued TX frames.
 func (p *RingPort) kick() error {
 	for {
@@ -326,6 +364,9 @@ func (p *RingPort) Drain(timeout time.Duration) error {
 	defer p.writeMu.Unlock()
 	if p.closed.Load() {
 		return fmt.Errorf("af_packet: %w", net.ErrClosed)
+	}
+	if p.cfg.SendMmsg {
+		return nil // nothing is queued in userspace
 	}
 	deadline := time.Now().Add(timeout)
 	for {

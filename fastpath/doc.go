@@ -25,10 +25,11 @@
 //
 // An AF_PACKET socket bound to ETH_P_ALL sees every received frame before the
 // kernel's tc ingress hook runs. While the engine runs it installs, on each
-// fast-path interface, an ingress qdisc with u32 filters that drop exactly
-// the frames the classifier takes (IPv6, version 6, next header TCP/UDP/ICMPv6,
-// hop limit ≥ 2, destination neither multicast nor link-local nor an address of
-// this host, source not link-local) and let everything else pass to the
+// fast-path interface, an ingress qdisc with a classic BPF cls_bpf filter
+// ([IngressProgram]) that drops exactly the frames the classifier takes
+// (IPv6, version 6, next header TCP/UDP/ICMPv6, hop limit ≥ 2, destination
+// neither multicast nor link-local nor an address of this host, source not
+// link-local) and lets everything else pass to the
 // kernel's stack. The filters for this host's addresses follow the kernel's
 // local routing table. Run removes the qdisc when it returns. Per-interface
 // IPv6 "forwarding" sysctls cannot do this: Linux forwards IPv6 according to
@@ -75,28 +76,60 @@
 // [Port] is the batch packet port contract. On Linux the engine uses its own
 // ring code on golang.org/x/sys/unix (afpacket_linux.go): a TPACKET_V3 RX ring
 // with block batching (PACKET_IGNORE_OUTGOING, a classic BPF filter for the
-// IPv6 EtherType) and a separate TPACKET_V2 TX ring socket with
-// PACKET_QDISC_BYPASS, one sendto kick per batch. gopacket's afpacket was not
-// used: the community fork's TPacket writes one frame per sendto (WritePacketData
-// has no TX ring), which the issue measured at 0.31× kernel against 0.44× for
-// ring-based TX, and the RX side would add a copy and an interface per packet.
+// IPv6 EtherType) and a TX socket with PACKET_QDISC_BYPASS that sends a
+// batch of up to [DefaultBatchSize] (256) frames with one sendmmsg(2).
+// sendmmsg replaced a TPACKET_V2 TX ring (still there: RingConfig.SendMmsg
+// false, which v6gen uses): the TX ring hands each frame to the stack as a
+// page fragment with a completion callback, and a veth peer copies such
+// fragments into fresh pages (skb_copy_ubufs) and frees them again, where
+// sendmmsg copies a small frame once into a linear skb. With the kick per
+// batch either way, sendmmsg forwarded 8 % more at saturation, and 256-frame
+// batches instead of 64 another 6 % (bench/report). gopacket's afpacket was
+// not used: the community fork's TPacket writes one frame per sendto
+// (WritePacketData has no TX ring), which the issue measured at 0.31× kernel
+// against 0.44× for ring-based TX, and the RX side would add a copy and an
+// interface per packet.
+//
+// Where the time goes (perf, router CPU at saturation): almost all of it in
+// the kernel — receiving the frame into the RX ring, the tc claim, freeing
+// the skb, building and transmitting the outgoing skb, and the receiving
+// peer's work that veth runs inside our send call (PACKET_QDISC_BYPASS or
+// not, a veth transmit delivers to the peer in the caller's context; the
+// kernel forwarder pays the same on the same CPU, so both are counted). Go
+// code is a few per cent. A pprof profile shows this as time "in sendmmsg".
 //
 // # Receive livelock
 //
 // Under overload an AF_PACKET forwarder loses the CPU to the kernel's receive
 // softirq, which keeps filling the RX ring with frames the forwarder then has
-// no time to send, so delivery falls far below the peak. Threaded NAPI
-// (/sys/class/net/IF/threaded, with GRO on so that veth runs NAPI at all; the
-// NAPI threads pinned to the configured CPUs) lets the scheduler share the
-// CPU between receive processing and the workers instead. [WithThreadedNAPI]
-// sets it up, but it is off by default because it did not help where it was
-// measured: veth gen → router → sink on 2 busy cores, router and its receive
-// processing on CPU1 (RPS), 78-byte frames, 300 kpps offered (≈ 2× the fast
-// path's zero-loss rate), 5 rounds of 3 s, `bench -livelock-pps 300000
-// -forwarders fastpath-softirq,fastpath-napi -rounds 5 -trial 3s`: delivered
-// median 73.5 kpps (64.8–102.5) in softirq, 68.4 kpps (63.6–89.1) with
-// threaded NAPI. Busy polling (SO_BUSY_POLL) was not measured. The fast
-// path still falls to about half its peak under 2× overload (bench/report).
+// no time to send, so delivery falls far below the peak. Softirqs raised on
+// a CPU also run at the end of the workers' own send calls (bottom halves
+// enabled again), so the workers pay for the receive work of the frames they
+// will drop. When the config names CPUs (and [WithThreadedNAPI] does not say
+// otherwise) Run therefore moves receive processing of the fast-path
+// interfaces into NAPI kernel threads (/sys/class/net/IF/threaded) pinned to
+// those CPUs, where the scheduler shares the CPU with the workers, and turns
+// RPS off on them (RPS would hand each frame from the NAPI thread back to a
+// softirq backlog). veth runs NAPI only with GRO on, so GRO is turned on,
+// with gro_max_size 0 so that it merges nothing (a merged frame is longer
+// than the MTU and carries the first segment's checksum); and veth uses its
+// NAPI only for frames from a peer without TSO (the bench turns TSO off on
+// the generator's link; a NIC or virtio always receives through NAPI).
+// Everything is undone when Run returns. With a NAPI thread the receive
+// work no longer preempts the workers; frames the router cannot take stay
+// at the sender (with the receiver's NAPI ring full, veth holds them back:
+// the generator's achieved rate falls to what the router takes, where a NIC
+// would drop them in its ring), so overload costs the router CPU nothing and
+// delivery stays at the plateau: bench, gen → router
+// → sink on 2 busy cores, 78-byte frames, the generator at full speed,
+// delivered 141789 pps with the previous setup (softirq, TX ring, batches
+// of 64) against 292585 pps (bench/report). The NAPI threads keep the
+// workers' nice value by default ([WithNAPINice]): nice 10 or 19 (receive
+// only when the workers wait) measured the same on veth, because of that
+// backpressure, and a low priority would let any other process on the CPU
+// starve receive processing. Busy polling (SO_BUSY_POLL) was not measured:
+// it polls the NAPI instance a socket recorded from its received packets,
+// which TCP and UDP sockets do and, as far as we know, AF_PACKET does not.
 //
 // # Routing model and limits
 //

@@ -42,7 +42,8 @@ func WithClock(now func() time.Time) Option { return func(e *Engine) { e.now = n
 // synced, ingress claimed, workers started).
 func WithReady(f func()) Option { return func(e *Engine) { e.ready = f } }
 
-// WithBatchSize sets how many frames a worker reads at once (default 64).
+// WithBatchSize sets how many frames a worker reads at once (default
+// DefaultBatchSize).
 func WithBatchSize(n int) Option { return func(e *Engine) { e.batch = n } }
 
 // WithICMPRate sets the ICMPv6 error rate limit per interface (default 1000
@@ -62,8 +63,29 @@ func WithPendingQueue(perNeighbour, total int, timeout time.Duration) Option {
 
 // WithThreadedNAPI sets whether Run moves the kernel's receive processing
 // of the fast-path interfaces into NAPI kernel threads pinned to the
-// configured CPUs (see the package doc, "Receive livelock").
-func WithThreadedNAPI(on bool) Option { return func(e *Engine) { e.threadedNAPI = on } }
+// configured CPUs (see the package doc, "Receive livelock"). The default
+// is on when the config names CPUs, off otherwise.
+func WithThreadedNAPI(on bool) Option {
+	return func(e *Engine) { e.threadedNAPI, e.threadedSet = on, true }
+}
+
+// WithRingConfig sets the AF_PACKET ring sizes and the TX method of the
+// ports (default DefaultRingConfig).
+func WithRingConfig(c RingConfig) Option { return func(e *Engine) { e.ring = &c } }
+
+// WithNAPINice sets the nice value (-20..19) Run gives the NAPI threads of
+// the fast-path interfaces when it sets up threaded NAPI (default
+// DefaultNAPINice).
+func WithNAPINice(nice int) Option { return func(e *Engine) { e.napiNice = nice } }
+
+// DefaultBatchSize is how many frames a worker reads, and sends with one
+// system call, at most. A read does not wait for a full batch.
+const DefaultBatchSize = 256
+
+// DefaultNAPINice is the NAPI threads' default nice value: the same as the
+// workers', so the scheduler shares the CPU evenly between receive
+// processing and forwarding (see the package doc, "Receive livelock").
+const DefaultNAPINice = 0
 
 // Engine forwards IPv6 between the configured interfaces.
 type Engine struct {
@@ -81,6 +103,9 @@ type Engine struct {
 	pendTimeout        time.Duration
 	pending            *pendingQueue // nil: no queue; set by Run
 	threadedNAPI       bool
+	threadedSet        bool // WithThreadedNAPI given
+	napiNice           int
+	ring               *RingConfig // nil: DefaultRingConfig
 
 	mu      sync.Mutex
 	running bool
@@ -111,10 +136,14 @@ func New(cfg config.Fastpath, log *slog.Logger, opts ...Option) (*Engine, error)
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	e := &Engine{cfg: cfg, log: log, now: time.Now, batch: 64, icmpRate: 1000, icmpBurst: 50, tables: NewTables(),
-		pendPer: DefaultPendingPerNeighbour, pendTotal: DefaultPendingTotal, pendTimeout: DefaultPendingTimeout}
+	e := &Engine{cfg: cfg, log: log, now: time.Now, batch: DefaultBatchSize, icmpRate: 1000, icmpBurst: 50, tables: NewTables(),
+		pendPer: DefaultPendingPerNeighbour, pendTotal: DefaultPendingTotal, pendTimeout: DefaultPendingTimeout,
+		napiNice: DefaultNAPINice}
 	for _, o := range opts {
 		o(e)
+	}
+	if !e.threadedSet {
+		e.threadedNAPI = len(cfg.CPUs) > 0
 	}
 	if e.batch < 1 {
 		return nil, fmt.Errorf("fastpath: batch size %d < 1", e.batch)
@@ -122,8 +151,11 @@ func New(cfg config.Fastpath, log *slog.Logger, opts ...Option) (*Engine, error)
 	if e.pendTotal < 0 || e.pendPer < 0 || (e.pendTotal > 0 && (e.pendPer == 0 || e.pendTimeout <= 0)) {
 		return nil, fmt.Errorf("fastpath: pending queue %d per neighbour, %d in all, timeout %v: want all positive, or 0 in all", e.pendPer, e.pendTotal, e.pendTimeout)
 	}
+	if e.napiNice < -20 || e.napiNice > 19 {
+		return nil, fmt.Errorf("fastpath: NAPI nice %d outside -20..19", e.napiNice)
+	}
 	if e.sys == nil {
-		s, err := newOSSystem(log, cfg.CPUs, e.threadedNAPI)
+		s, err := newOSSystem(log, cfg.CPUs, e.threadedNAPI, e.napiNice, e.ring)
 		if err != nil {
 			return nil, err
 		}

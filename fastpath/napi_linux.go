@@ -9,6 +9,7 @@ import (
 	"strings"
 	"unsafe"
 
+	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -17,9 +18,18 @@ import (
 // pins that thread to cpus (none: left where it is), so that the scheduler
 // shares a CPU fairly between it and the fast-path workers instead of
 // softirq work starving them under overload (receive livelock). veth runs
-// NAPI only with GRO (or XDP) on, so GRO is turned on first. It returns a
-// function that restores what it changed.
-func threadedNAPI(name string, cpus []int) (restore func() error, err error) {
+// NAPI only with GRO (or XDP) on, so GRO is turned on first, with nothing
+// to merge (gro_max_size 0). It returns a function that restores what it
+// changed.
+//
+// RPS on the interface is turned off while the NAPI threads run: it would
+// hand every packet from the NAPI thread back to a softirq backlog, which
+// runs at the end of the workers' own send calls, and livelock returns.
+// The NAPI threads get the scheduling priority nice (see napiNice), so that
+// under overload receive processing yields to the workers and the excess is
+// dropped where it costs the router nothing: at the full veth ring of the
+// sender.
+func threadedNAPI(name string, cpus []int, nice int) (restore func() error, err error) {
 	var undo []func() error
 	restore = func() error {
 		var errs []error
@@ -43,6 +53,20 @@ func threadedNAPI(name string, cpus []int) (restore func() error, err error) {
 		}
 		undo = append(undo, func() error { _, err := ethtoolGRO(name, 0); return err })
 	}
+	// GRO must not merge what the fast path forwards frame by frame: a
+	// merged frame is longer than the MTU and carries the first segment's
+	// checksum. gro_max_size 0 leaves GRO nothing to merge, but veth still
+	// receives through NAPI.
+	link, err := netlink.LinkByName(name)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if oldMax := int(link.Attrs().GROMaxSize); oldMax != 0 {
+		if err := netlink.LinkSetGROMaxSize(link, 0); err != nil {
+			return nil, fmt.Errorf("%s: set gro_max_size 0: %w", name, err)
+		}
+		undo = append(undo, func() error { return netlink.LinkSetGROMaxSize(link, oldMax) })
+	}
 	path := filepath.Join("/sys/class/net", name, "threaded")
 	old, err := os.ReadFile(path)
 	if err != nil {
@@ -54,8 +78,22 @@ func threadedNAPI(name string, cpus []int) (restore func() error, err error) {
 		}
 		undo = append(undo, func() error { return os.WriteFile(path, old, 0) })
 	}
-	if len(cpus) == 0 {
-		return restore, nil
+	rps, err := filepath.Glob(filepath.Join("/sys/class/net", name, "queues", "rx-*", "rps_cpus"))
+	if err != nil {
+		return nil, err
+	}
+	for _, path := range rps {
+		old, err := os.ReadFile(path)
+		if err != nil {
+			return nil, err
+		}
+		if strings.Trim(string(old), "0,\n") == "" {
+			continue // off already
+		}
+		if err := os.WriteFile(path, []byte("0"), 0); err != nil {
+			return nil, fmt.Errorf("%s: turn RPS off: %w", name, err)
+		}
+		undo = append(undo, func() error { return os.WriteFile(path, old, 0) })
 	}
 	pids, err := napiThreads(name)
 	if err != nil {
@@ -63,6 +101,28 @@ func threadedNAPI(name string, cpus []int) (restore func() error, err error) {
 	}
 	if len(pids) == 0 {
 		return nil, fmt.Errorf("%s: no NAPI thread after enabling threaded NAPI", name)
+	}
+	for _, pid := range pids {
+		// getpriority(2) returns 20 - nice.
+		raw, err := unix.Getpriority(unix.PRIO_PROCESS, pid)
+		if err != nil {
+			return nil, fmt.Errorf("%s: priority of NAPI thread %d: %w", name, pid, err)
+		}
+		if old := 20 - raw; old != nice {
+			if err := unix.Setpriority(unix.PRIO_PROCESS, pid, nice); err != nil {
+				return nil, fmt.Errorf("%s: set nice %d on NAPI thread %d: %w", name, nice, pid, err)
+			}
+			// The thread ends with threaded NAPI turned off: ESRCH is fine.
+			undo = append(undo, func() error {
+				if err := unix.Setpriority(unix.PRIO_PROCESS, pid, old); err != nil && !errors.Is(err, unix.ESRCH) {
+					return err
+				}
+				return nil
+			})
+		}
+	}
+	if len(cpus) == 0 {
+		return restore, nil
 	}
 	var set unix.CPUSet
 	for _, c := range cpus {

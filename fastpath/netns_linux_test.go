@@ -25,10 +25,13 @@ import (
 	"os/exec"
 	"os/signal"
 	"runtime"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/vrouter/vrouter/config"
 	"github.com/vrouter/vrouter/fastpath"
@@ -36,7 +39,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-const helperEnv = "VROUTER_FASTPATH_HELPER_IFACES"
+const (
+	helperEnv     = "VROUTER_FASTPATH_HELPER_IFACES"
+	helperCPUsEnv = "VROUTER_FASTPATH_HELPER_CPUS" // "0": pinned, threaded NAPI
+)
 
 // TestHelperRouter is not a test: it is the router child process.
 func TestHelperRouter(t *testing.T) {
@@ -46,8 +52,16 @@ func TestHelperRouter(t *testing.T) {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	e, err := fastpath.New(config.Fastpath{Enabled: true, Interfaces: strings.Split(ifaces, ",")}, nil,
-		fastpath.WithReady(func() { fmt.Println("READY") }))
+	cfg := config.Fastpath{Enabled: true, Interfaces: strings.Split(ifaces, ",")}
+	if c := os.Getenv(helperCPUsEnv); c != "" {
+		n, err := strconv.Atoi(c)
+		if err != nil {
+			fmt.Println("ERROR", err)
+			os.Exit(1)
+		}
+		cfg.CPUs = []int{n}
+	}
+	e, err := fastpath.New(cfg, nil, fastpath.WithReady(func() { fmt.Println("READY") }))
 	if err != nil {
 		fmt.Println("ERROR", err)
 		os.Exit(1)
@@ -69,6 +83,7 @@ type topo struct {
 	rB, sB  string
 	macRA   net.HardwareAddr
 	macGA   net.HardwareAddr
+	cpu     string // the router's CPU ("": not pinned, softirq receive)
 	gAddr   netip.Addr
 	sAddr   netip.Addr
 }
@@ -134,7 +149,7 @@ func (tp *topo) startRouter() func() fastpath.Stats {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", tp.r, os.Args[0], "-test.run=^TestHelperRouter$", "-test.v=false")
-	cmd.Env = append(os.Environ(), helperEnv+"="+tp.rA+","+tp.rB)
+	cmd.Env = append(os.Environ(), helperEnv+"="+tp.rA+","+tp.rB, helperCPUsEnv+"="+tp.cpu)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -255,8 +270,70 @@ func sinkFrames(fd int, d time.Duration) [][]byte {
 }
 
 func TestNamespaceForwardingNoDuplicates(t *testing.T) {
-	tp := newTopo(t)
+	t.Run("softirq", func(t *testing.T) { testNoDuplicates(t, newTopo(t)) })
+	t.Run("threaded-napi", func(t *testing.T) {
+		// CPUs configured: threaded NAPI with RPS off and GRO that merges
+		// nothing, all undone at exit.
+		tp := newTopo(t)
+		tp.cpu = "0"
+		// veth hands frames to the receiver's NAPI only from a sender
+		// without TSO.
+		inNS(t, tp.g, func() error { return tsoOff(tp.gA) })
+		sysfs := func(f string) string {
+			return strings.TrimSpace(run(t, "ip", "netns", "exec", tp.r, "cat", "/sys/class/net/"+tp.rA+"/"+f))
+		}
+		groMax := func() string {
+			f := strings.Fields(run(t, "ip", "-n", tp.r, "-d", "link", "show", tp.rA))
+			if i := slices.Index(f, "gro_max_size"); i >= 0 && i+1 < len(f) {
+				return f[i+1]
+			}
+			t.Fatalf("no gro_max_size for %s: %q", tp.rA, f)
+			return ""
+		}
+		run(t, "ip", "netns", "exec", tp.r, "sh", "-c", "echo 1 > /sys/class/net/"+tp.rA+"/queues/rx-0/rps_cpus")
+		before := []string{sysfs("threaded"), sysfs("queues/rx-0/rps_cpus"), groMax()}
+		testNoDuplicates(t, tp, func() {
+			during := []string{sysfs("threaded"), sysfs("queues/rx-0/rps_cpus"), groMax()}
+			if want := []string{"1", "0", "0"}; !slices.Equal(during, want) {
+				t.Errorf("while running: threaded, rps_cpus, gro_max_size = %q, want %q", during, want)
+			}
+		})
+		if after := []string{sysfs("threaded"), sysfs("queues/rx-0/rps_cpus"), groMax()}; !slices.Equal(after, before) {
+			t.Errorf("after the router stopped: threaded, rps_cpus, gro_max_size = %q, want %q as before", after, before)
+		}
+	})
+}
+
+// tsoOff turns TCP segmentation offload of link off (ethtool -K link tso
+// off) in the calling thread's namespace.
+func tsoOff(link string) error {
+	fd, err := unix.Socket(unix.AF_INET6, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	v := struct{ cmd, data uint32 }{cmd: unix.ETHTOOL_STSO}
+	var ifr struct {
+		name [unix.IFNAMSIZ]byte
+		data unsafe.Pointer
+		_    [16]byte
+	}
+	copy(ifr.name[:], link)
+	ifr.data = unsafe.Pointer(&v)
+	if _, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.SIOCETHTOOL, uintptr(unsafe.Pointer(&ifr))); e != 0 {
+		return fmt.Errorf("%s: TSO off: %w", link, e)
+	}
+	return nil
+}
+
+// testNoDuplicates sends frames through a fast path in tp and checks each
+// arrives exactly once, unchanged but for MACs and hop limit. running, if
+// set, is called while the router runs.
+func testNoDuplicates(t *testing.T, tp *topo, running ...func()) {
 	stop := tp.startRouter()
+	for _, f := range running {
+		f()
+	}
 	gfd := packetSocket(t, tp.g, tp.gA)
 	sfd := packetSocket(t, tp.s, tp.sB)
 

@@ -35,3 +35,24 @@ type Port interface {
 // ErrQueueFull is returned by Port.Write when the transmit queue has no room
 // for the remaining frames; they were not sent.
 var ErrQueueFull = errors.New("fastpath: transmit queue full")
+
+// RingConfig sizes an AF_PACKET port's rings.
+type RingConfig struct {
+	// RX ring: BlockNr blocks of BlockSize bytes (a power of two multiple of
+	// the page size); a block is handed to userspace when full or after
+	// RetireMs milliseconds.
+	BlockSize, BlockNr, RetireMs int
+	// TX ring: TxFrames frames of TxFrameSize bytes (≥ MTU + 14 + 32).
+	TxFrameSize, TxFrames int
+	// SendMmsg sends with sendmmsg(2), one system call per Write, instead
+	// of a TX ring (TxFrames is then ignored; TxFrameSize still bounds a
+	// frame). The kernel copies each frame into a linear skb, where the TX
+	// ring hands it over as a page fragment that a veth peer copies once
+	// more and that needs a completion (see the package doc, "I/O").
+	SendMmsg bool
+}
+
+// DefaultRingConfig is 4 MiB of RX ring in 64 KiB blocks retired after 1 ms,
+// and sendmmsg(2) for TX (TX ring settings for SendMmsg false: 1024 frames
+// of 2 KiB, larger frames for MTUs above 1970).
+var DefaultRingConfig = RingConfig{BlockSize: 1 << 16, BlockNr: 64, RetireMs: 1, TxFrameSize: 2048, TxFrames: 1024, SendMmsg: true}

@@ -20,10 +20,15 @@ type osSystem struct {
 	ring     RingConfig
 	cpus     []int
 	threaded bool
+	napiNice int
 }
 
-func newOSSystem(log *slog.Logger, cpus []int, threaded bool) (System, error) {
-	return &osSystem{log: log, ring: DefaultRingConfig, cpus: cpus, threaded: threaded}, nil
+func newOSSystem(log *slog.Logger, cpus []int, threaded bool, napiNice int, ring *RingConfig) (System, error) {
+	s := &osSystem{log: log, ring: DefaultRingConfig, cpus: cpus, threaded: threaded, napiNice: napiNice}
+	if ring != nil {
+		s.ring = *ring
+	}
+	return s, nil
 }
 
 // OpenPort implements System.
@@ -116,7 +121,7 @@ func (s *osSystem) Run(ctx context.Context, links []Link, t *Tables, resolve <-c
 	}()
 	if s.threaded {
 		for _, l := range links {
-			restore, err := threadedNAPI(l.Name, s.cpus)
+			restore, err := threadedNAPI(l.Name, s.cpus, s.napiNice)
 			if err != nil {
 				return fmt.Errorf("receive processing: %w", err)
 			}

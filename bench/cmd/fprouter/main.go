@@ -25,6 +25,9 @@ func main() {
 	cpus := flag.String("cpus", "", "comma-separated CPUs for the workers")
 	cpuprofile := flag.String("cpuprofile", "", "write a pprof CPU profile of the run to this file")
 	napi := flag.String("threaded-napi", "default", "run the interfaces' receive processing in NAPI threads pinned to -cpus: default (the engine's choice), true, false")
+	napiNice := flag.Int("napi-nice", fastpath.DefaultNAPINice, "nice value of the NAPI threads when threaded NAPI is on")
+	batch := flag.Int("batch", fastpath.DefaultBatchSize, "frames per worker read")
+	sendmmsg := flag.Bool("sendmmsg", fastpath.DefaultRingConfig.SendMmsg, "send with sendmmsg(2) instead of a TX ring")
 	flag.Parse()
 	cfg := config.Fastpath{Enabled: true, Interfaces: strings.Split(*ifaces, ",")}
 	for _, c := range strings.Split(*cpus, ",") {
@@ -41,7 +44,11 @@ func main() {
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	opts := []fastpath.Option{fastpath.WithReady(func() { fmt.Println("READY") })}
+	opts := []fastpath.Option{fastpath.WithReady(func() { fmt.Println("READY") }),
+		fastpath.WithNAPINice(*napiNice), fastpath.WithBatchSize(*batch)}
+	ring := fastpath.DefaultRingConfig
+	ring.SendMmsg = *sendmmsg
+	opts = append(opts, fastpath.WithRingConfig(ring))
 	switch *napi {
 	case "default":
 	case "true", "false":

@@ -269,23 +269,24 @@ func checkNICs(nics []NIC) error {
 	return nil
 }
 
-// sysctlFile renders the sysctl.d file for cfg: forwarding, and accept_ra=2
-// on upstream interfaces (SLAAC keeps working with forwarding on). The
-// lines are ordered: forwarding first, because turning it on rewrites
-// per-interface settings.
+// sysctlFile renders the sysctl.d file for cfg: accept_ra=2 on upstream
+// interfaces (SLAAC keeps working with forwarding on), then forwarding. The
+// order matters: turning forwarding on while an interface still has
+// accept_ra=1 makes the kernel drop the default route it learned from RAs
+// on it, which would come back only with the next RA (up to 30 min).
 func sysctlFile(cfg *config.Config) string {
 	var lines []string
+	for _, ifc := range cfg.Interfaces {
+		if ifc.Role == config.RoleUpstream {
+			lines = append(lines, ifSysctl(ifc.Name, "accept_ra")+" = 2")
+		}
+	}
 	if cfg.Forwarding != nil {
 		v := "0"
 		if *cfg.Forwarding {
 			v = "1"
 		}
 		lines = append(lines, "net.ipv6.conf.all.forwarding = "+v)
-	}
-	for _, ifc := range cfg.Interfaces {
-		if ifc.Role == config.RoleUpstream {
-			lines = append(lines, ifSysctl(ifc.Name, "accept_ra")+" = 2")
-		}
 	}
 	if len(lines) == 0 {
 		return ""

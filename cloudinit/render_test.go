@@ -233,8 +233,8 @@ func TestContent(t *testing.T) {
 			t.Errorf("sysctl file lacks %q:\n%s", want, sys.Content)
 		}
 	}
-	if strings.Index(sys.Content, "forwarding") > strings.Index(sys.Content, "accept_ra") {
-		t.Error("forwarding must come before accept_ra (turning forwarding on rewrites per-interface settings)")
+	if strings.Index(sys.Content, "accept_ra") > strings.Index(sys.Content, "forwarding = 1") {
+		t.Error("accept_ra=2 must come before forwarding=1 (forwarding on with accept_ra=1 drops the RA-learned default route)")
 	}
 	// Baked mode: the unit comes with the image, no download.
 	if cc.File(UnitPath) != nil {

@@ -1,5 +1,7 @@
-// Command bench measures IPv6 forwarding of the Linux kernel and of the
-// vrouter fast path side by side (`make bench`, root):
+// Command bench measures IPv6 forwarding of the Linux kernel, of the
+// vrouter fast path and, when dpdk-testpmd is installed (Debian: dpdk-dev),
+// of DPDK testpmd on its AF_PACKET driver (testpmd.go) side by side
+// (`make bench`, root):
 //
 //	[ns G] gA --veth-- rA [ns R] rB --veth-- sB [ns S]
 //	v6gen on CPU0      router on CPU1 (RPS of rA on CPU1)   sink counts rx_packets
@@ -21,6 +23,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"math"
@@ -46,7 +49,7 @@ var (
 	flows    = flag.Int("flows", 16, "flows")
 	fixed    = flag.Float64("fixed", 300000, "rate for the CPU ns/packet measurement")
 	maxLoss  = flag.Float64("loss", 0.001, "zero-loss threshold")
-	fwList   = flag.String("forwarders", "kernel,fastpath", "forwarders to measure, in order: kernel, fastpath (the engine's default setup), fastpath-napi (threaded NAPI forced on), fastpath-softirq (forced off)")
+	fwList   = flag.String("forwarders", "", "forwarders to measure, in order: kernel, fastpath (the engine's default setup), fastpath-napi (threaded NAPI forced on), fastpath-softirq (forced off), testpmd (DPDK testpmd on net_af_packet, skipped when -testpmd is not installed); default kernel,fastpath and testpmd when installed")
 	profile  = flag.String("cpuprofile", "", "write a pprof CPU profile of the first fastpath router run (round 1) to this file")
 	livelock = flag.Float64("livelock-pps", 0, "livelock mode: measure only the delivered rate at this offered load (0 = off; the generator's maximum is about 2× the fast path's zero-loss rate here)")
 	plotCSV  = flag.String("plot", "", "only redraw -out/plot.png from this points.csv")
@@ -58,7 +61,7 @@ var (
 // variantArgs holds the fprouter arguments of the -variants forwarders.
 var variantArgs = map[string][]string{}
 
-type topo struct{ g, r, s, gA, rA, rB, sB, macRA string }
+type topo struct{ g, r, s, gA, rA, rB, sB, macRA, macGA, macSB string }
 
 type result struct {
 	ZeroLoss, Overload, NsPerPkt float64
@@ -138,8 +141,14 @@ func setup() *topo {
 			"bpf", "bytecode", "4,48 0 0 20,21 0 1 17,6 0 0 2,6 0 0 0", "da")
 	}
 	must("ip", "netns", "exec", t.g, "ping", "-6", "-c", "2", "-i", "0.2", "-W", "2", "2001:db8:b::2")
-	f := strings.Fields(must("ip", "-n", t.r, "-br", "link", "show", t.rA))
-	t.macRA = f[2]
+	mac := func(ns, dev string) string {
+		f := strings.Fields(must("ip", "-n", ns, "-br", "link", "show", dev))
+		if len(f) < 3 {
+			fatal(fmt.Errorf("no MAC address of %s in %q", dev, f))
+		}
+		return f[2]
+	}
+	t.macRA, t.macGA, t.macSB = mac(t.r, t.rA), mac(t.g, t.gA), mac(t.s, t.sB)
 	return t
 }
 
@@ -273,6 +282,31 @@ func startRouter(t *topo, fw, cpuprofile string) func() string {
 	return stop
 }
 
+// selectForwarders returns the forwarders of -forwarders (list; "" for the
+// default: kernel, fastpath and testpmd when installed). A testpmd the
+// machine does not have is left out with a note.
+func selectForwarders(list string, haveTestpmd bool) ([]string, error) {
+	if list == "" {
+		list = "kernel,fastpath,testpmd"
+	}
+	var fws []string
+	for _, fw := range strings.Split(list, ",") {
+		switch _, variant := variantArgs[fw]; {
+		case fw == "testpmd" && !haveTestpmd:
+			fmt.Fprintf(os.Stderr, "note: skipping the testpmd forwarder: %s is not installed (Debian: apt-get install dpdk-dev)\n", *testpmdBin)
+			continue
+		case fw == "kernel", fw == "fastpath", fw == "fastpath-napi", fw == "fastpath-softirq", fw == "testpmd", variant:
+		default:
+			return nil, fmt.Errorf("unknown forwarder %q", fw)
+		}
+		fws = append(fws, fw)
+	}
+	if len(fws) == 0 {
+		return nil, errors.New("no forwarder to measure")
+	}
+	return fws, nil
+}
+
 // median returns the median, minimum and maximum of xs (NaN for none).
 func median(xs []float64) (med, lo, hi float64) {
 	if len(xs) == 0 {
@@ -301,7 +335,7 @@ func main() {
 			continue
 		}
 		name, args, ok := strings.Cut(v, "=")
-		if !ok || name == "" || name == "kernel" {
+		if !ok || name == "" || name == "kernel" || name == "testpmd" {
 			fmt.Fprintf(os.Stderr, "bench: -variants: want NAME=ARGS, got %q\n", v)
 			os.Exit(2)
 		}
@@ -314,14 +348,11 @@ func main() {
 		}
 		return
 	}
-	forwarders := strings.Split(*fwList, ",")
-	for _, fw := range forwarders {
-		switch _, variant := variantArgs[fw]; {
-		case fw == "kernel", fw == "fastpath", fw == "fastpath-napi", fw == "fastpath-softirq", variant:
-		default:
-			fmt.Fprintf(os.Stderr, "bench: -forwarders: unknown forwarder %q\n", fw)
-			os.Exit(2)
-		}
+	tpBin := testpmdPath()
+	forwarders, err := selectForwarders(*fwList, tpBin != "")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench: -forwarders:", err)
+		os.Exit(2)
 	}
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(os.Stderr, "bench: needs root (network namespaces)")
@@ -346,14 +377,22 @@ func main() {
 			var stop func() string
 			if fw != "kernel" {
 				prof := ""
-				if round == 1 && *profile != "" && fw == forwarders[slices.IndexFunc(forwarders, func(f string) bool { return f != "kernel" })] {
+				if round == 1 && *profile != "" && fw != "testpmd" && fw == forwarders[slices.IndexFunc(forwarders, func(f string) bool { return f != "kernel" && f != "testpmd" })] {
 					prof = *profile
 				}
-				stop = startRouter(t, fw, prof)
+				if fw == "testpmd" {
+					stop = startTestpmd(t, tpBin)
+				} else {
+					stop = startRouter(t, fw, prof)
+				}
 			}
 			r := measure(t, fw)
 			if stop != nil {
-				fmt.Fprintf(os.Stderr, "fprouter stats: %s\n", stop())
+				who := "fprouter"
+				if fw == "testpmd" {
+					who = "testpmd"
+				}
+				fmt.Fprintf(os.Stderr, "%s stats: %s\n", who, stop())
 				cleanup = cleanup[:len(cleanup)-1]
 			}
 			fmt.Fprintf(os.Stderr, "round %d %-8s zero-loss %8.0f pps  2×-load delivered %8.0f pps  %6.0f ns/pkt @%.0f pps\n",

@@ -188,22 +188,30 @@ func TestConvertedConfigAdvertisesLikeRadvd(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// radvdump writes its decoding only when it exits (stdio buffering), so
-	// it is stopped once the daemon's first RA must have gone out, before
-	// the daemon's final RA.
+	// radvdump runs line-buffered (stdbuf) so its decoding can be watched:
+	// wait, bounded, until it has printed an RA (a daemon that started
+	// before radvdump listened sends more initial RAs, ≤ 16s apart), then
+	// stop it, before the daemon's final RA, and read the complete block.
 	stopDump := func(out *syncBuffer, stop func()) []string {
 		t.Helper()
+		for deadline := time.Now().Add(25 * time.Second); firstRA(out.String(), hlink) == nil; {
+			if time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		time.Sleep(200 * time.Millisecond) // the rest of the block
 		stop()
 		ra := firstRA(out.String(), hlink)
 		if ra == nil {
-			t.Fatalf("radvdump decoded no RA:\n%s", out.String())
+			t.Fatalf("radvdump decoded no RA within 25s:\n%s", out.String())
 		}
 		return ra
 	}
 
 	// radvd first: it sends its first RA at once when the link is ready.
-	dump, stop := startIn(t, hns, "radvdump")
-	time.Sleep(time.Second) // radvdump listening
+	dump, stop := startIn(t, hns, "stdbuf", "-oL", "radvdump")
+	time.Sleep(time.Second) // radvdump listening (if not, stopDump waits for the next initial RA)
 	radvdOut, stopRadvd := startIn(t, rns, "radvd", "-n", "-d", "5", "-m", "stderr", "-C", confPath, "-p", filepath.Join(dir, "radvd.pid"))
 	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(radvdOut.String(), "sending RA to ff02::1"); {
 		if time.Now().After(deadline) {
@@ -226,7 +234,7 @@ func TestConvertedConfigAdvertisesLikeRadvd(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer h.Close()
-	dump, stop = startIn(t, hns, "radvdump")
+	dump, stop = startIn(t, hns, "stdbuf", "-oL", "radvdump")
 	time.Sleep(time.Second)
 	adv := ra.NewAdvertiser(rlink, *cfg.Interfaces[0].Advertise, nil, ra.WithSystem(nsSystem{ra.NewNetlinkSystem(h), fd}))
 	ctx, cancel := context.WithCancel(context.Background())

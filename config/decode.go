@@ -350,7 +350,10 @@ func (d *decoder) ifName(n *yaml.Node, path string) (string, bool) {
 
 var dnsLabel = regexp.MustCompile(`^[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$`)
 
-func validDomain(s string) bool {
+// ValidDomain reports whether s (with or without the trailing dot) is a
+// domain name a DNSSL option can carry: 1-253 characters, labels of 1-63
+// letters, digits, '-' or '_', not starting or ending with '-'.
+func ValidDomain(s string) bool {
 	s = strings.TrimSuffix(s, ".")
 	if s == "" || len(s) > 253 {
 		return false
@@ -781,7 +784,7 @@ func (d *decoder) dnssl(n *yaml.Node, path string, a *Advertise) {
 					if !ok {
 						return
 					}
-					if !validDomain(s) {
+					if !ValidDomain(s) {
 						d.errorf(e, p, "invalid domain name %q", s)
 						return
 					}

@@ -494,7 +494,7 @@ func (c *converter) dnssl(s Stmt, a *config.Advertise) {
 	d := config.DNSSL{Lifetime: unset}
 	for _, arg := range s.Args {
 		name := strings.TrimSuffix(arg.Text, ".")
-		if !validDomain(name) {
+		if !config.ValidDomain(name) {
 			c.errorf(arg.Pos, "DNSSL: invalid domain name %q", arg.Text)
 			return
 		}
@@ -517,23 +517,6 @@ func (c *converter) dnssl(s Stmt, a *config.Advertise) {
 		}
 	}
 	a.DNSSL = append(a.DNSSL, d)
-}
-
-func validDomain(s string) bool {
-	if s == "" || len(s) > 253 {
-		return false
-	}
-	for _, l := range strings.Split(s, ".") {
-		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
-			return false
-		}
-		for _, r := range l {
-			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 func (c *converter) nat64(s Stmt, a *config.Advertise) {

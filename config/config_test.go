@@ -162,6 +162,11 @@ func TestErrors(t *testing.T) {
 			want: []string{"f.yaml:4:5: interfaces.eth1.adresses: unknown field (allowed: addresses, advertise, mtu, role)"},
 		},
 		{
+			name: "fastpath io",
+			src:  "fastpath:\n  enabled: true\n  io: xdp\n",
+			want: []string{`f.yaml:3:7: fastpath.io: must be "auto", "af_xdp" or "af_packet", got "xdp"`},
+		},
+		{
 			name: "unknown top-level key",
 			src:  "forwading: true\n",
 			want: []string{"f.yaml:1:1: forwading: unknown field (allowed: fastpath, forwarding, interfaces, metrics, ndproxy)"},
@@ -431,4 +436,16 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestFastpathIO(t *testing.T) {
+	for _, io := range []string{FastpathIOAuto, FastpathIOXDP, FastpathIOPacket} {
+		c, err := Parse("t.yaml", []byte("fastpath:\n  enabled: true\n  interfaces: [eth0, eth1]\n  io: "+io+"\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Fastpath.IO != io {
+			t.Errorf("io %q parsed as %q", io, c.Fastpath.IO)
+		}
+	}
 }

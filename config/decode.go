@@ -867,6 +867,18 @@ func (d *decoder) fastpath(n *yaml.Node, path string, f *Fastpath) {
 				}
 			})
 		},
+		"io": func(k, v *yaml.Node, p string) {
+			s, ok := d.str(v, p)
+			if !ok {
+				return
+			}
+			switch s {
+			case FastpathIOAuto, FastpathIOXDP, FastpathIOPacket:
+				f.IO = s
+			default:
+				d.errorf(v, p, "must be %q, %q or %q, got %q", FastpathIOAuto, FastpathIOXDP, FastpathIOPacket, s)
+			}
+		},
 	})
 }
 

@@ -137,12 +137,22 @@ type NDProxy struct {
 	AnswerFromTarget bool
 }
 
-// Fastpath configures userspace AF_PACKET forwarding.
+// Fastpath configures userspace forwarding.
 type Fastpath struct {
 	Enabled    bool
 	Interfaces []string
 	CPUs       []int
+	// IO is the packet I/O: FastpathIOAuto (default, empty), FastpathIOXDP
+	// or FastpathIOPacket.
+	IO string
 }
+
+// Fast-path packet I/O (fastpath.io).
+const (
+	FastpathIOAuto   = "auto"      // AF_XDP where the kernel and interface allow it, else AF_PACKET
+	FastpathIOXDP    = "af_xdp"    // AF_XDP sockets fed by an XDP program; fail if not possible
+	FastpathIOPacket = "af_packet" // AF_PACKET rings and a tc ingress filter
+)
 
 // Metrics configures the Prometheus listener.
 type Metrics struct {

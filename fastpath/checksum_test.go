@@ -174,3 +174,57 @@ func FuzzCompleteChecksum(f *testing.F) {
 		}
 	})
 }
+
+func TestCompletePartialChecksum(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		frame []byte
+		field int
+	}{
+		{"udp", udpFrame([]byte("traceroute probe")), 6},
+		{"udp odd length", udpFrame([]byte("odd")), 6},
+		{"tcp", tcpFrame([]byte("GET / HTTP/1.1\r\n\r\n")), 16},
+		{"tcp empty", tcpFrame(nil), 16},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if l4Sum(tc.frame) != 0xffff {
+				t.Fatal("test frame has a bad checksum")
+			}
+			f := partial(tc.frame, tc.field)
+			if !completePartialChecksum(f) {
+				t.Fatal("partial checksum not completed")
+			}
+			if !bytes.Equal(f, tc.frame) {
+				t.Fatalf("completed frame\n%x, want\n%x", f, tc.frame)
+			}
+			// A complete checksum is left alone.
+			g := bytes.Clone(tc.frame)
+			if completePartialChecksum(g) || !bytes.Equal(g, tc.frame) {
+				t.Fatal("complete checksum changed")
+			}
+			// A damaged frame whose field is not the pseudo-header
+			// sum stays damaged: a router does not repair it.
+			d := bytes.Clone(tc.frame)
+			d[len(d)-1] ^= 0x55
+			if len(d) == minFrame+tc.field+2 {
+				d[minFrame] ^= 0x55
+			}
+			if completePartialChecksum(d) || l4Sum(d) == 0xffff {
+				t.Fatal("damaged frame repaired")
+			}
+		})
+	}
+	// Not TCP/UDP, short, or not IPv6: untouched.
+	icmp := pkt{dstMAC: macRouterIn, next: protoICMPv6, payload: 8}.bytes()
+	if completePartialChecksum(icmp) || completePartialChecksum(icmp[:20]) {
+		t.Fatal("ICMPv6 or short frame touched")
+	}
+}
+
+func BenchmarkCompletePartialChecksumComplete(b *testing.B) {
+	f := udpFrame(make([]byte, 1400))
+	b.SetBytes(int64(len(f)))
+	for b.Loop() {
+		completePartialChecksum(f)
+	}
+}

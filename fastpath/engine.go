@@ -29,6 +29,14 @@ type System interface {
 	Run(ctx context.Context, links []Link, t *Tables, resolve <-chan NeighbourRef, ready func()) error
 }
 
+// kernelCounter is implemented by a System that leaves frames to the kernel
+// before the fast path sees them (AF_XDP: the XDP programs count them).
+type kernelCounter interface {
+	// addKernelCounts adds the frames left to the kernel so far, by
+	// reason, to into.
+	addKernelCounts(into *[NumKernelReasons]uint64)
+}
+
 // Option configures an Engine.
 type Option func(*Engine)
 
@@ -155,7 +163,7 @@ func New(cfg config.Fastpath, log *slog.Logger, opts ...Option) (*Engine, error)
 		return nil, fmt.Errorf("fastpath: NAPI nice %d outside -20..19", e.napiNice)
 	}
 	if e.sys == nil {
-		s, err := newOSSystem(log, cfg.CPUs, e.threadedNAPI, e.napiNice, e.ring)
+		s, err := newOSSystem(log, cfg.IO, cfg.CPUs, e.threadedNAPI, e.napiNice, e.ring)
 		if err != nil {
 			return nil, err
 		}
@@ -305,6 +313,14 @@ func (e *Engine) Stats() Stats {
 	}
 	if pq != nil {
 		pq.addTo(&s)
+	}
+	if kc, ok := e.sys.(kernelCounter); ok {
+		var k [NumKernelReasons]uint64
+		kc.addKernelCounts(&k)
+		for i, n := range k {
+			s.ToKernel[i] += n
+			s.Received += n
+		}
 	}
 	return s
 }

@@ -42,6 +42,7 @@ import (
 const (
 	helperEnv     = "VROUTER_FASTPATH_HELPER_IFACES"
 	helperCPUsEnv = "VROUTER_FASTPATH_HELPER_CPUS" // "0": pinned, threaded NAPI
+	helperIOEnv   = "VROUTER_FASTPATH_HELPER_IO"   // fastpath.io; "": auto
 )
 
 // TestHelperRouter is not a test: it is the router child process.
@@ -52,7 +53,7 @@ func TestHelperRouter(t *testing.T) {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	cfg := config.Fastpath{Enabled: true, Interfaces: strings.Split(ifaces, ",")}
+	cfg := config.Fastpath{Enabled: true, Interfaces: strings.Split(ifaces, ","), IO: os.Getenv(helperIOEnv)}
 	if c := os.Getenv(helperCPUsEnv); c != "" {
 		n, err := strconv.Atoi(c)
 		if err != nil {
@@ -84,6 +85,7 @@ type topo struct {
 	macRA   net.HardwareAddr
 	macGA   net.HardwareAddr
 	cpu     string // the router's CPU ("": not pinned, softirq receive)
+	io      string // fastpath.io ("": auto)
 	gAddr   netip.Addr
 	sAddr   netip.Addr
 }
@@ -149,7 +151,7 @@ func (tp *topo) startRouter() func() fastpath.Stats {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", tp.r, os.Args[0], "-test.run=^TestHelperRouter$", "-test.v=false")
-	cmd.Env = append(os.Environ(), helperEnv+"="+tp.rA+","+tp.rB, helperCPUsEnv+"="+tp.cpu)
+	cmd.Env = append(os.Environ(), helperEnv+"="+tp.rA+","+tp.rB, helperCPUsEnv+"="+tp.cpu, helperIOEnv+"="+tp.io)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -270,12 +272,23 @@ func sinkFrames(fd int, d time.Duration) [][]byte {
 }
 
 func TestNamespaceForwardingNoDuplicates(t *testing.T) {
-	t.Run("softirq", func(t *testing.T) { testNoDuplicates(t, newTopo(t)) })
+	for _, io := range []string{config.FastpathIOXDP, config.FastpathIOPacket} {
+		t.Run(io, func(t *testing.T) { testNoDuplicatesModes(t, io) })
+	}
+}
+
+func testNoDuplicatesModes(t *testing.T, io string) {
+	t.Run("softirq", func(t *testing.T) {
+		tp := newTopo(t)
+		tp.io = io
+		testNoDuplicates(t, tp)
+	})
 	t.Run("threaded-napi", func(t *testing.T) {
 		// CPUs configured: threaded NAPI with RPS off and GRO that merges
 		// nothing, all undone at exit.
 		tp := newTopo(t)
 		tp.cpu = "0"
+		tp.io = io
 		// veth hands frames to the receiver's NAPI only from a sender
 		// without TSO.
 		inNS(t, tp.g, func() error { return tsoOff(tp.gA) })
@@ -402,7 +415,16 @@ func testNoDuplicates(t *testing.T, tp *topo, running ...func()) {
 }
 
 func TestNamespaceTraceroute(t *testing.T) {
+	for _, io := range []string{config.FastpathIOXDP, config.FastpathIOPacket} {
+		t.Run(io, func(t *testing.T) { testTraceroute(t, io) })
+	}
+}
+
+// testTraceroute: with AF_XDP the hop-limit-1 probes never reach the fast
+// path; the XDP program counts them (ToKernel) as the classifier does.
+func testTraceroute(t *testing.T, io string) {
 	tp := newTopo(t)
+	tp.io = io
 	stop := tp.startRouter()
 	// The fast path drops a packet whose next hop is not resolved yet (it
 	// asks the kernel to resolve it): resolve S first, as for tracepath.

@@ -7,28 +7,87 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
+	"sync"
 	"time"
 
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
 	"github.com/vishvananda/netlink"
+	"github.com/vrouter/vrouter/config"
 	"golang.org/x/sys/unix"
 )
 
-// osSystem is the Linux System: AF_PACKET ring ports, netlink
-// subscriptions for the tables, tc ingress filters for the claim.
+// osSystem is the Linux System: AF_XDP ports fed by XDP programs or
+// AF_PACKET ring ports claimed by tc ingress filters, netlink
+// subscriptions for the tables.
 type osSystem struct {
 	log      *slog.Logger
+	io       string
 	ring     RingConfig
+	xdp      XDPConfig
 	cpus     []int
 	threaded bool
 	napiNice int
+
+	// AF_XDP state of the ports OpenPort opened, by interface index, and
+	// the map of local addresses their programs share.
+	xdpPorts map[int]*xdpPort
+	locals   *ebpf.Map
+
+	countMu     sync.Mutex
+	countPorts  []*xdpPort               // whose programs' counters Stats reads
+	kernelFinal [NumKernelReasons]uint64 // counted by programs already released
 }
 
-func newOSSystem(log *slog.Logger, cpus []int, threaded bool, napiNice int, ring *RingConfig) (System, error) {
-	s := &osSystem{log: log, ring: DefaultRingConfig, cpus: cpus, threaded: threaded, napiNice: napiNice}
+// addKernelCounts implements kernelCounter: what the XDP programs passed to
+// the kernel, by reason.
+func (s *osSystem) addKernelCounts(into *[NumKernelReasons]uint64) {
+	s.countMu.Lock()
+	defer s.countMu.Unlock()
+	for i, n := range s.kernelFinal {
+		into[i] += n
+	}
+	for _, p := range s.countPorts {
+		_ = p.prog.kernelCounts(into) // a closed program counts no more
+	}
+}
+
+func newOSSystem(log *slog.Logger, io string, cpus []int, threaded bool, napiNice int, ring *RingConfig) (System, error) {
+	if io == "" {
+		io = config.FastpathIOAuto
+	}
+	s := &osSystem{log: log, io: io, ring: DefaultRingConfig, xdp: DefaultXDPConfig, cpus: cpus, threaded: threaded, napiNice: napiNice,
+		xdpPorts: map[int]*xdpPort{}}
 	if ring != nil {
 		s.ring = *ring
 	}
 	return s, nil
+}
+
+// xdpPort is an XDPPort with the XDP program that feeds it; closing it
+// closes both (the program is detached by Run before).
+type xdpPort struct {
+	*XDPPort
+	prog *xdpProgram
+	sys  *osSystem
+}
+
+// Close closes the port and its program, keeping the program's counts.
+func (p *xdpPort) Close() error {
+	err := p.XDPPort.Close()
+	s := p.sys
+	s.countMu.Lock()
+	defer s.countMu.Unlock()
+	if i := slices.Index(s.countPorts, p); i >= 0 {
+		_ = p.prog.kernelCounts(&s.kernelFinal)
+		s.countPorts = slices.Delete(s.countPorts, i, i+1)
+	}
+	if p.prog != nil {
+		err = errors.Join(err, p.prog.Close())
+		p.prog = nil
+	}
+	return err
 }
 
 // OpenPort implements System.
@@ -41,6 +100,18 @@ func (s *osSystem) OpenPort(name string) (Port, Link, error) {
 	if a.EncapType != "ether" || len(a.HardwareAddr) != 6 {
 		return nil, Link{}, fmt.Errorf("link type %q: the fast path needs Ethernet", a.EncapType)
 	}
+	link := Link{Index: a.Index, Name: a.Name, MAC: a.HardwareAddr, MTU: a.MTU}
+	if s.io != config.FastpathIOPacket {
+		p, err := s.openXDP(a)
+		if err == nil {
+			s.log.Info("fast path port", "link", a.Name, "io", config.FastpathIOXDP, "queues", len(p.qs), "frame_size", p.cfg.FrameSize)
+			return p, link, nil
+		}
+		if s.io == config.FastpathIOXDP {
+			return nil, Link{}, err
+		}
+		s.log.Warn("fast path: AF_XDP not possible, using AF_PACKET", "link", a.Name, "err", err)
+	}
 	cfg := s.ring
 	for cfg.TxFrameSize < a.MTU+ethLen+v2Data {
 		cfg.TxFrameSize *= 2
@@ -49,8 +120,50 @@ func (s *osSystem) OpenPort(name string) (Port, Link, error) {
 	if err != nil {
 		return nil, Link{}, err
 	}
-	return p, Link{Index: a.Index, Name: a.Name, MAC: a.HardwareAddr, MTU: a.MTU}, nil
+	s.log.Info("fast path port", "link", a.Name, "io", config.FastpathIOPacket)
+	return p, link, nil
 }
+
+// openXDP opens the AF_XDP port of an interface and loads (but does not
+// attach) its XDP program.
+func (s *osSystem) openXDP(a *netlink.LinkAttrs) (_ *xdpPort, err error) {
+	cfg := s.xdp
+	// In copy mode the kernel puts a frame XDP_PACKET_HEADROOM into its
+	// chunk.
+	for cfg.FrameSize < 4096 && ethLen+a.MTU > cfg.FrameSize-unix.XDP_PACKET_HEADROOM {
+		cfg.FrameSize *= 2
+	}
+	if ethLen+a.MTU > cfg.FrameSize-unix.XDP_PACKET_HEADROOM {
+		return nil, fmt.Errorf("af_xdp: MTU %d needs frames longer than the %d bytes a page holds after the XDP headroom", a.MTU, cfg.FrameSize-unix.XDP_PACKET_HEADROOM)
+	}
+	if s.locals == nil {
+		if s.locals, err = newXDPLocals(xdpMaxLocals); err != nil {
+			return nil, fmt.Errorf("af_xdp: local address map: %w", err)
+		}
+	}
+	queues := rxQueues(a.Name)
+	prog, err := loadXDPProgram(s.locals, queues)
+	if err != nil {
+		return nil, fmt.Errorf("af_xdp: load XDP program: %w", err)
+	}
+	p, err := OpenXDPPort(a.Index, queues, cfg)
+	if err != nil {
+		return nil, errors.Join(err, prog.Close())
+	}
+	xp := &xdpPort{XDPPort: p, prog: prog, sys: s}
+	for q, fd := range p.FDs() {
+		if err := prog.setSocket(q, fd); err != nil {
+			return nil, errors.Join(fmt.Errorf("af_xdp: socket map: %w", err), xp.Close())
+		}
+	}
+	s.xdpPorts[a.Index] = xp
+	return xp, nil
+}
+
+// xdpMaxLocals bounds the local address map of the XDP programs. An
+// address beyond it is not in the map: its frames would go to the fast
+// path, which hands nothing back to the kernel, so Run fails instead.
+const xdpMaxLocals = 4096
 
 // Run implements System.
 func (s *osSystem) Run(ctx context.Context, links []Link, t *Tables, resolve <-chan NeighbourRef, ready func()) error {
@@ -110,15 +223,6 @@ func (s *osSystem) Run(ctx context.Context, links []Link, t *Tables, resolve <-c
 	}
 	t.Commit()
 
-	claim, err := claimIngress(links, t.Locals())
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err := claim.release(); err != nil {
-			s.log.Error("fast path: removing ingress filters", "err", err)
-		}
-	}()
 	if s.threaded {
 		for _, l := range links {
 			restore, err := threadedNAPI(l.Name, s.cpus, s.napiNice)
@@ -132,6 +236,13 @@ func (s *osSystem) Run(ctx context.Context, links []Link, t *Tables, resolve <-c
 			}()
 		}
 	}
+	// Claimed after the NAPI setup: an XDP program attached to a veth
+	// keeps the NAPI instances GRO made (see the package doc).
+	cl, err := s.claim(links, t.Locals())
+	if err != nil {
+		return err
+	}
+	defer cl.release()
 	s.log.Info("fast path tables synced", "routes", t.cur.Load().fib.Len(), "neighbours", len(nl))
 	ready()
 
@@ -197,7 +308,7 @@ func (s *osSystem) Run(ctx context.Context, links []Link, t *Tables, resolve <-c
 		t.Commit()
 		if st.localsChanged {
 			st.localsChanged = false
-			if err := claim.setLocals(t.Locals()); err != nil {
+			if err := cl.setLocals(t.Locals()); err != nil {
 				return err
 			}
 		}
@@ -311,4 +422,107 @@ func useNeighbour(r NeighbourRef) error {
 		IP:        net.IP(r.Addr.AsSlice()),
 		Flags:     netlink.NTF_USE,
 	})
+}
+
+// claim keeps the kernel from forwarding what the fast path forwards: an XDP
+// program on each AF_XDP interface, a tc ingress filter on each AF_PACKET
+// interface.
+type claim struct {
+	s       *osSystem
+	ingress *ingressClaim // nil: no AF_PACKET interface
+	xdp     []link.Link
+}
+
+func (s *osSystem) claim(links []Link, locals []netip.Addr) (c *claim, err error) {
+	c = &claim{s: s}
+	defer func() {
+		if err != nil {
+			c.release()
+		}
+	}()
+	var packet []Link
+	for _, l := range links {
+		if s.xdpPorts[l.Index] == nil {
+			packet = append(packet, l)
+		}
+	}
+	if len(packet) > 0 {
+		if c.ingress, err = claimIngress(packet, locals); err != nil {
+			return c, err
+		}
+	}
+	if s.locals != nil {
+		if err := c.setXDPLocals(locals); err != nil {
+			return c, err
+		}
+	}
+	for _, l := range links {
+		p := s.xdpPorts[l.Index]
+		if p == nil {
+			continue
+		}
+		lk, mode, err := p.prog.attach(l.Index)
+		if err != nil {
+			return c, fmt.Errorf("%s: attach XDP program: %w", l.Name, err)
+		}
+		c.xdp = append(c.xdp, lk)
+		s.countMu.Lock()
+		s.countPorts = append(s.countPorts, p)
+		s.countMu.Unlock()
+		s.log.Info("fast path: XDP program attached", "link", l.Name, "mode", mode)
+		if mode != "native" {
+			s.log.Warn("fast path: the driver runs no native XDP; generic XDP costs an skb per frame", "link", l.Name)
+		}
+	}
+	return c, nil
+}
+
+func (c *claim) setXDPLocals(locals []netip.Addr) error {
+	if len(locals) > xdpMaxLocals {
+		return fmt.Errorf("%d local addresses, the XDP programs hold %d", len(locals), xdpMaxLocals)
+	}
+	if err := setXDPLocals(c.s.locals, locals); err != nil {
+		return fmt.Errorf("XDP local address map: %w", err)
+	}
+	return nil
+}
+
+func (c *claim) setLocals(locals []netip.Addr) error {
+	if c.ingress != nil {
+		if err := c.ingress.setLocals(locals); err != nil {
+			return err
+		}
+	}
+	if c.s.locals != nil {
+		return c.setXDPLocals(locals)
+	}
+	return nil
+}
+
+// release detaches the XDP programs and removes the ingress filters.
+func (c *claim) release() {
+	for _, lk := range c.xdp {
+		if err := lk.Close(); err != nil {
+			c.s.log.Error("fast path: detaching XDP program", "err", err)
+		}
+	}
+	c.xdp = nil
+	s := c.s
+	s.countMu.Lock()
+	for _, p := range s.countPorts {
+		_ = p.prog.kernelCounts(&s.kernelFinal)
+	}
+	s.countPorts = nil
+	s.countMu.Unlock()
+	if c.ingress != nil {
+		if err := c.ingress.release(); err != nil {
+			c.s.log.Error("fast path: removing ingress filters", "err", err)
+		}
+		c.ingress = nil
+	}
+	if c.s.locals != nil {
+		_ = c.s.locals.Close()
+		c.s.locals = nil
+	}
+	clear(c.s.xdpPorts)
 }

@@ -49,7 +49,7 @@ var (
 	flows    = flag.Int("flows", 16, "flows")
 	fixed    = flag.Float64("fixed", 300000, "rate for the CPU ns/packet measurement")
 	maxLoss  = flag.Float64("loss", 0.001, "zero-loss threshold")
-	fwList   = flag.String("forwarders", "", "forwarders to measure, in order: kernel, fastpath (the engine's default setup), fastpath-napi (threaded NAPI forced on), fastpath-softirq (forced off), testpmd (DPDK testpmd on net_af_packet, skipped when -testpmd is not installed); default kernel,fastpath and testpmd when installed")
+	fwList   = flag.String("forwarders", "", "forwarders to measure, in order: kernel, fastpath (the engine's default setup: AF_XDP), fastpath-afpacket (fastpath.io af_packet), fastpath-napi (threaded NAPI forced on), fastpath-softirq (forced off), testpmd (DPDK testpmd on net_af_packet, skipped when -testpmd is not installed); default kernel,fastpath,fastpath-afpacket and testpmd when installed")
 	profile  = flag.String("cpuprofile", "", "write a pprof CPU profile of the first fastpath router run (round 1) to this file")
 	livelock = flag.Float64("livelock-pps", 0, "livelock mode: measure only the delivered rate at this offered load (0 = off; the generator's maximum is about 2× the fast path's zero-loss rate here)")
 	plotCSV  = flag.String("plot", "", "only redraw -out/plot.png from this points.csv")
@@ -253,6 +253,8 @@ func startRouter(t *topo, fw, cpuprofile string) func() string {
 		args = append(args, "-threaded-napi=true")
 	case "fastpath-softirq":
 		args = append(args, "-threaded-napi=false")
+	case "fastpath-afpacket":
+		args = append(args, "-io=af_packet")
 	}
 	if cpuprofile != "" {
 		args = append(args, "-cpuprofile", cpuprofile)
@@ -287,7 +289,7 @@ func startRouter(t *topo, fw, cpuprofile string) func() string {
 // machine does not have is left out with a note.
 func selectForwarders(list string, haveTestpmd bool) ([]string, error) {
 	if list == "" {
-		list = "kernel,fastpath,testpmd"
+		list = "kernel,fastpath,fastpath-afpacket,testpmd"
 	}
 	var fws []string
 	for _, fw := range strings.Split(list, ",") {
@@ -295,7 +297,7 @@ func selectForwarders(list string, haveTestpmd bool) ([]string, error) {
 		case fw == "testpmd" && !haveTestpmd:
 			fmt.Fprintf(os.Stderr, "note: skipping the testpmd forwarder: %s is not installed (Debian: apt-get install dpdk-dev)\n", *testpmdBin)
 			continue
-		case fw == "kernel", fw == "fastpath", fw == "fastpath-napi", fw == "fastpath-softirq", fw == "testpmd", variant:
+		case fw == "kernel", fw == "fastpath", fw == "fastpath-napi", fw == "fastpath-softirq", fw == "fastpath-afpacket", fw == "testpmd", variant:
 		default:
 			return nil, fmt.Errorf("unknown forwarder %q", fw)
 		}

@@ -28,8 +28,9 @@ func main() {
 	napiNice := flag.Int("napi-nice", fastpath.DefaultNAPINice, "nice value of the NAPI threads when threaded NAPI is on")
 	batch := flag.Int("batch", fastpath.DefaultBatchSize, "frames per worker read")
 	sendmmsg := flag.Bool("sendmmsg", fastpath.DefaultRingConfig.SendMmsg, "send with sendmmsg(2) instead of a TX ring")
+	io := flag.String("io", "", "fastpath.io: auto (default), af_xdp or af_packet")
 	flag.Parse()
-	cfg := config.Fastpath{Enabled: true, Interfaces: strings.Split(*ifaces, ",")}
+	cfg := config.Fastpath{Enabled: true, Interfaces: strings.Split(*ifaces, ","), IO: *io}
 	for _, c := range strings.Split(*cpus, ",") {
 		if c == "" {
 			continue

@@ -146,6 +146,13 @@ func Build(opts Options) (*CloudConfig, *config.Config, error) {
 			Path: UnitPath, Content: string(images.Unit()), Owner: "root:root", Permissions: "0644",
 		})
 	}
+	if cfg.Fastpath.Enabled && cfg.Fastpath.IO != config.FastpathIOPacket {
+		// The fast path's AF_XDP datapath needs CAP_BPF, bpf(2), AF_XDP
+		// sockets and locked memory beyond the unit's privileges.
+		cc.WriteFiles = append(cc.WriteFiles, WriteFile{
+			Path: images.XDPDropInPath, Content: string(images.XDPDropIn()), Owner: "root:root", Permissions: "0644",
+		})
+	}
 	if len(opts.NICs) > 0 {
 		cc.WriteFiles = append(cc.WriteFiles, WriteFile{
 			Path: RenameScript, Content: renameScript, Owner: "root:root", Permissions: "0755",

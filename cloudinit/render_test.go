@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"github.com/vrouter/vrouter/images"
 	"io"
 	"mime"
 	"mime/multipart"
@@ -61,6 +62,7 @@ func goldenCases(t *testing.T) []struct {
 		{"match-mac", Options{NICs: nics}},
 		{"url", Options{URL: testURL, SHA256: testSHA}},
 		{"config-file", Options{ConfigName: "testdata/ndproxy.yaml", Config: readTestdata(t, "ndproxy.yaml")}},
+		{"fastpath", Options{ConfigName: "testdata/fastpath.yaml", Config: readTestdata(t, "fastpath.yaml")}},
 		{"multipart", Options{NICs: nics, Parts: []Part{
 			{Filename: "hello.sh", ContentType: "text/x-shellscript", Content: []byte("#!/bin/sh\necho hello from a part\n")},
 		}}},
@@ -243,6 +245,40 @@ func TestContent(t *testing.T) {
 	last := cc.Runcmd[len(cc.Runcmd)-1]
 	if diff := cmp.Diff([]string{"systemctl", "restart", "vrouter.service"}, last); diff != "" {
 		t.Errorf("last runcmd (-want +got):\n%s", diff)
+	}
+}
+
+// TestXDPDropIn: the AF_XDP privileges come only with a fast path that may
+// run on AF_XDP.
+func TestXDPDropIn(t *testing.T) {
+	fp := string(readTestdata(t, "fastpath.yaml"))
+	for _, tc := range []struct {
+		name, config string
+		want         bool
+	}{
+		{"fastpath io auto", fp, true},
+		{"fastpath io af_xdp", fp + "  io: af_xdp\n", true},
+		{"fastpath io af_packet", fp + "  io: af_packet\n", false},
+		{"fastpath disabled", strings.Replace(fp, "enabled: true", "enabled: false", 1), false},
+		{"default", "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			opts := Options{}
+			if tc.config != "" {
+				opts = Options{ConfigName: "f.yaml", Config: []byte(tc.config)}
+			}
+			cc, _, err := Build(opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f := cc.File(images.XDPDropInPath)
+			if got := f != nil; got != tc.want {
+				t.Fatalf("drop-in %s installed = %v, want %v", images.XDPDropInPath, got, tc.want)
+			}
+			if f != nil && f.Content != string(images.XDPDropIn()) {
+				t.Errorf("drop-in content differs from images/vrouter-xdp.conf:\n%s", f.Content)
+			}
+		})
 	}
 }
 

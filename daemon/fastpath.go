@@ -22,6 +22,9 @@ type FastpathStatus struct {
 	PacketTooBig    uint64            `json:"packet_too_big_sent"`
 	Unreachable     uint64            `json:"unreachable_sent"`
 	ICMPRateLimited uint64            `json:"icmp_rate_limited"`
+	// IO says per interface how the fast path runs there:
+	// "af_xdp (xdp-native)", "af_packet (tc-ingress)", ...
+	IO map[string]string `json:"io,omitempty"`
 }
 
 // fastpathRunner supervises the fast-path engine: it restarts it with
@@ -125,6 +128,18 @@ func (f *fastpathRunner) status() *FastpathStatus {
 	st := &FastpathStatus{Running: f.running, Interfaces: f.cfg.Interfaces}
 	if f.engine == nil {
 		return st
+	}
+	for _, p := range f.engine.Ports() {
+		if p.IO == "" {
+			continue
+		}
+		if st.IO == nil {
+			st.IO = map[string]string{}
+		}
+		st.IO[p.Interface] = p.IO
+		if p.Claim != "" {
+			st.IO[p.Interface] += " (" + p.Claim + ")"
+		}
 	}
 	s := f.engine.Stats()
 	st.Received, st.Forwarded = s.Received, s.Forwarded

@@ -37,6 +37,44 @@ type kernelCounter interface {
 	addKernelCounts(into *[NumKernelReasons]uint64)
 }
 
+// PortInfo says how the fast path runs on one interface.
+type PortInfo struct {
+	Interface string
+	// IO is config.FastpathIOXDP or config.FastpathIOPacket ("" for a
+	// System that does not say).
+	IO string
+	// Claim is how the kernel is kept from forwarding what the fast path
+	// forwards: "xdp-native" or "xdp-generic" (AF_XDP), "tc-ingress"
+	// (AF_PACKET); "" before Run has claimed the interface.
+	Claim string
+}
+
+// portInformer is implemented by a System that can say how it runs each
+// port.
+type portInformer interface {
+	portInfo() []PortInfo
+}
+
+// Ports returns how the fast path runs on each configured interface, in
+// config order.
+func (e *Engine) Ports() []PortInfo {
+	var known []PortInfo
+	if pi, ok := e.sys.(portInformer); ok {
+		known = pi.portInfo()
+	}
+	out := make([]PortInfo, 0, len(e.cfg.Interfaces))
+	for _, name := range e.cfg.Interfaces {
+		p := PortInfo{Interface: name}
+		for _, k := range known {
+			if k.Interface == name {
+				p = k
+			}
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
 // Option configures an Engine.
 type Option func(*Engine)
 

@@ -38,6 +38,27 @@ type osSystem struct {
 	countMu     sync.Mutex
 	countPorts  []*xdpPort               // whose programs' counters Stats reads
 	kernelFinal [NumKernelReasons]uint64 // counted by programs already released
+	info        map[string]PortInfo      // by interface name
+}
+
+// portInfo implements portInformer.
+func (s *osSystem) portInfo() []PortInfo {
+	s.countMu.Lock()
+	defer s.countMu.Unlock()
+	out := make([]PortInfo, 0, len(s.info))
+	for _, p := range s.info {
+		out = append(out, p)
+	}
+	return out
+}
+
+func (s *osSystem) setInfo(name string, f func(*PortInfo)) {
+	s.countMu.Lock()
+	defer s.countMu.Unlock()
+	p := s.info[name]
+	p.Interface = name
+	f(&p)
+	s.info[name] = p
 }
 
 // addKernelCounts implements kernelCounter: what the XDP programs passed to
@@ -58,7 +79,7 @@ func newOSSystem(log *slog.Logger, io string, cpus []int, threaded bool, napiNic
 		io = config.FastpathIOAuto
 	}
 	s := &osSystem{log: log, io: io, ring: DefaultRingConfig, xdp: DefaultXDPConfig, cpus: cpus, threaded: threaded, napiNice: napiNice,
-		xdpPorts: map[int]*xdpPort{}}
+		xdpPorts: map[int]*xdpPort{}, info: map[string]PortInfo{}}
 	if ring != nil {
 		s.ring = *ring
 	}
@@ -105,6 +126,7 @@ func (s *osSystem) OpenPort(name string) (Port, Link, error) {
 		p, err := s.openXDP(a)
 		if err == nil {
 			s.log.Info("fast path port", "link", a.Name, "io", config.FastpathIOXDP, "queues", len(p.qs), "frame_size", p.cfg.FrameSize)
+			s.setInfo(a.Name, func(i *PortInfo) { i.IO, i.Claim = config.FastpathIOXDP, "" })
 			return p, link, nil
 		}
 		if s.io == config.FastpathIOXDP {
@@ -121,6 +143,7 @@ func (s *osSystem) OpenPort(name string) (Port, Link, error) {
 		return nil, Link{}, err
 	}
 	s.log.Info("fast path port", "link", a.Name, "io", config.FastpathIOPacket)
+	s.setInfo(a.Name, func(i *PortInfo) { i.IO, i.Claim = config.FastpathIOPacket, "" })
 	return p, link, nil
 }
 
@@ -450,6 +473,9 @@ func (s *osSystem) claim(links []Link, locals []netip.Addr) (c *claim, err error
 		if c.ingress, err = claimIngress(packet, locals); err != nil {
 			return c, err
 		}
+		for _, l := range packet {
+			s.setInfo(l.Name, func(i *PortInfo) { i.Claim = "tc-ingress" })
+		}
 	}
 	if s.locals != nil {
 		if err := c.setXDPLocals(locals); err != nil {
@@ -466,6 +492,7 @@ func (s *osSystem) claim(links []Link, locals []netip.Addr) (c *claim, err error
 			return c, fmt.Errorf("%s: attach XDP program: %w", l.Name, err)
 		}
 		c.xdp = append(c.xdp, lk)
+		s.setInfo(l.Name, func(i *PortInfo) { i.Claim = "xdp-" + mode })
 		s.countMu.Lock()
 		s.countPorts = append(s.countPorts, p)
 		s.countMu.Unlock()
@@ -513,6 +540,10 @@ func (c *claim) release() {
 		_ = p.prog.kernelCounts(&s.kernelFinal)
 	}
 	s.countPorts = nil
+	for k, p := range s.info {
+		p.Claim = ""
+		s.info[k] = p
+	}
 	s.countMu.Unlock()
 	if c.ingress != nil {
 		if err := c.ingress.release(); err != nil {

@@ -61,6 +61,9 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 	if fp := st.Fastpath; fp != nil {
 		fmt.Fprintf(stdout, "fast path: running=%t interfaces=%v received=%d forwarded=%d ptb_sent=%d\n",
 			fp.Running, fp.Interfaces, fp.Received, fp.Forwarded, fp.PacketTooBig)
+		for _, k := range slices.Sorted(maps.Keys(fp.IO)) {
+			fmt.Fprintf(stdout, "  io %-20s %s\n", k, fp.IO[k])
+		}
 		for _, m := range []struct {
 			name string
 			c    map[string]uint64

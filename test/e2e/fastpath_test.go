@@ -14,13 +14,18 @@ import (
 	"github.com/vrouter/vrouter/scenario"
 )
 
-// fastpathConfig is the embedded default plus the fast path on both links.
-func fastpathConfig() []byte {
+// fastpathConfig is the embedded default plus the fast path on both links,
+// with fastpath.io io ("": not set, auto).
+func fastpathConfig(io string) []byte {
 	cfg := config.DefaultYAML()
 	if len(cfg) > 0 && cfg[len(cfg)-1] != '\n' {
 		cfg = append(cfg, '\n')
 	}
-	return append(cfg, "fastpath:\n  enabled: true\n  interfaces: [eth0, eth1]\n"...)
+	cfg = append(cfg, "fastpath:\n  enabled: true\n  interfaces: [eth0, eth1]\n"...)
+	if io != "" {
+		cfg = append(cfg, "  io: "+io+"\n"...)
+	}
+	return cfg
 }
 
 // fastpathStatus is the part of `vrouter status --json` this test reads.
@@ -30,6 +35,7 @@ type fastpathStatus struct {
 	Forwarded uint64            `json:"forwarded"`
 	ToKernel  map[string]uint64 `json:"to_kernel"`
 	Dropped   map[string]uint64 `json:"dropped"`
+	IO        map[string]string `json:"io"`
 }
 
 // fastpath runs `vrouter status --json` against the scenario's socket and
@@ -82,11 +88,32 @@ func (e *env) waitFastpathRunning(timeout time.Duration) fastpathStatus {
 // least one per echo request and reply, and ping reports no duplicate
 // replies (the kernel forwarding a copy of what the fast path forwards
 // would show as "DUP!").
+// TestReferenceScenarioFastpath runs the reference scenario with the fast
+// path on both links, on the default datapath (auto: AF_XDP with native XDP
+// on veth) and on AF_PACKET.
 func TestReferenceScenarioFastpath(t *testing.T) {
-	e := newEnv(t, scenario.Options{VRouterConfig: fastpathConfig()})
+	for _, tc := range []struct{ io, want string }{
+		{"", "af_xdp (xdp-native)"},
+		{config.FastpathIOPacket, "af_packet (tc-ingress)"},
+	} {
+		name := tc.io
+		if name == "" {
+			name = "auto"
+		}
+		t.Run(name, func(t *testing.T) { testReferenceScenarioFastpath(t, tc.io, tc.want) })
+	}
+}
+
+func testReferenceScenarioFastpath(t *testing.T, io, wantIO string) {
+	e := newEnv(t, scenario.Options{VRouterConfig: fastpathConfig(io)})
 	e.start()
 	e.waitConverged()
-	e.waitFastpathRunning(shortTimeout)
+	st := e.waitFastpathRunning(shortTimeout)
+	for _, l := range []string{"eth0", "eth1"} {
+		if st.IO[l] != wantIO {
+			t.Errorf("fast path io of %s = %q, want %q (status %+v)", l, st.IO[l], wantIO, st)
+		}
+	}
 	t.Run("vm_slaac_and_default_route", e.checkVMs)
 
 	const count = 3

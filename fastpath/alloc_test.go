@@ -31,7 +31,7 @@ func testWorker(tb testing.TB) (*worker, *sinkPort, *sinkPort) {
 	t.SetNeighbour(2, netip.MustParseAddr("2001:db8:2::fe"), net.HardwareAddr(macHostB[:]))
 	t.SetLocal(netip.MustParseAddr("2001:db8:1::1"), true)
 	t.Commit()
-	e.pending = newPendingQueue(DefaultPendingPerNeighbour, DefaultPendingTotal, ethLen+1500, time.Hour, e.now)
+	e.pending = newPendingQueue(DefaultPendingPerNeighbour, DefaultPendingTotal, ethLen+1500, time.Hour, e.now, newRateLimiter(e.now, 1000, 50))
 	in, out := &sinkPort{}, &sinkPort{}
 	ports := []*portRef{
 		{Port: in, link: Link{Index: 1, Name: "in"}},

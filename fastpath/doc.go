@@ -74,8 +74,10 @@
 // order and before any later frame to the same next hop: the worker that
 // first sees the neighbour resolved sends them before its own frame, and a
 // goroutine woken by neighbour updates sends them when no further frame
-// comes. Unlike the kernel, the fast path sends no Address Unreachable
-// (RFC 4443 §3.1 code 3) when resolution fails.
+// comes. As the kernel does, the sender of a frame that expires gets an
+// ICMPv6 Destination Unreachable, code 3 (address unreachable, RFC 4443
+// §3.1), within the ICMPv6 rate limit; frames dropped because the engine
+// stops get none.
 //
 // # Checksum offload
 //

@@ -273,7 +273,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	for _, l := range links {
 		mtu = max(mtu, l.MTU)
 	}
-	pq := newPendingQueue(e.pendPer, e.pendTotal, min(ethLen+mtu, maxFrame), e.pendTimeout, e.now)
+	pq := newPendingQueue(e.pendPer, e.pendTotal, min(ethLen+mtu, maxFrame), e.pendTimeout, e.now, newRateLimiter(e.now, e.icmpRate, e.icmpBurst))
 	ws := make([]*worker, len(ports))
 	e.mu.Lock()
 	if pq != nil {

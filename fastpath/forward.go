@@ -174,7 +174,7 @@ func (w *worker) hold(key neighKey, j int, frame []byte, ipLen int) {
 		w.c.dropped[DropNoNeighbour]++
 		return
 	}
-	if reason, ok := q.add(key, j, frame, ipLen); !ok {
+	if reason, ok := q.add(key, j, w.in, frame, ipLen); !ok {
 		w.c.dropped[reason]++
 		return
 	}

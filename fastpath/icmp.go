@@ -11,6 +11,7 @@ const (
 	icmpPacketTooBig  = 2
 	codeNoRoute       = 0
 	codeAdminProhibit = 1
+	codeAddrUnreach   = 3    // address unreachable: the next hop did not resolve
 	minIPv6MTU        = 1280 // RFC 8200 §5
 	icmpHdrLen        = 8
 	icmpErrorHopLimit = 64

@@ -23,7 +23,10 @@ const (
 // first packets of a flow are not lost. It is bounded per neighbour and in
 // total; frames are dropped with DropPendingFull when a bound is reached and
 // with DropPendingExpired when their neighbour is not resolved within the
-// timeout. All frame storage is allocated by newPendingQueue: adding,
+// timeout; for each expired frame the sender gets an ICMPv6 Destination
+// Unreachable, code 3 (address unreachable, RFC 4443 §3.1), as from the
+// kernel's neighbour queue, within the engine's ICMPv6 rate limit. All frame
+// storage is allocated by newPendingQueue: adding,
 // flushing and expiring do not allocate.
 //
 // Workers add frames; a neighbour's frames leave in arrival order, before
@@ -47,6 +50,10 @@ type pendingQueue struct {
 	act   int
 	out   [][]byte // scratch for Write
 	c     counters // forwarded and dropped; read by Engine.Stats
+
+	lim  *rateLimiter // ICMPv6 errors about expired frames
+	ibuf []byte       // their frame
+	one  [][]byte     // scratch for their Write
 }
 
 // pendingList is one next hop's frames, oldest first.
@@ -58,13 +65,15 @@ type pendingList struct {
 type pendingFrame struct {
 	slot, len, ipLen int
 	port             int // egress port index
+	in               int // ingress port index
 	at               time.Time
 }
 
 // newPendingQueue returns a queue of total frames of up to slotSize bytes,
 // at most perNeigh per neighbour, held at most timeout. total ≤ 0 returns
-// nil: no queue, frames to unresolved neighbours are dropped.
-func newPendingQueue(perNeigh, total, slotSize int, timeout time.Duration, now func() time.Time) *pendingQueue {
+// nil: no queue, frames to unresolved neighbours are dropped. lim (nil: none
+// sent) limits the Address Unreachable errors about expired frames.
+func newPendingQueue(perNeigh, total, slotSize int, timeout time.Duration, now func() time.Time, lim *rateLimiter) *pendingQueue {
 	if total <= 0 || perNeigh <= 0 {
 		return nil
 	}
@@ -76,6 +85,9 @@ func newPendingQueue(perNeigh, total, slotSize int, timeout time.Duration, now f
 		slots: make([][]byte, total),
 		lists: make([]pendingList, min(maxPendingNeighbours, total)),
 		out:   make([][]byte, 0, perNeigh),
+		lim:   lim,
+		ibuf:  make([]byte, maxICMPErrorFrame),
+		one:   make([][]byte, 1),
 	}
 	back := make([]byte, total*slotSize)
 	for i := range q.slots {
@@ -89,9 +101,9 @@ func newPendingQueue(perNeigh, total, slotSize int, timeout time.Duration, now f
 }
 
 // add holds frame (a classified frame trimmed to its IPv6 packet, not yet
-// rewritten) for next hop key, to leave through port j. It returns the drop
-// reason when the frame cannot be held.
-func (q *pendingQueue) add(key neighKey, j int, frame []byte, ipLen int) (DropReason, bool) {
+// rewritten), received on port in, for next hop key, to leave through port
+// j. It returns the drop reason when the frame cannot be held.
+func (q *pendingQueue) add(key neighKey, j, in int, frame []byte, ipLen int) (DropReason, bool) {
 	if len(frame) > q.slotSize {
 		return DropPendingFull, false
 	}
@@ -115,7 +127,7 @@ func (q *pendingQueue) add(key neighKey, j int, frame []byte, ipLen int) (DropRe
 	slot := q.free[len(q.free)-1]
 	q.free = q.free[:len(q.free)-1]
 	copy(q.slots[slot], frame)
-	l.frames = append(l.frames, pendingFrame{slot: slot, len: len(frame), ipLen: ipLen, port: j, at: now})
+	l.frames = append(l.frames, pendingFrame{slot: slot, len: len(frame), ipLen: ipLen, port: j, in: in, at: now})
 	q.n.Add(1)
 	select {
 	case q.kick <- struct{}{}:
@@ -165,6 +177,7 @@ func (q *pendingQueue) service(s *snapshot, ports []*portRef) int {
 		k := 0
 		for _, f := range l.frames {
 			if now.Sub(f.at) >= q.timeout {
+				q.unreachable(s, f, ports)
 				q.release(f.slot)
 				q.c.dropped[DropPendingExpired]++
 				continue
@@ -181,6 +194,35 @@ func (q *pendingQueue) service(s *snapshot, ports []*portRef) int {
 		i++
 	}
 	return int(q.n.Load())
+}
+
+// unreachable sends the source of the expired frame f an ICMPv6 Destination
+// Unreachable (address unreachable) out of the port f arrived on, within the
+// rate limit. q.mu must be held.
+func (q *pendingQueue) unreachable(s *snapshot, f pendingFrame, ports []*portRef) {
+	if q.lim == nil || f.in < 0 || f.in >= len(ports) {
+		return
+	}
+	in := s.links[ports[f.in].link.Index]
+	if in == nil || !in.hasSrc {
+		return
+	}
+	if !q.lim.allow() {
+		q.c.icmpLimited++
+		return
+	}
+	frame := q.slots[f.slot][:f.len]
+	src := (*[6]byte)(frame[offEthSrc : offEthSrc+6])
+	m := buildICMPError(q.ibuf, src, &in.mac, &in.src, frame[offIP:ethLen+f.ipLen], icmpDstUnreach, codeAddrUnreach, 0)
+	p := ports[f.in]
+	q.one[0] = m
+	p.txMu.Lock()
+	n, _ := p.Write(q.one)
+	p.txMu.Unlock()
+	q.one[0] = nil
+	if n == 1 {
+		q.c.unreach++
+	}
 }
 
 // drain drops every held frame (the engine stops) as expired.

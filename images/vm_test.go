@@ -31,6 +31,8 @@ import (
 	"time"
 
 	"github.com/vrouter/vrouter/cloudinit"
+	"github.com/vrouter/vrouter/config"
+	"github.com/vrouter/vrouter/images"
 )
 
 const (
@@ -94,6 +96,7 @@ func TestVM(t *testing.T) {
 		slices.Sort(times)
 		t.Logf("boot → VM1 address: median %s of %d (all: %v)", times[len(times)/2].Round(100*time.Millisecond), len(times), times)
 	}
+	t.Run("fastpath", func(t *testing.T) { bootFastpath(t, image) })
 	t.Run("invalid-config", func(t *testing.T) { bootBadConfig(t, image) })
 }
 
@@ -104,6 +107,61 @@ func bootGood(t *testing.T, image string) time.Duration {
 	if err != nil {
 		t.Fatal(err)
 	}
+	took, _ := bootAndPing(t, image, cc)
+	return took
+}
+
+// fastpathMarker prefixes the `vrouter status` lines the fast-path boot
+// prints on the console once the fast path has forwarded.
+const fastpathMarker = "E2E fastpath "
+
+// bootFastpath boots the default config with the fast path on eth0 and
+// eth1 (fastpath.io auto): the unit with the AF_XDP drop-in that
+// `vrouter cloudinit` adds must run it on AF_XDP over virtio-net, and VM1's
+// pings must go through it.
+func bootFastpath(t *testing.T, image string) {
+	data := append(bytes.TrimRight(config.DefaultYAML(), "\n"), "\nfastpath:\n  enabled: true\n  interfaces: [eth0, eth1]\n"...)
+	cc, _, err := cloudinit.Build(cloudinit.Options{NICs: vmNICs(t), ConfigName: "fastpath.yaml", Config: data})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cc.File(images.XDPDropInPath) == nil {
+		t.Fatalf("user-data lacks the AF_XDP drop-in %s", images.XDPDropInPath)
+	}
+	// Once the fast path has forwarded, print its status on the console
+	// (a transient unit, so that cloud-init's final stage does not wait).
+	cc.Runcmd = append(cc.Runcmd, []string{"systemd-run", "--unit=e2e-fastpath", "--no-block", "sh", "-c",
+		`for i in $(seq 600); do if ` + images.BinaryPath + ` status | grep -q "forwarded=[1-9]"; then ` + images.BinaryPath +
+			` status | sed "s/^/` + fastpathMarker + `/" > /dev/console; exit 0; fi; sleep 1; done; echo "` + fastpathMarker + `timeout" > /dev/console`})
+	_, vm := bootAndPing(t, image, cc)
+	vm.waitSerial(t, fastpathMarker+"fast path: running=true", time.Minute)
+	b, err := os.ReadFile(vm.serial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var io []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if i := strings.Index(l, fastpathMarker); i >= 0 {
+			l = strings.TrimSpace(l[i+len(fastpathMarker):])
+			t.Logf("VM: %s", l)
+			if strings.HasPrefix(l, "io ") {
+				io = append(io, l)
+			}
+		}
+	}
+	if len(io) != 2 {
+		t.Fatalf("fast path status shows io lines %q, want eth0 and eth1", io)
+	}
+	for _, l := range io {
+		if !strings.Contains(l, "af_xdp (xdp-") {
+			t.Errorf("fast path not on AF_XDP in the VM: %q (the drop-in's privileges?)", l)
+		}
+	}
+}
+
+// bootAndPing boots cc and waits until VM1 has its address and pings the
+// ipv6-router through the VM; it returns qemu's start → VM1's address time.
+func bootAndPing(t *testing.T, image string, cc *cloudinit.CloudConfig) (time.Duration, *vm) {
 	lab := newLab(t)
 	vm := lab.boot(t, image, cc)
 
@@ -132,7 +190,7 @@ func bootGood(t *testing.T, image string) time.Duration {
 		t.Fatalf("VM1 cannot ping %s through the VM: %v\n%s", addrUp, err, out)
 	}
 	t.Logf("VM1 pings %s through the VM: %s", addrUp, lastLine(out))
-	return took
+	return took, vm
 }
 
 // bootBadConfig boots with an invalid vrouter.yaml (as if edited after

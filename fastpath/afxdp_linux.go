@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -47,6 +48,11 @@ type XDPPort struct {
 	writeMu   sync.Mutex
 	txKicks   atomic.Uint64
 	rxPartial atomic.Uint64
+	retries   atomic.Uint64 // kicks by retryTX
+
+	retry     chan struct{} // kick left frames in the TX ring
+	stop      chan struct{} // closed by Close
+	retryDone chan struct{} // closed when retryTX returns
 
 	closeOnce sync.Once
 }
@@ -106,7 +112,8 @@ func OpenXDPPort(ifindex, queues int, cfg XDPConfig) (p *XDPPort, err error) {
 	if queues < 1 {
 		return nil, fmt.Errorf("af_xdp: %d queues", queues)
 	}
-	p = &XDPPort{ifindex: ifindex, cfg: cfg, wakeFd: -1}
+	p = &XDPPort{ifindex: ifindex, cfg: cfg, wakeFd: -1,
+		retry: make(chan struct{}, 1), stop: make(chan struct{}), retryDone: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			p.release()
@@ -126,6 +133,7 @@ func OpenXDPPort(ifindex, queues int, cfg XDPConfig) (p *XDPPort, err error) {
 		p.pfds = append(p.pfds, unix.PollFd{Fd: int32(s.fd), Events: unix.POLLIN})
 	}
 	p.pfds = append(p.pfds, unix.PollFd{Fd: int32(p.wakeFd), Events: unix.POLLIN})
+	go p.retryTX()
 	return p, nil
 }
 
@@ -357,29 +365,73 @@ func (s *xsk) reclaim() {
 
 // kick asks the kernel to send what the TX ring holds. In copy mode the
 // kernel builds and transmits the skbs inside sendto, a budget of them per
-// call, and says EAGAIN when frames are left.
+// call, and says EAGAIN when frames are left: when the device's queue is
+// full (a virtio-net TX queue, say) it keeps the rest in the ring. kick
+// retries while the kernel makes progress and otherwise leaves the rest to
+// retryTX, so that the last frames of a burst do not wait for the next
+// Write. p.writeMu must be held.
 func (p *XDPPort) kick(s *xsk) error {
-	for range 64 {
+	stalled := 0
+	for range 256 {
 		p.txKicks.Add(1)
+		before := atomic.LoadUint32(s.tx.cons)
 		_, _, e := unix.Syscall6(unix.SYS_SENDTO, uintptr(s.fd), 0, 0, unix.MSG_DONTWAIT, 0, 0)
 		switch e {
-		case 0:
-			return nil
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN, unix.EBUSY:
-			if atomic.LoadUint32(s.tx.cons) == s.tx.cached {
-				return nil
-			}
-			continue
-		case unix.ENOBUFS:
-			return nil // the device's queue is full; the next kick sends the rest
+		case 0, unix.EAGAIN, unix.EBUSY, unix.ENOBUFS, unix.EINTR:
 		default:
 			return fmt.Errorf("af_xdp: sendto: %w", e)
 		}
+		cons := atomic.LoadUint32(s.tx.cons)
+		if cons == s.tx.cached {
+			return nil // all taken
+		}
+		if cons == before {
+			if stalled++; stalled == 3 {
+				break
+			}
+		}
+	}
+	select {
+	case p.retry <- struct{}{}:
+	default:
 	}
 	return nil
 }
+
+// retryTX kicks the TX ring every retryTXInterval while it holds frames the
+// kernel has not taken, until Close.
+func (p *XDPPort) retryTX() {
+	defer close(p.retryDone)
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-p.retry:
+		}
+		for left := true; left; {
+			select {
+			case <-p.stop:
+				return
+			case <-time.After(retryTXInterval):
+			}
+			p.writeMu.Lock()
+			if p.closed.Load() {
+				p.writeMu.Unlock()
+				return
+			}
+			s := p.qs[0]
+			p.retries.Add(1)
+			_, _, _ = unix.Syscall6(unix.SYS_SENDTO, uintptr(s.fd), 0, 0, unix.MSG_DONTWAIT, 0, 0)
+			s.reclaim()
+			left = atomic.LoadUint32(s.tx.cons) != s.tx.cached
+			p.writeMu.Unlock()
+		}
+	}
+}
+
+// retryTXInterval is how often retryTX kicks a TX ring the device did not
+// empty.
+const retryTXInterval = 200 * time.Microsecond
 
 // XDPStats is what the kernel counted on a port's sockets.
 type XDPStats struct {
@@ -423,6 +475,8 @@ func (p *XDPPort) Close() error {
 		var one [8]byte
 		one[0] = 1
 		_, _ = unix.Write(p.wakeFd, one[:])
+		close(p.stop)
+		<-p.retryDone
 		p.readMu.Lock()
 		p.writeMu.Lock()
 		p.release()

@@ -123,10 +123,15 @@
 // against 0.44× for ring-based TX, and the RX side would add a copy and an
 // interface per packet.
 //
-// Where the time goes (perf, router CPU at saturation): almost all of it in
-// the kernel — receiving the frame into the RX ring, the tc claim, freeing
-// the skb, building and transmitting the outgoing skb, and the receiving
-// peer's work that veth runs inside our send call (PACKET_QDISC_BYPASS or
+// Where the time goes with AF_XDP (perf, router CPU at 300 kpps on veth;
+// bench/report): 93 % in the kernel — half of it in our sendto (copy-mode
+// TX builds an skb per frame and veth runs the receiving peer inside the
+// call), a fifth in veth copying each received frame out of the sender's
+// skb into a page-pool page before XDP can run (a NIC or virtio-net gives
+// XDP such buffers directly) — and 7 % in Go. With AF_PACKET, almost all
+// of it is in the kernel as well: receiving the frame into the RX ring, the
+// tc claim, freeing the skb, building and transmitting the outgoing skb,
+// and the receiving peer's work that veth runs inside our send call (PACKET_QDISC_BYPASS or
 // not, a veth transmit delivers to the peer in the caller's context; the
 // kernel forwarder pays the same on the same CPU, so both are counted). Go
 // code is a few per cent. A pprof profile shows this as time "in sendmmsg".

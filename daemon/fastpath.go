@@ -22,6 +22,9 @@ type FastpathStatus struct {
 	PacketTooBig    uint64            `json:"packet_too_big_sent"`
 	Unreachable     uint64            `json:"unreachable_sent"`
 	ICMPRateLimited uint64            `json:"icmp_rate_limited"`
+	// RxRingDropped counts frames the kernel dropped because a fast-path
+	// receive ring was full.
+	RxRingDropped uint64 `json:"rx_ring_dropped"`
 	// IO says per interface how the fast path runs there:
 	// "af_xdp (xdp-native)", "af_packet (tc-ingress)", ...
 	IO map[string]string `json:"io,omitempty"`
@@ -144,6 +147,7 @@ func (f *fastpathRunner) status() *FastpathStatus {
 	s := f.engine.Stats()
 	st.Received, st.Forwarded = s.Received, s.Forwarded
 	st.PacketTooBig, st.Unreachable, st.ICMPRateLimited = s.PacketTooBig, s.Unreachable, s.ICMPRateLimited
+	st.RxRingDropped = s.RxRingDropped
 	for r, n := range s.ToKernel {
 		if n != 0 {
 			if st.ToKernel == nil {

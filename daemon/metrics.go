@@ -18,6 +18,7 @@ type collector struct {
 	ndpUnsolicited, ndpDropped                *prometheus.Desc
 	fpRunning, fpReceived, fpForwarded, fpPTB *prometheus.Desc
 	fpToKernel, fpDropped, fpUnreach, fpLimit *prometheus.Desc
+	fpRingDropped                             *prometheus.Desc
 }
 
 func newCollector(snapshot func() Status) *collector {
@@ -45,6 +46,7 @@ func newCollector(snapshot func() Status) *collector {
 		fpPTB:          d("fastpath", "packet_too_big_sent_total", "ICMPv6 Packet Too Big messages sent."),
 		fpUnreach:      d("fastpath", "unreachable_sent_total", "ICMPv6 Destination Unreachable messages sent."),
 		fpLimit:        d("fastpath", "icmp_rate_limited_total", "ICMPv6 errors not sent because of the rate limit."),
+		fpRingDropped:  d("fastpath", "rx_ring_dropped_total", "Frames the kernel dropped because a fast-path receive ring was full."),
 	}
 }
 
@@ -87,6 +89,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.fpPTB, ctr, float64(fp.PacketTooBig))
 		ch <- prometheus.MustNewConstMetric(c.fpUnreach, ctr, float64(fp.Unreachable))
 		ch <- prometheus.MustNewConstMetric(c.fpLimit, ctr, float64(fp.ICMPRateLimited))
+		ch <- prometheus.MustNewConstMetric(c.fpRingDropped, ctr, float64(fp.RxRingDropped))
 		for reason, n := range fp.ToKernel {
 			ch <- prometheus.MustNewConstMetric(c.fpToKernel, ctr, float64(n), reason)
 		}

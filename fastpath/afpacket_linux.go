@@ -62,6 +62,8 @@ type RingPort struct {
 	msgs    []unix.Mmsghdr // SendMmsg: one per frame of a Write
 	txErrs  atomic.Uint64
 	rxCut   atomic.Uint64
+	statMu  sync.Mutex // RingDrops; Close holds it to release
+	drops   uint64     // RX ring drops so far; under statMu
 
 	closeOnce sync.Once
 }
@@ -392,13 +394,20 @@ func (p *RingPort) Drain(timeout time.Duration) error {
 }
 
 // RingDrops returns how many frames the kernel dropped because the RX ring
-// was full, since the last call (PACKET_STATISTICS).
+// was full, since the port was opened (PACKET_STATISTICS, which resets on
+// each read, summed).
 func (p *RingPort) RingDrops() (uint64, error) {
+	p.statMu.Lock() // Close releases the socket under it
+	defer p.statMu.Unlock()
+	if p.closed.Load() {
+		return p.drops, fmt.Errorf("af_packet: %w", net.ErrClosed)
+	}
 	st, err := unix.GetsockoptTpacketStatsV3(p.rxFd, unix.SOL_PACKET, unix.PACKET_STATISTICS)
 	if err != nil {
-		return 0, err
+		return p.drops, err
 	}
-	return uint64(st.Drops), nil
+	p.drops += uint64(st.Drops)
+	return p.drops, nil
 }
 
 // Close implements Port.
@@ -410,7 +419,9 @@ func (p *RingPort) Close() error {
 		_, _ = unix.Write(p.wakeFd, one[:])
 		p.readMu.Lock() // wait for a blocked Read to leave
 		p.writeMu.Lock()
+		p.statMu.Lock()
 		p.release()
+		p.statMu.Unlock()
 		p.writeMu.Unlock()
 		p.readMu.Unlock()
 	})

@@ -49,6 +49,7 @@ type XDPPort struct {
 	txKicks   atomic.Uint64
 	rxPartial atomic.Uint64
 	retries   atomic.Uint64 // kicks by retryTX
+	statMu    sync.Mutex    // Stats; Close holds it to release
 
 	retry     chan struct{} // kick left frames in the TX ring
 	stop      chan struct{} // closed by Close
@@ -439,11 +440,19 @@ type XDPStats struct {
 	// RxPartialChecksum counts received frames whose TCP/UDP checksum
 	// the port completed (see completePartialChecksum).
 	RxPartialChecksum uint64
+	// TxRetries counts the kicks of frames the device did not take at
+	// once (see retryTX).
+	TxRetries uint64
 }
 
 // Stats returns the sockets' XDP_STATISTICS, summed.
 func (p *XDPPort) Stats() (XDPStats, error) {
+	p.statMu.Lock()
+	defer p.statMu.Unlock()
 	var st XDPStats
+	if p.closed.Load() {
+		return st, fmt.Errorf("af_xdp: %w", net.ErrClosed)
+	}
 	for _, s := range p.qs {
 		var x unix.XDPStatistics
 		l := uint32(unsafe.Sizeof(x))
@@ -458,6 +467,7 @@ func (p *XDPPort) Stats() (XDPStats, error) {
 		st.TxRingEmpty += x.Tx_ring_empty_descs
 	}
 	st.RxPartialChecksum = p.rxPartial.Load()
+	st.TxRetries = p.retries.Load()
 	return st, nil
 }
 
@@ -479,7 +489,9 @@ func (p *XDPPort) Close() error {
 		<-p.retryDone
 		p.readMu.Lock()
 		p.writeMu.Lock()
+		p.statMu.Lock()
 		p.release()
+		p.statMu.Unlock()
 		p.writeMu.Unlock()
 		p.readMu.Unlock()
 	})

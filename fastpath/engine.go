@@ -75,6 +75,13 @@ func (e *Engine) Ports() []PortInfo {
 	return out
 }
 
+// ringDropper is implemented by ports that can say how many frames the
+// kernel dropped for want of room in their receive ring, since they were
+// opened.
+type ringDropper interface {
+	RingDrops() (uint64, error)
+}
+
 // Option configures an Engine.
 type Option func(*Engine)
 
@@ -153,9 +160,25 @@ type Engine struct {
 	napiNice           int
 	ring               *RingConfig // nil: DefaultRingConfig
 
-	mu      sync.Mutex
-	running bool
-	workers []*worker
+	mu        sync.Mutex
+	running   bool
+	workers   []*worker
+	ports     []*portRef // of the current Run, for ring drops
+	ringFinal uint64     // ring drops of ports already closed
+}
+
+// ringDrops returns the receive-ring drops of the ports, closed ones
+// included. e.mu must be held.
+func (e *Engine) ringDrops() uint64 {
+	n := e.ringFinal
+	for _, p := range e.ports {
+		if rd, ok := p.Port.(ringDropper); ok {
+			if d, err := rd.RingDrops(); err == nil {
+				n += d
+			}
+		}
+	}
+	return n
 }
 
 // New returns an engine for cfg. It checks the config but opens nothing: Run
@@ -283,6 +306,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		ws[i] = newWorker(e, i, ports, resolve)
 	}
 	e.workers = append(e.workers, ws...)
+	e.ports = ports
 	e.mu.Unlock()
 	e.log.Info("fast path running", "interfaces", e.cfg.Interfaces, "cpus", e.cfg.CPUs)
 	if e.ready != nil {
@@ -316,6 +340,10 @@ func (e *Engine) Run(ctx context.Context) error {
 		sysErr <- err // for the wait below
 		cancel()
 	}
+	e.mu.Lock()
+	e.ringFinal = e.ringDrops()
+	e.ports = nil
+	e.mu.Unlock()
 	for _, p := range ports {
 		p.Close() // wakes the workers' reads
 	}
@@ -342,6 +370,7 @@ func (e *Engine) Stats() Stats {
 	e.mu.Lock()
 	ws := e.workers
 	pq := e.pending
+	ring := e.ringDrops()
 	e.mu.Unlock()
 	var s Stats
 	for _, w := range ws {
@@ -352,6 +381,7 @@ func (e *Engine) Stats() Stats {
 	if pq != nil {
 		pq.addTo(&s)
 	}
+	s.RxRingDropped = ring
 	if kc, ok := e.sys.(kernelCounter); ok {
 		var k [NumKernelReasons]uint64
 		kc.addKernelCounts(&k)

@@ -82,6 +82,10 @@ type Stats struct {
 	Queued uint64
 	// Pending is how many frames are held now.
 	Pending uint64
+	// RxRingDropped counts frames the kernel dropped because a fast-path
+	// receive ring was full (the workers fell behind); they are in no
+	// other counter.
+	RxRingDropped uint64
 }
 
 // counters are one worker's counters; only that worker writes them.

@@ -325,29 +325,27 @@ func TestXDPRedirect(t *testing.T) {
 // TestXDPAttachVeth attaches the program to one end of a veth pair in a
 // new network namespace (native XDP) and to a bridge (no native XDP:
 // generic), and checks closing the link detaches it.
-func TestXDPAttachVeth(t *testing.T) {
-	p, err := loadXDPProgram(testXDPLocals(t, testLocals), 1)
-	skipUnlessBPF(t, err)
-	t.Cleanup(func() { p.Close() })
-
+// enterTestNetns locks the calling goroutine's thread into a new network
+// namespace (named "vrx" + random hex, returned) for the rest of the test;
+// the namespace is deleted at cleanup, and the thread leaves it (or, if it
+// cannot, stays locked and is discarded with the goroutine).
+func enterTestNetns(t *testing.T) string {
+	t.Helper()
 	var rnd [2]byte
 	_, _ = rand.Read(rnd[:])
 	name := "vrx" + hex.EncodeToString(rnd[:])
-
-	// The thread enters the namespace for the test and leaves it at the end;
-	// if it cannot, it stays locked and is discarded with the goroutine.
 	runtime.LockOSThread()
 	orig, err := netns.Get()
 	if err != nil {
 		runtime.UnlockOSThread()
 		t.Fatal(err)
 	}
-	defer func() {
+	t.Cleanup(func() {
 		if netns.Set(orig) == nil {
 			runtime.UnlockOSThread()
 		}
 		orig.Close()
-	}()
+	})
 	ns, err := netns.NewNamed(name) // and switches the thread into it
 	if err != nil {
 		t.Fatalf("netns %s: %v", name, err)
@@ -363,6 +361,15 @@ func TestXDPAttachVeth(t *testing.T) {
 	} else {
 		cur.Close()
 	}
+	return name
+}
+
+func TestXDPAttachVeth(t *testing.T) {
+	p, err := loadXDPProgram(testXDPLocals(t, testLocals), 1)
+	skipUnlessBPF(t, err)
+	t.Cleanup(func() { p.Close() })
+
+	name := enterTestNetns(t)
 
 	attached := func(ifname string) *netlink.LinkXdp {
 		t.Helper()

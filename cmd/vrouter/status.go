@@ -59,8 +59,8 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if fp := st.Fastpath; fp != nil {
-		fmt.Fprintf(stdout, "fast path: running=%t interfaces=%v received=%d forwarded=%d ptb_sent=%d\n",
-			fp.Running, fp.Interfaces, fp.Received, fp.Forwarded, fp.PacketTooBig)
+		fmt.Fprintf(stdout, "fast path: running=%t interfaces=%v received=%d forwarded=%d ptb_sent=%d rx_ring_dropped=%d\n",
+			fp.Running, fp.Interfaces, fp.Received, fp.Forwarded, fp.PacketTooBig, fp.RxRingDropped)
 		for _, k := range slices.Sorted(maps.Keys(fp.IO)) {
 			fmt.Fprintf(stdout, "  io %-20s %s\n", k, fp.IO[k])
 		}

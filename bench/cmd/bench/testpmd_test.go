@@ -13,8 +13,9 @@ func TestSelectForwarders(t *testing.T) {
 		want    []string
 		wantErr bool
 	}{
-		{"", true, []string{"kernel", "fastpath", "testpmd"}, false},
-		{"", false, []string{"kernel", "fastpath"}, false},
+		{"", true, []string{"kernel", "fastpath", "fastpath-afpacket", "testpmd"}, false},
+		{"", false, []string{"kernel", "fastpath", "fastpath-afpacket"}, false},
+		{"fastpath-afpacket,fastpath-softirq", false, []string{"fastpath-afpacket", "fastpath-softirq"}, false},
 		{"kernel,testpmd", false, []string{"kernel"}, false},
 		{"testpmd", false, nil, true},
 		{"kernel,bogus", true, nil, true},

@@ -13,20 +13,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// XDPConfig sizes an AF_XDP port.
-type XDPConfig struct {
-	// FrameSize is the size of a UMEM chunk: 2048 or 4096. A frame longer
-	// than FrameSize cannot be received or sent.
-	FrameSize int
-	// Frames is the number of chunks per queue's UMEM (a power of two):
-	// half for receiving (the fill ring), half for sending.
-	Frames int
-}
-
-// DefaultXDPConfig is 4096 chunks of 2 KiB (8 MiB of UMEM) per receive
-// queue.
-var DefaultXDPConfig = XDPConfig{FrameSize: 2048, Frames: 4096}
-
 // XDPPort is a Port on AF_XDP sockets in copy mode, one per receive queue of
 // the interface, each with its own UMEM. The interface's XDP program
 // (loadXDPProgram) redirects the frames the fast path takes into the socket
@@ -38,6 +24,7 @@ type XDPPort struct {
 	ifindex int
 	cfg     XDPConfig
 	qs      []*xsk
+	mm      *RingPort // XDPConfig.SendMmsg: TX only
 	wakeFd  int
 	closed  atomic.Bool
 	pfds    []unix.PollFd
@@ -134,6 +121,12 @@ func OpenXDPPort(ifindex, queues int, cfg XDPConfig) (p *XDPPort, err error) {
 		p.pfds = append(p.pfds, unix.PollFd{Fd: int32(s.fd), Events: unix.POLLIN})
 	}
 	p.pfds = append(p.pfds, unix.PollFd{Fd: int32(p.wakeFd), Events: unix.POLLIN})
+	if cfg.SendMmsg {
+		p.mm = &RingPort{ifindex: ifindex, rxFd: -1, txFd: -1, wakeFd: -1, cfg: RingConfig{SendMmsg: true, TxFrameSize: 2 * cfg.FrameSize}}
+		if err := p.mm.openTX(); err != nil {
+			return nil, fmt.Errorf("af_packet tx: %w", err)
+		}
+	}
 	go p.retryTX()
 	return p, nil
 }
@@ -322,6 +315,9 @@ func (p *XDPPort) Write(bufs [][]byte) (int, error) {
 	defer p.writeMu.Unlock()
 	if p.closed.Load() {
 		return 0, fmt.Errorf("af_xdp: %w", net.ErrClosed)
+	}
+	if p.mm != nil {
+		return p.mm.sendMmsg(bufs)
 	}
 	s := p.qs[0]
 	s.reclaim()
@@ -517,6 +513,9 @@ func (p *XDPPort) release() {
 	if p.wakeFd >= 0 {
 		errs = append(errs, unix.Close(p.wakeFd))
 		p.wakeFd = -1
+	}
+	if p.mm != nil {
+		p.mm.release()
 	}
 	_ = errors.Join(errs...)
 }

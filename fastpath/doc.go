@@ -101,7 +101,10 @@
 // XDP_MAX_TX_SKB_BUDGET; older kernels 32 at a time). The copies are of a few
 // hundred bytes at most and keep the Port contract and the engine the same
 // for both datapaths; zero-copy AF_XDP needs driver support that neither veth
-// nor virtio-net offers. fastpath.io auto falls back to AF_PACKET, per
+// nor virtio-net offers. Sending through the AF_XDP TX ring measured better
+// than sendmmsg(2) on an AF_PACKET socket beside the AF_XDP receive
+// (XDPConfig.SendMmsg; same run, 2 rounds: 338 vs 280 kpps zero-loss, 2473
+// vs 3319 ns per packet at 300 kpps; bench/report). fastpath.io auto falls back to AF_PACKET, per
 // interface and logged, when the kernel has no AF_XDP or BPF is not
 // permitted, or the MTU does not fit a page after the XDP headroom (3826
 // bytes; native XDP on veth stops at about 3.5K as well). A driver without

@@ -126,6 +126,10 @@ func WithThreadedNAPI(on bool) Option {
 // ports (default DefaultRingConfig).
 func WithRingConfig(c RingConfig) Option { return func(e *Engine) { e.ring = &c } }
 
+// WithXDPConfig sets the AF_XDP ports' UMEM sizes and TX method (default
+// DefaultXDPConfig).
+func WithXDPConfig(c XDPConfig) Option { return func(e *Engine) { e.xdp = &c } }
+
 // WithNAPINice sets the nice value (-20..19) Run gives the NAPI threads of
 // the fast-path interfaces when it sets up threaded NAPI (default
 // DefaultNAPINice).
@@ -159,6 +163,7 @@ type Engine struct {
 	threadedSet        bool // WithThreadedNAPI given
 	napiNice           int
 	ring               *RingConfig // nil: DefaultRingConfig
+	xdp                *XDPConfig  // nil: DefaultXDPConfig
 
 	mu        sync.Mutex
 	running   bool
@@ -224,7 +229,7 @@ func New(cfg config.Fastpath, log *slog.Logger, opts ...Option) (*Engine, error)
 		return nil, fmt.Errorf("fastpath: NAPI nice %d outside -20..19", e.napiNice)
 	}
 	if e.sys == nil {
-		s, err := newOSSystem(log, cfg.IO, cfg.CPUs, e.threadedNAPI, e.napiNice, e.ring)
+		s, err := newOSSystem(log, cfg.IO, cfg.CPUs, e.threadedNAPI, e.napiNice, e.ring, e.xdp)
 		if err != nil {
 			return nil, err
 		}

@@ -56,3 +56,20 @@ type RingConfig struct {
 // and sendmmsg(2) for TX (TX ring settings for SendMmsg false: 1024 frames
 // of 2 KiB, larger frames for MTUs above 1970).
 var DefaultRingConfig = RingConfig{BlockSize: 1 << 16, BlockNr: 64, RetireMs: 1, TxFrameSize: 2048, TxFrames: 1024, SendMmsg: true}
+
+// XDPConfig sizes an AF_XDP port.
+type XDPConfig struct {
+	// FrameSize is the size of a UMEM chunk: 2048 or 4096. A frame longer
+	// than FrameSize cannot be received or sent.
+	FrameSize int
+	// Frames is the number of chunks per queue's UMEM (a power of two):
+	// half for receiving (the fill ring), half for sending.
+	Frames int
+	// SendMmsg sends with sendmmsg(2) on an AF_PACKET socket instead of
+	// the AF_XDP TX ring.
+	SendMmsg bool
+}
+
+// DefaultXDPConfig is 4096 chunks of 2 KiB (8 MiB of UMEM) per receive
+// queue.
+var DefaultXDPConfig = XDPConfig{FrameSize: 2048, Frames: 4096}

@@ -74,7 +74,7 @@ func (s *osSystem) addKernelCounts(into *[NumKernelReasons]uint64) {
 	}
 }
 
-func newOSSystem(log *slog.Logger, io string, cpus []int, threaded bool, napiNice int, ring *RingConfig) (System, error) {
+func newOSSystem(log *slog.Logger, io string, cpus []int, threaded bool, napiNice int, ring *RingConfig, xdp *XDPConfig) (System, error) {
 	if io == "" {
 		io = config.FastpathIOAuto
 	}
@@ -82,6 +82,9 @@ func newOSSystem(log *slog.Logger, io string, cpus []int, threaded bool, napiNic
 		xdpPorts: map[int]*xdpPort{}, info: map[string]PortInfo{}}
 	if ring != nil {
 		s.ring = *ring
+	}
+	if xdp != nil {
+		s.xdp = *xdp
 	}
 	return s, nil
 }

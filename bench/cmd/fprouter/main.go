@@ -29,6 +29,7 @@ func main() {
 	batch := flag.Int("batch", fastpath.DefaultBatchSize, "frames per worker read")
 	sendmmsg := flag.Bool("sendmmsg", fastpath.DefaultRingConfig.SendMmsg, "send with sendmmsg(2) instead of a TX ring")
 	io := flag.String("io", "", "fastpath.io: auto (default), af_xdp or af_packet")
+	xdpMmsg := flag.Bool("xdp-sendmmsg", fastpath.DefaultXDPConfig.SendMmsg, "AF_XDP ports send with sendmmsg(2) on AF_PACKET instead of their TX ring")
 	flag.Parse()
 	cfg := config.Fastpath{Enabled: true, Interfaces: strings.Split(*ifaces, ","), IO: *io}
 	for _, c := range strings.Split(*cpus, ",") {
@@ -50,6 +51,9 @@ func main() {
 	ring := fastpath.DefaultRingConfig
 	ring.SendMmsg = *sendmmsg
 	opts = append(opts, fastpath.WithRingConfig(ring))
+	xdp := fastpath.DefaultXDPConfig
+	xdp.SendMmsg = *xdpMmsg
+	opts = append(opts, fastpath.WithXDPConfig(xdp))
 	switch *napi {
 	case "default":
 	case "true", "false":

@@ -46,8 +46,12 @@
 // (IPv6, version 6, next header TCP/UDP/ICMPv6, hop limit ≥ 2, destination
 // neither multicast nor link-local nor an address of this host, source not
 // link-local) and lets everything else pass to the
-// kernel's stack. The filters for this host's addresses follow the kernel's
-// local routing table. Run removes the qdisc when it returns. Per-interface
+// kernel's stack. Frames longer than the interface's MTU pass too: only GRO,
+// or a veth peer sending with TSO, makes them, and the kernel forwards them
+// segmented where the fast path could only answer Packet Too Big (which
+// stalled bulk TCP; TestNamespaceTCPBulk). The filters for this host's
+// addresses follow the kernel's local routing table, their length limit the
+// interface's MTU. Run removes the qdisc when it returns. Per-interface
 // IPv6 "forwarding" sysctls cannot do this: Linux forwards IPv6 according to
 // net.ipv6.conf.all.forwarding only (the per-interface value selects host or
 // router behaviour), and turning the global switch off would also stop the
@@ -108,7 +112,11 @@
 // interface and logged, when the kernel has no AF_XDP or BPF is not
 // permitted, or the MTU does not fit a page after the XDP headroom (3826
 // bytes; native XDP on veth stops at about 3.5K as well). A driver without
-// native XDP gets the generic (skb) hook, logged as a warning.
+// native XDP gets the generic (skb) hook, logged as a warning, with GRO
+// turned off on it while the fast path runs (generic XDP runs after GRO,
+// and a merged frame would not fit a chunk). Native XDP sees no merged
+// frames: it runs before GRO, veth turns its peer's TSO off while a program
+// is attached, and virtio-net the host's offloads.
 //
 // AF_PACKET: the engine uses its own ring code on golang.org/x/sys/unix (afpacket_linux.go): a TPACKET_V3 RX ring
 // with block batching (PACKET_IGNORE_OUTGOING, a classic BPF filter for the

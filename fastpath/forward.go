@@ -98,6 +98,12 @@ func (w *worker) process(s *snapshot, frame []byte, wireLen int) {
 		w.c.toKernel[KernelNotIPv6]++ // link not known yet: leave it alone
 		return
 	}
+	if wireLen > ethLen+inState.MTU {
+		// Merged by GRO (or sent with TSO by a veth peer): the claim
+		// leaves such frames to the kernel, which segments them.
+		w.c.toKernel[KernelOversize]++
+		return
+	}
 	cl := classify(frame, wireLen, &inState.mac, s.local)
 	switch cl.Action {
 	case ActionKernel:

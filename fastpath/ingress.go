@@ -29,10 +29,19 @@ const (
 // are not), so the program loads as little as it can: the version byte,
 // next header and hop limit as one half-word, the source's first half-word,
 // and the destination's words once into scratch memory, which the checks
-// against locals read: 5 loads, 7 with locals, however many locals.
-func IngressProgram(locals []netip.Addr) []bpf.Instruction {
+// against locals read: 5 loads, 7 with locals, however many locals (and
+// the length, which is no packet load).
+//
+// A frame longer than maxLen (Ethernet header plus the interface's MTU) is
+// also left to the kernel: only GRO or a TSO sender (a veth peer) makes
+// such skbs, and the kernel forwards them segmented where the fast path
+// could only answer Packet Too Big.
+func IngressProgram(locals []netip.Addr, maxLen int) []bpf.Instruction {
 	pass := bpf.RetConstant{Val: tcActOK}
 	p := []bpf.Instruction{
+		bpf.LoadExtension{Num: bpf.ExtLen},
+		bpf.JumpIf{Cond: bpf.JumpLessOrEqual, Val: uint32(maxLen), SkipTrue: 1},
+		pass,
 		bpf.LoadAbsolute{Off: offIP + 36, Size: 4}, // dst word 3; at least a full header, or return 0
 		bpf.StoreScratch{Src: bpf.RegA, N: 3},
 		bpf.LoadAbsolute{Off: offIP + 0, Size: 1},

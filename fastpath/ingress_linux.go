@@ -24,7 +24,8 @@ const (
 )
 
 type ingressClaim struct {
-	links []Link
+	links  []Link
+	locals []netip.Addr
 }
 
 // claimIngress installs the ingress qdisc and the filter on links. It fails
@@ -37,11 +38,12 @@ func claimIngress(links []Link, locals []netip.Addr) (_ *ingressClaim, err error
 			_ = c.release()
 		}
 	}()
-	prog, err := bpf.Assemble(IngressProgram(locals))
-	if err != nil {
-		return nil, fmt.Errorf("assemble ingress program: %w", err)
-	}
+	c.locals = locals
 	for _, l := range links {
+		prog, err := bpf.Assemble(IngressProgram(locals, ethLen+l.MTU))
+		if err != nil {
+			return nil, fmt.Errorf("assemble ingress program: %w", err)
+		}
 		if err := netlink.QdiscAdd(ingressQdisc(l.Index)); err != nil {
 			if errors.Is(err, unix.EEXIST) {
 				return nil, fmt.Errorf("claim ingress of %s: an ingress qdisc exists already (remove it, or run the fast path elsewhere): %w", l.Name, err)
@@ -97,14 +99,34 @@ func setIngressFilter(link int, prog []bpf.RawInstruction) error {
 
 // setLocals replaces the programs after this host's addresses changed.
 func (c *ingressClaim) setLocals(locals []netip.Addr) error {
-	prog, err := bpf.Assemble(IngressProgram(locals))
+	c.locals = locals
+	for _, l := range c.links {
+		if err := c.set(l); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// setMTU replaces the program of the link with index link after its MTU
+// changed.
+func (c *ingressClaim) setMTU(link, mtu int) error {
+	for i, l := range c.links {
+		if l.Index == link && l.MTU != mtu {
+			c.links[i].MTU = mtu
+			return c.set(c.links[i])
+		}
+	}
+	return nil
+}
+
+func (c *ingressClaim) set(l Link) error {
+	prog, err := bpf.Assemble(IngressProgram(c.locals, ethLen+l.MTU))
 	if err != nil {
 		return fmt.Errorf("assemble ingress program: %w", err)
 	}
-	for _, l := range c.links {
-		if err := setIngressFilter(l.Index, prog); err != nil {
-			return fmt.Errorf("ingress of %s: %w", l.Name, err)
-		}
+	if err := setIngressFilter(l.Index, prog); err != nil {
+		return fmt.Errorf("ingress of %s: %w", l.Name, err)
 	}
 	return nil
 }

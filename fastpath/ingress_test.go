@@ -9,6 +9,10 @@ import (
 	"golang.org/x/net/bpf"
 )
 
+// testMTU is the interface MTU of the ingress program tests: longer
+// frames go to the kernel (see TestIngressProgramOversize).
+const testMTU = 9000
+
 var testLocals = []netip.Addr{
 	netip.MustParseAddr("2001:db8:2::1"),
 	netip.MustParseAddr("2001:db8:1::1"),
@@ -17,7 +21,7 @@ var testLocals = []netip.Addr{
 
 func ingressVM(tb testing.TB, locals []netip.Addr) *bpf.VM {
 	tb.Helper()
-	vm, err := bpf.NewVM(IngressProgram(locals))
+	vm, err := bpf.NewVM(IngressProgram(locals, ethLen+testMTU))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -102,7 +106,7 @@ func TestIngressProgramManyLocals(t *testing.T) {
 	for i := range 300 {
 		locals = append(locals, netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0, 9, 15: byte(i), 14: byte(i >> 8)}))
 	}
-	if _, err := bpf.Assemble(IngressProgram(locals)); err != nil {
+	if _, err := bpf.Assemble(IngressProgram(locals, ethLen+testMTU)); err != nil {
 		t.Fatal(err)
 	}
 	vm := ingressVM(t, locals)
@@ -115,5 +119,29 @@ func TestIngressProgramManyLocals(t *testing.T) {
 	f := pkt{dstMAC: macRouterIn, dst: "2001:db8:0:9::ffff"}.bytes()
 	if act, _ := vm.Run(f); act != tcActShot {
 		t.Errorf("non-local: action %d, want drop", act)
+	}
+}
+
+// TestIngressProgramOversize: a frame longer than the interface's MTU (a
+// GRO- or TSO-merged skb) goes to the kernel, which segments it; a frame of
+// exactly the MTU is the fast path's.
+func TestIngressProgramOversize(t *testing.T) {
+	const mtu = 1500
+	vm, err := bpf.NewVM(IngressProgram(testLocals, ethLen+mtu))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		payload int
+		want    int
+	}{
+		{mtu - ipv6HdrLen, tcActShot},
+		{mtu - ipv6HdrLen + 1, tcActOK},
+		{65000, tcActOK},
+	} {
+		f := pkt{dstMAC: macRouterIn, payload: tc.payload}.bytes()
+		if act, err := vm.Run(f); err != nil || act != tc.want {
+			t.Errorf("%d-byte frame: action %d (%v), want %d", len(f), act, err, tc.want)
+		}
 	}
 }

@@ -15,10 +15,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	goio "io"
+	mrand "math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
@@ -537,5 +540,88 @@ func TestNamespaceMalformedFrames(t *testing.T) {
 	}
 	if s.ToKernel[fastpath.KernelHopLimit] < 6 || s.ToKernel[fastpath.KernelExtHeader] < 6 {
 		t.Errorf("hop-limit %d, ext-header %d: want ≥ 6 each", s.ToKernel[fastpath.KernelHopLimit], s.ToKernel[fastpath.KernelExtHeader])
+	}
+}
+
+// TestNamespaceTCPBulk sends 16 MiB over TCP from G to S through the fast
+// path, with the senders' offloads as veth sets them (TSO and checksum
+// offload on): the data must arrive intact and without a Packet Too Big (a
+// TSO frame longer than the MTU that reached the fast path would draw one
+// and stall the connection: the AF_PACKET claim leaves those to the kernel).
+func TestNamespaceTCPBulk(t *testing.T) {
+	for _, io := range []string{config.FastpathIOXDP, config.FastpathIOPacket} {
+		t.Run(io, func(t *testing.T) { testTCPBulk(t, io) })
+	}
+}
+
+func testTCPBulk(t *testing.T, io string) {
+	tp := newTopo(t)
+	tp.io = io
+	stop := tp.startRouter()
+	var ln net.Listener
+	inNS(t, tp.s, func() (err error) {
+		ln, err = net.Listen("tcp6", "[2001:db8:b::2]:5001")
+		return err
+	})
+	t.Cleanup(func() { ln.Close() })
+	type result struct {
+		n   int64
+		sum [32]byte
+		err error
+	}
+	got := make(chan result, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			got <- result{err: err}
+			return
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(time.Minute))
+		h := sha256.New()
+		n, err := goio.Copy(h, c)
+		got <- result{n: n, sum: [32]byte(h.Sum(nil)), err: err}
+	}()
+	var c net.Conn
+	inNS(t, tp.g, func() (err error) {
+		c, err = net.DialTimeout("tcp6", "[2001:db8:b::2]:5001", 5*time.Second)
+		return err
+	})
+	data := make([]byte, 16<<20)
+	rng := mrand.New(mrand.NewPCG(1, 2))
+	for i := range data {
+		data[i] = byte(rng.Uint32())
+	}
+	_ = c.SetDeadline(time.Now().Add(time.Minute))
+	if _, err := c.Write(data); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	c.Close()
+	var r result
+	select {
+	case r = <-got:
+	case <-time.After(90 * time.Second):
+		t.Fatal("receiver did not finish")
+	}
+	if r.err != nil || r.n != int64(len(data)) || r.sum != sha256.Sum256(data) {
+		t.Errorf("received %d bytes (err %v), sha256 match %v; want %d bytes intact", r.n, r.err, r.sum == sha256.Sum256(data), len(data))
+	}
+	s := stop()
+	t.Logf("stats: %+v", s)
+	if s.PacketTooBig != 0 {
+		t.Errorf("fast path sent %d Packet Too Big", s.PacketTooBig)
+	}
+	if io == config.FastpathIOXDP {
+		// With an XDP program attached, veth turns its peer's TSO off:
+		// every segment is MTU-sized and goes through the fast path.
+		if s.Forwarded < uint64(len(data)/1500) || s.ToKernel[fastpath.KernelOversize] != 0 {
+			t.Errorf("fast path forwarded %d frames, %d oversize to the kernel: want ≥ %d and 0", s.Forwarded, s.ToKernel[fastpath.KernelOversize], len(data)/1500)
+		}
+		return
+	}
+	// AF_PACKET: G's TSO frames (up to 64 KiB) go to the kernel, which
+	// segments them; the fast path forwards the rest (S's ACKs).
+	if s.ToKernel[fastpath.KernelOversize] == 0 || s.Forwarded == 0 {
+		t.Errorf("oversize frames to the kernel %d, forwarded %d: want both > 0", s.ToKernel[fastpath.KernelOversize], s.Forwarded)
 	}
 }

@@ -14,12 +14,13 @@ const (
 	KernelExtHeader                      // other extension header or upper layer we do not forward
 	KernelLocal                          // destination is an address of this host
 	KernelHopLimit                       // hop limit 0 or 1: the kernel sends Time Exceeded
+	KernelOversize                       // longer than the ingress MTU: a GRO/TSO-merged frame the kernel segments
 	NumKernelReasons                     // number of KernelReason values
 )
 
 var kernelReasonNames = [NumKernelReasons]string{
 	"not-ipv6", "truncated", "bad-version", "multicast", "link-local",
-	"fragment", "ext-header", "local", "hop-limit",
+	"fragment", "ext-header", "local", "hop-limit", "oversize",
 }
 
 func (r KernelReason) String() string {

@@ -308,6 +308,9 @@ func (s *osSystem) Run(ctx context.Context, links []Link, t *Tables, resolve <-c
 			}
 			if a := u.Attrs(); owned[a.Index] && len(a.HardwareAddr) == 6 {
 				t.SetLink(Link{Index: a.Index, Name: a.Name, MAC: a.HardwareAddr, MTU: a.MTU})
+				if err := cl.setMTU(a.Index, a.MTU); err != nil {
+					return err
+				}
 			}
 		case r := <-resolve:
 			if time.Since(lastAsk[r]) < time.Second {
@@ -457,6 +460,7 @@ type claim struct {
 	s       *osSystem
 	ingress *ingressClaim // nil: no AF_PACKET interface
 	xdp     []link.Link
+	undo    []func() error // settings to restore after the XDP links are gone
 }
 
 func (s *osSystem) claim(links []Link, locals []netip.Addr) (c *claim, err error) {
@@ -502,6 +506,20 @@ func (s *osSystem) claim(links []Link, locals []netip.Addr) (c *claim, err error
 		s.log.Info("fast path: XDP program attached", "link", l.Name, "mode", mode)
 		if mode != "native" {
 			s.log.Warn("fast path: the driver runs no native XDP; generic XDP costs an skb per frame", "link", l.Name)
+			// Generic XDP runs after GRO: a merged frame longer than
+			// the MTU would be redirected to a socket whose chunks
+			// cannot hold it. Without GRO there are none.
+			was, err := ethtoolGRO(l.Name, -1)
+			if err == nil && was {
+				if _, err = ethtoolGRO(l.Name, 0); err == nil {
+					name := l.Name
+					c.undo = append(c.undo, func() error { _, err := ethtoolGRO(name, 1); return err })
+					s.log.Info("fast path: GRO off for generic XDP", "link", l.Name)
+				}
+			}
+			if err != nil {
+				return c, fmt.Errorf("%s: GRO off for generic XDP: %w", l.Name, err)
+			}
 		}
 	}
 	return c, nil
@@ -513,6 +531,15 @@ func (c *claim) setXDPLocals(locals []netip.Addr) error {
 	}
 	if err := setXDPLocals(c.s.locals, locals); err != nil {
 		return fmt.Errorf("XDP local address map: %w", err)
+	}
+	return nil
+}
+
+// setMTU follows an MTU change of a claimed link (the ingress filter leaves
+// longer frames to the kernel).
+func (c *claim) setMTU(link, mtu int) error {
+	if c.ingress != nil {
+		return c.ingress.setMTU(link, mtu)
 	}
 	return nil
 }
@@ -537,6 +564,12 @@ func (c *claim) release() {
 		}
 	}
 	c.xdp = nil
+	for i := len(c.undo) - 1; i >= 0; i-- {
+		if err := c.undo[i](); err != nil {
+			c.s.log.Error("fast path: restoring GRO", "err", err)
+		}
+	}
+	c.undo = nil
 	s := c.s
 	s.countMu.Lock()
 	for _, p := range s.countPorts {

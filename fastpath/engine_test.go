@@ -104,6 +104,35 @@ func recv(t *testing.T, c <-chan []byte) []byte {
 	}
 }
 
+// checkICMPError checks that f is an ICMPv6 error of type typ, code code,
+// from the router (routerA, macIn) to host A, with a correct checksum, and
+// returns the message.
+func checkICMPError(t *testing.T, f []byte, typ ipv6.ICMPType, code int) *icmp.Message {
+	t.Helper()
+	if [6]byte(f[0:6]) != [6]byte(macA) || [6]byte(f[6:12]) != [6]byte(macIn) {
+		t.Errorf("error frame MACs %x → %x", f[6:12], f[0:6])
+	}
+	hdr, err := ipv6.ParseHeader(f[14:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if netip.MustParseAddr(hdr.Src.String()) != routerA || netip.MustParseAddr(hdr.Dst.String()) != addrA {
+		t.Errorf("error from %s to %s, want %s to %s", hdr.Src, hdr.Dst, routerA, addrA)
+	}
+	body := f[14+40:]
+	if !checksumOK(hdr.Src, hdr.Dst, body) {
+		t.Errorf("bad ICMPv6 checksum")
+	}
+	m, err := icmp.ParseMessage(58, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Type != typ || m.Code != code {
+		t.Errorf("got ICMPv6 %v code %d, want %v code %d", m.Type, m.Code, typ, code)
+	}
+	return m
+}
+
 func expectNone(t *testing.T, c <-chan []byte) {
 	t.Helper()
 	select {
@@ -214,28 +243,7 @@ func TestEngineSlowPathAndErrors(t *testing.T) {
 		{ipv6.ICMPTypeDestinationUnreachable, 0, nil},
 		{ipv6.ICMPTypeDestinationUnreachable, 1, nil},
 	} {
-		f := recv(t, te.in.Outbound)
-		if [6]byte(f[0:6]) != [6]byte(macA) || [6]byte(f[6:12]) != [6]byte(macIn) {
-			t.Errorf("error frame MACs %x → %x", f[6:12], f[0:6])
-		}
-		hdr, err := ipv6.ParseHeader(f[14:])
-		if err != nil {
-			t.Fatal(err)
-		}
-		if netip.MustParseAddr(hdr.Src.String()) != routerA || netip.MustParseAddr(hdr.Dst.String()) != addrA {
-			t.Errorf("error from %s to %s, want %s to %s", hdr.Src, hdr.Dst, routerA, addrA)
-		}
-		body := f[14+40:]
-		if psum := checksumOK(hdr.Src, hdr.Dst, body); !psum {
-			t.Errorf("bad ICMPv6 checksum")
-		}
-		m, err := icmp.ParseMessage(58, body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if m.Type != w.typ || m.Code != w.code {
-			t.Errorf("got ICMPv6 %v code %d, want %v code %d", m.Type, m.Code, w.typ, w.code)
-		}
+		m := checkICMPError(t, recv(t, te.in.Outbound), w.typ, w.code)
 		if w.check != nil {
 			w.check(m.Body)
 		}

@@ -151,24 +151,10 @@ func rewrite(frame []byte, ipLen int, dst, src *[6]byte) []byte {
 // must leave complete. Only frames the fast path may forward are touched:
 // IPv6 with TCP or UDP right after the fixed header, complete in frame.
 func completeChecksum(frame []byte) {
-	if len(frame) < minFrame || binary.BigEndian.Uint16(frame[offEthType:]) != etherTypeIP6 || frame[offIP]>>4 != 6 {
+	l4, field, ok := transportSegment(frame)
+	if !ok {
 		return
 	}
-	var field int
-	switch frame[offNextHdr] {
-	case protoTCP:
-		field = 16
-	case protoUDP:
-		field = 6
-	default:
-		return
-	}
-	l4 := frame[minFrame:]
-	plen := int(binary.BigEndian.Uint16(frame[offPayLen:]))
-	if plen > len(l4) || plen < field+2 {
-		return
-	}
-	l4 = l4[:plen]
 	sum := sumBytes(0, l4)
 	for sum>>16 != 0 {
 		sum = sum&0xffff + sum>>16
@@ -194,25 +180,11 @@ func completeChecksum(frame []byte) {
 // changed the frame. Only IPv6 with TCP or UDP right after the fixed
 // header, complete in frame, is looked at.
 func completePartialChecksum(frame []byte) bool {
-	if len(frame) < minFrame || binary.BigEndian.Uint16(frame[offEthType:]) != etherTypeIP6 || frame[offIP]>>4 != 6 {
+	l4, field, ok := transportSegment(frame)
+	if !ok {
 		return false
 	}
-	var field int
-	switch frame[offNextHdr] {
-	case protoTCP:
-		field = 16
-	case protoUDP:
-		field = 6
-	default:
-		return false
-	}
-	plen := int(binary.BigEndian.Uint16(frame[offPayLen:]))
-	l4 := frame[minFrame:]
-	if plen > len(l4) || plen < field+2 {
-		return false
-	}
-	l4 = l4[:plen]
-	ps := sumBytes(0, frame[offSrc:offSrc+32]) + uint64(plen) + uint64(frame[offNextHdr])
+	ps := sumBytes(0, frame[offSrc:offSrc+32]) + uint64(len(l4)) + uint64(frame[offNextHdr])
 	if binary.BigEndian.Uint16(l4[field:]) != fold(ps) {
 		return false
 	}
@@ -221,6 +193,29 @@ func completePartialChecksum(frame []byte) bool {
 	}
 	completeChecksum(frame)
 	return true
+}
+
+// transportSegment returns the TCP or UDP segment of an IPv6 frame with TCP
+// or UDP right after the fixed header, complete in frame, and the offset of
+// its checksum field; ok is false for any other frame.
+func transportSegment(frame []byte) (l4 []byte, field int, ok bool) {
+	if len(frame) < minFrame || binary.BigEndian.Uint16(frame[offEthType:]) != etherTypeIP6 || frame[offIP]>>4 != 6 {
+		return nil, 0, false
+	}
+	switch frame[offNextHdr] {
+	case protoTCP:
+		field = 16
+	case protoUDP:
+		field = 6
+	default:
+		return nil, 0, false
+	}
+	plen := int(binary.BigEndian.Uint16(frame[offPayLen:]))
+	l4 = frame[minFrame:]
+	if plen > len(l4) || plen < field+2 {
+		return nil, 0, false
+	}
+	return l4[:plen], field, true
 }
 
 // fold folds a one's complement sum to 16 bits (RFC 1071).

@@ -187,28 +187,7 @@ func TestPendingExpires(t *testing.T) {
 	// Each expired frame: Address Unreachable back to its sender, quoting it
 	// (RFC 4443 §3.1 code 3), as the kernel's neighbour queue does.
 	for i := range 2 {
-		f := recv(t, te.in.Outbound)
-		if [6]byte(f[0:6]) != [6]byte(macA) || [6]byte(f[6:12]) != [6]byte(macIn) {
-			t.Errorf("error frame MACs %x → %x", f[6:12], f[0:6])
-		}
-		hdr, err := ipv6.ParseHeader(f[14:])
-		if err != nil {
-			t.Fatal(err)
-		}
-		if netip.MustParseAddr(hdr.Src.String()) != routerA || netip.MustParseAddr(hdr.Dst.String()) != addrA {
-			t.Errorf("error from %s to %s, want %s to %s", hdr.Src, hdr.Dst, routerA, addrA)
-		}
-		body := f[14+40:]
-		if !checksumOK(hdr.Src, hdr.Dst, body) {
-			t.Errorf("bad ICMPv6 checksum")
-		}
-		m, err := icmp.ParseMessage(58, body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if m.Type != ipv6.ICMPTypeDestinationUnreachable || m.Code != 3 {
-			t.Errorf("got ICMPv6 %v code %d, want destination unreachable code 3", m.Type, m.Code)
-		}
+		m := checkICMPError(t, recv(t, te.in.Outbound), ipv6.ICMPTypeDestinationUnreachable, 3)
 		if quoted := m.Body.(*icmp.DstUnreach).Data; !bytes.Equal(quoted, numbered(addrC, i)[14:]) {
 			t.Errorf("quoted packet %x, want frame %d's", quoted, i)
 		}

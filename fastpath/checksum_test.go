@@ -221,6 +221,39 @@ func TestCompletePartialChecksum(t *testing.T) {
 	}
 }
 
+// FuzzCompletePartialChecksum: on any frame completePartialChecksum does not
+// panic, changes at most the checksum field, says so exactly when it
+// changed the frame, and then the checksum verifies; a frame whose checksum
+// verifies already is never changed.
+func FuzzCompletePartialChecksum(f *testing.F) {
+	f.Add(partial(udpFrame([]byte("seed")), 6))
+	f.Add(partial(tcpFrame([]byte("seed")), 16))
+	f.Add(udpFrame([]byte("complete")))
+	f.Add(pkt{next: protoICMPv6, payload: 8}.bytes())
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		orig := bytes.Clone(frame)
+		_, field, ok := transportSegment(frame)
+		verified := ok && l4Sum(frame) == 0xffff
+		changed := completePartialChecksum(frame)
+		if changed == bytes.Equal(frame, orig) {
+			t.Fatalf("reported change %v, frame changed %v", changed, !bytes.Equal(frame, orig))
+		}
+		if !changed {
+			return
+		}
+		if verified {
+			t.Fatalf("changed a frame whose checksum verified:\n%x", orig)
+		}
+		at := minFrame + field
+		if !bytes.Equal(frame[:at], orig[:at]) || !bytes.Equal(frame[at+2:], orig[at+2:]) {
+			t.Fatalf("changed more than the checksum:\n%x\n%x", orig, frame)
+		}
+		if s := l4Sum(frame); s != 0xffff {
+			t.Fatalf("completed checksum does not verify: sum %#x", s)
+		}
+	})
+}
+
 func BenchmarkCompletePartialChecksumComplete(b *testing.B) {
 	f := udpFrame(make([]byte, 1400))
 	b.SetBytes(int64(len(f)))

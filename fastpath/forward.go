@@ -3,6 +3,7 @@ package fastpath
 import (
 	"fmt"
 	"sync"
+	"time"
 )
 
 // maxFrame is the receive buffer size per frame: the largest MTU of a
@@ -17,14 +18,15 @@ type worker struct {
 	ports   []*portRef
 	resolve chan<- NeighbourRef
 
-	bufs  [][]byte
-	sizes []int
-	out   [][][]byte // out[j]: frames for port j
-	icmp  [][]byte   // ICMPv6 errors for the ingress port
-	ibufs [][]byte   // storage for icmp
-	lim   *rateLimiter
-	last  NeighbourRef // last resolution request, to not repeat it per packet
-	c     counters     // this batch
+	bufs   [][]byte
+	sizes  []int
+	out    [][][]byte // out[j]: frames for port j
+	icmp   [][]byte   // ICMPv6 errors for the ingress port
+	ibufs  [][]byte   // storage for icmp
+	lim    *rateLimiter
+	last   NeighbourRef // last resolution request, to not repeat it per packet
+	lastAt time.Time    // when it was made: repeated after resolveRepeat
+	c      counters     // this batch
 	// flushedKey is the neighbour whose held frames this batch flushed
 	// last (when flushed).
 	flushedKey neighKey
@@ -218,18 +220,27 @@ func (w *worker) portIndex(link int) int {
 	return -1
 }
 
+// requestResolve asks the system to have the kernel resolve a next hop. The
+// same next hop is asked again only after resolveRepeat: a neighbour that
+// was resolved once and lost (link down flushes the table) must be asked
+// for again, but not for every packet.
 func (w *worker) requestResolve(link int, addr *[16]byte) {
 	ref := NeighbourRef{Link: link}
-	if w.last.Link == link && w.last.Addr.IsValid() && w.last.Addr.As16() == *addr {
+	now := w.e.now()
+	if w.last.Link == link && w.last.Addr.IsValid() && w.last.Addr.As16() == *addr && now.Sub(w.lastAt) < resolveRepeat {
 		return
 	}
 	ref.Addr = addrFrom16(addr)
 	select {
 	case w.resolve <- ref:
-		w.last = ref
+		w.last, w.lastAt = ref, now
 	default:
 	}
 }
+
+// resolveRepeat is how long a worker waits before it asks for the same
+// unresolved next hop again (Linux retransmits solicitations every second).
+const resolveRepeat = time.Second
 
 // sendError queues an ICMPv6 error about frame back out of the ingress port,
 // to the frame's Ethernet source, within the rate limit.

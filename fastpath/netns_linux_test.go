@@ -625,3 +625,43 @@ func testTCPBulk(t *testing.T, io string) {
 		t.Errorf("oversize frames to the kernel %d, forwarded %d: want both > 0", s.ToKernel[fastpath.KernelOversize], s.Forwarded)
 	}
 }
+
+// TestNamespaceLinkFlap: after the egress link goes down and up (which
+// flushes the kernel's neighbour table), the fast path asks the kernel to
+// resolve the next hop again — it had resolved it once before — and
+// forwarding resumes, on both datapaths.
+func TestNamespaceLinkFlap(t *testing.T) {
+	for _, io := range []string{config.FastpathIOXDP, config.FastpathIOPacket} {
+		t.Run(io, func(t *testing.T) {
+			tp := newTopo(t)
+			tp.io = io
+			// Keep the static addresses over the flap, as the router
+			// package's reconciler would restore them.
+			run(t, "ip", "netns", "exec", tp.r, "sysctl", "-qw", "net.ipv6.conf."+tp.rB+".keep_addr_on_down=1")
+			stop := tp.startRouter()
+			ping := func() error {
+				return exec.Command("ip", "netns", "exec", tp.g, "ping", "-6", "-c", "1", "-W", "1", tp.sAddr.String()).Run()
+			}
+			// The first echo request waits in the pending queue while the
+			// kernel resolves S.
+			if err := ping(); err != nil {
+				t.Fatalf("ping before the flap: %v", err)
+			}
+			run(t, "ip", "-n", tp.r, "link", "set", tp.rB, "down")
+			run(t, "ip", "-n", tp.r, "link", "set", tp.rB, "up")
+			ok := false
+			for range 5 {
+				if ok = ping() == nil; ok {
+					break
+				}
+			}
+			s := stop()
+			if !ok {
+				t.Fatalf("no echo reply within 5 pings after the flap (stats %+v)", s)
+			}
+			if s.Forwarded < 4 {
+				t.Errorf("fast path forwarded %d frames, want the echo requests and replies (stats %+v)", s.Forwarded, s)
+			}
+		})
+	}
+}

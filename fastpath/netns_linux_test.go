@@ -665,3 +665,55 @@ func TestNamespaceLinkFlap(t *testing.T) {
 		})
 	}
 }
+
+// TestNamespaceLinkRemoved: when a fast-path interface disappears (a NIC
+// unplugged) the engine stops with an error naming it — an AF_XDP socket
+// whose device is gone reports nothing to poll — so that its supervisor
+// (the daemon) starts it again once the interface is back.
+func TestNamespaceLinkRemoved(t *testing.T) {
+	for _, io := range []string{config.FastpathIOXDP, config.FastpathIOPacket} {
+		t.Run(io, func(t *testing.T) {
+			tp := newTopo(t)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, "ip", "netns", "exec", tp.r, os.Args[0], "-test.run=^TestHelperRouter$", "-test.v=false")
+			cmd.Env = append(os.Environ(), helperEnv+"="+tp.rA+","+tp.rB, helperIOEnv+"="+io)
+			out, err := cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			lines := make(chan string, 16)
+			go func() {
+				sc := bufio.NewScanner(out)
+				for sc.Scan() {
+					lines <- sc.Text()
+				}
+				close(lines)
+			}()
+			next := func() string {
+				select {
+				case l := <-lines:
+					return l
+				case <-time.After(10 * time.Second):
+					t.Fatal("router: no output within 10 s")
+					return ""
+				}
+			}
+			if l := next(); l != "READY" {
+				t.Fatalf("router: %q", l)
+			}
+			run(t, "ip", "-n", tp.r, "link", "del", tp.rB)
+			// AF_XDP: "interface X (index N) was removed"; AF_PACKET may
+			// first fail to update X's ingress filter.
+			if l := next(); !strings.HasPrefix(l, "ERROR") || !strings.Contains(l, tp.rB) {
+				t.Errorf("router after %s was removed: %q, want an error naming it", tp.rB, l)
+			}
+			if err := cmd.Wait(); err == nil {
+				t.Error("router exited 0")
+			}
+		})
+	}
+}

@@ -306,6 +306,12 @@ func (s *osSystem) Run(ctx context.Context, links []Link, t *Tables, resolve <-c
 			if !ok {
 				return errors.New("link subscription closed")
 			}
+			if a := u.Attrs(); owned[a.Index] && u.Header.Type == unix.RTM_DELLINK {
+				// An AF_XDP socket whose device is gone reports
+				// nothing to poll: stop, and let the caller start
+				// again once the interface is back.
+				return fmt.Errorf("interface %s (index %d) was removed", a.Name, a.Index)
+			}
 			if a := u.Attrs(); owned[a.Index] && len(a.HardwareAddr) == 6 {
 				t.SetLink(Link{Index: a.Index, Name: a.Name, MAC: a.HardwareAddr, MTU: a.MTU})
 				if err := cl.setMTU(a.Index, a.MTU); err != nil {

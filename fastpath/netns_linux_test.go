@@ -408,6 +408,16 @@ func testNoDuplicates(t *testing.T, tp *topo, running ...func()) {
 		}
 	}
 	s := stop()
+	// Nothing of the claim is left behind: no XDP program, no ingress
+	// qdisc on the router's links.
+	for _, l := range []string{tp.rA, tp.rB} {
+		if out := run(t, "ip", "-n", tp.r, "-d", "link", "show", l); strings.Contains(out, "prog/xdp") || strings.Contains(out, " xdp") {
+			t.Errorf("%s still has an XDP program after the router stopped:\n%s", l, out)
+		}
+		if out := run(t, "tc", "-n", tp.r, "qdisc", "show", "dev", l, "ingress"); strings.TrimSpace(out) != "" {
+			t.Errorf("%s still has an ingress qdisc after the router stopped:\n%s", l, out)
+		}
+	}
 	if s.Forwarded < n {
 		t.Errorf("fast path forwarded %d, want ≥ %d (the kernel forwarded the rest?)", s.Forwarded, n)
 	}

@@ -159,8 +159,10 @@ func openXSK(ifindex, queue int, cfg XDPConfig) (s *xsk, err error) {
 			return s, fmt.Errorf("ring size (option %d): %w", o.opt, err)
 		}
 	}
-	// Linux ≥ 6.17 sends at most 32 frames per sendto in copy mode unless
-	// told otherwise; older kernels do not know the option and Write loops.
+	// In copy mode the kernel sends at most 32 frames per sendto unless
+	// told otherwise (XDP_MAX_TX_SKB_BUDGET, at most the TX ring's size,
+	// which 6.18 takes); kernels without the option refuse it and kick
+	// loops instead.
 	_ = unix.SetsockoptInt(fd, unix.SOL_XDP, unix.XDP_MAX_TX_SKB_BUDGET, half)
 
 	var off unix.XDPMmapOffsets

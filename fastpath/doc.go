@@ -101,8 +101,8 @@
 // in the fill ring, half for sending; Read copies frames out of the RX ring
 // and returns their chunks to the fill ring at once, Write copies frames
 // into free chunks, queues them on queue 0's TX ring and kicks the kernel
-// with one sendto(2) (Linux ≥ 6.17 sends the whole batch per call,
-// XDP_MAX_TX_SKB_BUDGET; older kernels 32 at a time). The copies are of a few
+// with one sendto(2) (the whole batch per call where the kernel takes
+// XDP_MAX_TX_SKB_BUDGET, as 6.18 does; otherwise 32 frames per call). The copies are of a few
 // hundred bytes at most and keep the Port contract and the engine the same
 // for both datapaths; zero-copy AF_XDP needs driver support that neither veth
 // nor virtio-net offers. Sending through the AF_XDP TX ring measured better

@@ -54,11 +54,10 @@ func checkIngressAgrees(t *testing.T, vm *bpf.VM, local localAddrs, frame []byte
 	}
 }
 
-func TestIngressProgramMatchesClassify(t *testing.T) {
-	vm := ingressVM(t, testLocals)
-	local := localSetOf(testLocals)
-	rng := rand.New(rand.NewPCG(3, 4))
-	seeds := [][]byte{
+// classifierSeeds are frames for the tests that check a kernel-side claim
+// program against classify: one per decision classify makes.
+func classifierSeeds() [][]byte {
+	return [][]byte{
 		pkt{dstMAC: macRouterIn, payload: 8}.bytes(),
 		pkt{dstMAC: macRouterIn, dst: "2001:db8:2::1"}.bytes(),
 		pkt{dstMAC: macRouterIn, dst: "2001:db8:2::"}.bytes(),
@@ -75,6 +74,35 @@ func TestIngressProgramMatchesClassify(t *testing.T) {
 		pkt{dstMAC: macHostB}.bytes(),
 		pkt{dstMAC: macRouterIn, payLenDelta: 9}.bytes(),
 	}
+}
+
+// mutateHeader returns a copy of seed with one to three of the IPv6 header
+// bytes changed (random, one bit flipped, or a value the classifiers test
+// for), and now and then a byte of the EtherType.
+func mutateHeader(rng *rand.Rand, seed []byte) []byte {
+	f := append([]byte(nil), seed...)
+	for range 1 + rng.IntN(3) {
+		i := 14 + rng.IntN(40)
+		if rng.IntN(64) == 0 {
+			i = offEthType + rng.IntN(2)
+		}
+		switch rng.IntN(3) {
+		case 0:
+			f[i] = byte(rng.Uint32())
+		case 1:
+			f[i] ^= 1 << rng.IntN(8)
+		default:
+			f[i] = []byte{0, 1, 2, 6, 17, 44, 58, 0x60, 0x80, 0xc0, 0xfe, 0xff, 0x86, 0xdd}[rng.IntN(14)]
+		}
+	}
+	return f
+}
+
+func TestIngressProgramMatchesClassify(t *testing.T) {
+	vm := ingressVM(t, testLocals)
+	local := localSetOf(testLocals)
+	rng := rand.New(rand.NewPCG(3, 4))
+	seeds := classifierSeeds()
 	for _, s := range seeds {
 		checkIngressAgrees(t, vm, local, s)
 		for cut := 0; cut <= len(s); cut++ {
@@ -83,18 +111,7 @@ func TestIngressProgramMatchesClassify(t *testing.T) {
 	}
 	// Random mutations of the header bytes that matter.
 	for range 200000 {
-		f := append([]byte(nil), seeds[rng.IntN(len(seeds))]...)
-		for range 1 + rng.IntN(3) {
-			i := 14 + rng.IntN(40)
-			switch rng.IntN(3) {
-			case 0:
-				f[i] = byte(rng.Uint32())
-			case 1:
-				f[i] ^= 1 << rng.IntN(8)
-			default:
-				f[i] = []byte{0, 1, 2, 6, 17, 44, 58, 0x60, 0x80, 0xc0, 0xfe, 0xff}[rng.IntN(12)]
-			}
-		}
+		f := mutateHeader(rng, seeds[rng.IntN(len(seeds))])
 		checkIngressAgrees(t, vm, local, f)
 	}
 }

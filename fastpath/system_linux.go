@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"slices"
 	"sync"
 	"time"
 
@@ -30,21 +29,22 @@ type osSystem struct {
 	threaded bool
 	napiNice int
 
-	// AF_XDP state of the ports OpenPort opened, by interface index, and
-	// the map of local addresses their programs share.
-	xdpPorts map[int]*xdpPort
-	locals   *ebpf.Map
+	// The map of local addresses the XDP programs share.
+	locals *ebpf.Map
 
-	countMu     sync.Mutex
-	countPorts  []*xdpPort               // whose programs' counters Stats reads
-	kernelFinal [NumKernelReasons]uint64 // counted by programs already released
+	mu sync.Mutex // guards the rest, which Stats and Ports read
+	// AF_XDP ports OpenPort opened, by interface index, until Run
+	// releases its claim or the port closes; Stats reads their
+	// programs' counters.
+	xdpPorts    map[int]*xdpPort
+	kernelFinal [NumKernelReasons]uint64 // counted by programs no longer in xdpPorts
 	info        map[string]PortInfo      // by interface name
 }
 
 // portInfo implements portInformer.
 func (s *osSystem) portInfo() []PortInfo {
-	s.countMu.Lock()
-	defer s.countMu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	out := make([]PortInfo, 0, len(s.info))
 	for _, p := range s.info {
 		out = append(out, p)
@@ -53,8 +53,8 @@ func (s *osSystem) portInfo() []PortInfo {
 }
 
 func (s *osSystem) setInfo(name string, f func(*PortInfo)) {
-	s.countMu.Lock()
-	defer s.countMu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	p := s.info[name]
 	p.Interface = name
 	f(&p)
@@ -64,13 +64,13 @@ func (s *osSystem) setInfo(name string, f func(*PortInfo)) {
 // addKernelCounts implements kernelCounter: what the XDP programs passed to
 // the kernel, by reason.
 func (s *osSystem) addKernelCounts(into *[NumKernelReasons]uint64) {
-	s.countMu.Lock()
-	defer s.countMu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	for i, n := range s.kernelFinal {
 		into[i] += n
 	}
-	for _, p := range s.countPorts {
-		_ = p.prog.kernelCounts(into) // a closed program counts no more
+	for _, p := range s.xdpPorts {
+		_ = p.prog.kernelCounts(into)
 	}
 }
 
@@ -101,12 +101,9 @@ type xdpPort struct {
 func (p *xdpPort) Close() error {
 	err := p.XDPPort.Close()
 	s := p.sys
-	s.countMu.Lock()
-	defer s.countMu.Unlock()
-	if i := slices.Index(s.countPorts, p); i >= 0 {
-		_ = p.prog.kernelCounts(&s.kernelFinal)
-		s.countPorts = slices.Delete(s.countPorts, i, i+1)
-	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.forget(p)
 	if p.prog != nil {
 		err = errors.Join(err, p.prog.Close())
 		p.prog = nil
@@ -182,8 +179,26 @@ func (s *osSystem) openXDP(a *netlink.LinkAttrs) (_ *xdpPort, err error) {
 			return nil, errors.Join(fmt.Errorf("af_xdp: socket map: %w", err), xp.Close())
 		}
 	}
+	s.mu.Lock()
 	s.xdpPorts[a.Index] = xp
+	s.mu.Unlock()
 	return xp, nil
+}
+
+// forget takes p out of xdpPorts, keeping its program's counts. s.mu must
+// be held.
+func (s *osSystem) forget(p *xdpPort) {
+	if s.xdpPorts[p.ifindex] == p {
+		_ = p.prog.kernelCounts(&s.kernelFinal)
+		delete(s.xdpPorts, p.ifindex)
+	}
+}
+
+// xdpPort returns the AF_XDP port OpenPort opened on link, or nil.
+func (s *osSystem) xdpPort(link int) *xdpPort {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.xdpPorts[link]
 }
 
 // xdpMaxLocals bounds the local address map of the XDP programs. An
@@ -478,7 +493,7 @@ func (s *osSystem) claim(links []Link, locals []netip.Addr) (c *claim, err error
 	}()
 	var packet []Link
 	for _, l := range links {
-		if s.xdpPorts[l.Index] == nil {
+		if s.xdpPort(l.Index) == nil {
 			packet = append(packet, l)
 		}
 	}
@@ -496,7 +511,7 @@ func (s *osSystem) claim(links []Link, locals []netip.Addr) (c *claim, err error
 		}
 	}
 	for _, l := range links {
-		p := s.xdpPorts[l.Index]
+		p := s.xdpPort(l.Index)
 		if p == nil {
 			continue
 		}
@@ -506,29 +521,35 @@ func (s *osSystem) claim(links []Link, locals []netip.Addr) (c *claim, err error
 		}
 		c.xdp = append(c.xdp, lk)
 		s.setInfo(l.Name, func(i *PortInfo) { i.Claim = "xdp-" + mode })
-		s.countMu.Lock()
-		s.countPorts = append(s.countPorts, p)
-		s.countMu.Unlock()
 		s.log.Info("fast path: XDP program attached", "link", l.Name, "mode", mode)
 		if mode != "native" {
 			s.log.Warn("fast path: the driver runs no native XDP; generic XDP costs an skb per frame", "link", l.Name)
-			// Generic XDP runs after GRO: a merged frame longer than
-			// the MTU would be redirected to a socket whose chunks
-			// cannot hold it. Without GRO there are none.
-			was, err := ethtoolGRO(l.Name, -1)
-			if err == nil && was {
-				if _, err = ethtoolGRO(l.Name, 0); err == nil {
-					name := l.Name
-					c.undo = append(c.undo, func() error { _, err := ethtoolGRO(name, 1); return err })
-					s.log.Info("fast path: GRO off for generic XDP", "link", l.Name)
-				}
-			}
+			undo, err := groOff(l.Name)
 			if err != nil {
 				return c, fmt.Errorf("%s: GRO off for generic XDP: %w", l.Name, err)
+			}
+			if undo != nil {
+				c.undo = append(c.undo, undo)
+				s.log.Info("fast path: GRO off for generic XDP", "link", l.Name)
 			}
 		}
 	}
 	return c, nil
+}
+
+// groOff turns GRO off on the interface for generic XDP, which runs after
+// GRO: a merged frame longer than the MTU would be redirected to a socket
+// whose chunks cannot hold it. It returns how to turn GRO back on, nil when
+// it was off already.
+func groOff(name string) (undo func() error, err error) {
+	on, err := ethtoolGRO(name, -1)
+	if err != nil || !on {
+		return nil, err
+	}
+	if _, err := ethtoolGRO(name, 0); err != nil {
+		return nil, err
+	}
+	return func() error { _, err := ethtoolGRO(name, 1); return err }, nil
 }
 
 func (c *claim) setXDPLocals(locals []netip.Addr) error {
@@ -577,16 +598,15 @@ func (c *claim) release() {
 	}
 	c.undo = nil
 	s := c.s
-	s.countMu.Lock()
-	for _, p := range s.countPorts {
-		_ = p.prog.kernelCounts(&s.kernelFinal)
+	s.mu.Lock()
+	for _, p := range s.xdpPorts {
+		s.forget(p)
 	}
-	s.countPorts = nil
 	for k, p := range s.info {
 		p.Claim = ""
 		s.info[k] = p
 	}
-	s.countMu.Unlock()
+	s.mu.Unlock()
 	if c.ingress != nil {
 		if err := c.ingress.release(); err != nil {
 			c.s.log.Error("fast path: removing ingress filters", "err", err)
@@ -597,5 +617,4 @@ func (c *claim) release() {
 		_ = c.s.locals.Close()
 		c.s.locals = nil
 	}
-	clear(c.s.xdpPorts)
 }

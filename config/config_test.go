@@ -439,7 +439,7 @@ func FuzzParse(f *testing.F) {
 }
 
 func TestFastpathIO(t *testing.T) {
-	for _, io := range []string{FastpathIOAuto, FastpathIOXDP, FastpathIOPacket} {
+	for _, io := range []string{FastpathIOAuto, FastpathIOAFXDP, FastpathIOPacket} {
 		c, err := Parse("t.yaml", []byte("fastpath:\n  enabled: true\n  interfaces: [eth0, eth1]\n  io: "+io+"\n"))
 		if err != nil {
 			t.Fatal(err)

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"net"
 	"net/netip"
 	"time"
 )
@@ -36,6 +37,8 @@ type Config struct {
 	NDProxy    []NDProxy
 	Fastpath   Fastpath
 	Metrics    Metrics
+	// HA is nil unless the router is one of an HA pair (DESIGN §4.3).
+	HA *HA
 }
 
 // Interface is the desired state of one network interface.
@@ -47,6 +50,14 @@ type Interface struct {
 	MTU int
 	// Advertise is nil when no Router Advertisements are sent here.
 	Advertise *Advertise
+	// DHCPv6 is nil when no DHCPv6 server listens here (DESIGN §4.1).
+	DHCPv6 *DHCPv6
+	// PrefixDelegation is nil unless this upstream interface asks for a
+	// delegated prefix (DESIGN §4.2).
+	PrefixDelegation *PrefixDelegation
+	// Delegated is nil unless this downstream interface takes its /64 from
+	// a prefix delegated on another interface (DESIGN §4.2).
+	Delegated *Delegated
 }
 
 // Advertise configures Router Advertisements on one interface.
@@ -79,6 +90,9 @@ type Prefix struct {
 	Autonomous        bool
 	ValidLifetime     time.Duration
 	PreferredLifetime time.Duration
+	// AutonomousSet is true when the config wrote autonomous explicitly
+	// (a stateful DHCPv6 interface turns the A flag off otherwise).
+	AutonomousSet bool
 	// DecrementLifetimes makes the advertised lifetimes count down in real
 	// time from when the prefix is first advertised (RFC 4861 §6.2.1
 	// AdvValidLifetime/AdvPreferredLifetime "decrement in real time"),
@@ -142,15 +156,16 @@ type Fastpath struct {
 	Enabled    bool
 	Interfaces []string
 	CPUs       []int
-	// IO is the packet I/O: FastpathIOAuto (default, empty), FastpathIOXDP
+	// IO is the packet I/O: FastpathIOAuto (default, empty), FastpathIOAFXDP
 	// or FastpathIOPacket.
 	IO string
 }
 
 // Fast-path packet I/O (fastpath.io).
 const (
-	FastpathIOAuto   = "auto"      // AF_XDP where the kernel and interface allow it, else AF_PACKET
-	FastpathIOXDP    = "af_xdp"    // AF_XDP sockets fed by an XDP program; fail if not possible
+	FastpathIOAuto   = "auto"      // the fastest that works, per interface: XDP tier, AF_XDP, AF_PACKET
+	FastpathIOXDP    = "xdp"       // forwarding inside XDP (bpf_fib_lookup + devmap redirect); fail if not possible
+	FastpathIOAFXDP  = "af_xdp"    // AF_XDP sockets fed by an XDP program; fail if not possible
 	FastpathIOPacket = "af_packet" // AF_PACKET rings and a tc ingress filter
 )
 
@@ -167,6 +182,98 @@ func (c *Config) Interface(name string) *Interface {
 	for i := range c.Interfaces {
 		if c.Interfaces[i].Name == name {
 			return &c.Interfaces[i]
+		}
+	}
+	return nil
+}
+
+// DHCPv6Mode is the OpenStack address mode a DHCPv6 server serves
+// (DESIGN §4.1): stateless (ipv6_address_mode dhcpv6-stateless) or stateful
+// (dhcpv6-stateful). "slaac" is the absence of a dhcpv6 section.
+type DHCPv6Mode string
+
+const (
+	DHCPv6Stateless DHCPv6Mode = "stateless"
+	DHCPv6Stateful  DHCPv6Mode = "stateful"
+)
+
+// DHCPv6 configures the DHCPv6 server of one downstream interface
+// (RFC 8415). Defaults are resolved by the decoder: DNSServers and Domains
+// come from the interface's RDNSS/DNSSL when not given, T1/T2 are 0.5/0.8
+// of PreferredLifetime when not given.
+type DHCPv6 struct {
+	Mode                   DHCPv6Mode
+	DNSServers             []netip.Addr
+	Domains                []string
+	RapidCommit            bool
+	PreferredLifetime      time.Duration // stateful
+	ValidLifetime          time.Duration // stateful
+	T1, T2                 time.Duration // stateful
+	InformationRefreshTime time.Duration
+	Pools                  []DHCPv6Pool
+	Hosts                  []DHCPv6Host
+}
+
+// DHCPv6Pool is an inclusive range of addresses handed out by a stateful
+// server.
+type DHCPv6Pool struct {
+	Start, End netip.Addr
+}
+
+// DHCPv6Host is a reservation: the client with this DUID (else this MAC)
+// always gets Address. Exactly one of MAC and DUID is set.
+type DHCPv6Host struct {
+	MAC      net.HardwareAddr
+	DUID     []byte
+	Address  netip.Addr
+	Hostname string
+}
+
+// PrefixDelegation configures the DHCPv6-PD client of an upstream
+// interface (RFC 8415 §6.3).
+type PrefixDelegation struct {
+	// Length is the prefix length asked for as a hint (the delegating
+	// router decides); 0 asks without a hint.
+	Length int
+	// ReleaseOnStop sends a Release when vrouter stops; by default the
+	// delegation is kept so a restart gets the same prefix back.
+	ReleaseOnStop bool
+}
+
+// Delegated takes a downstream interface's /64 from a delegated prefix:
+// the subnet SubnetID of the prefix delegated on interface From.
+type Delegated struct {
+	From     string
+	SubnetID uint64
+}
+
+// HA makes the router one of a VRRPv3 pair (RFC 9568, DESIGN §4.3).
+type HA struct {
+	VRID           uint8         // 1..255
+	Priority       uint8         // 1..255 (255: owns the virtual addresses)
+	AdvertInterval time.Duration // 10ms..40.95s in centiseconds
+	Preempt        bool
+	// Interfaces in the order the file names them; one VRRP instance each,
+	// all changing state together.
+	Interfaces []HAInterface
+}
+
+// HAInterface is one VRRP instance. VirtualAddresses[0] is link-local;
+// an address written without a length is /64 when link-local and /128
+// otherwise.
+type HAInterface struct {
+	Name             string
+	VirtualAddresses []netip.Prefix
+}
+
+// HAInterface returns the HA instance on interface name, or nil.
+func (h *HA) Interface(name string) *HAInterface {
+	if h == nil {
+		return nil
+	}
+	for i := range h.Interfaces {
+		if h.Interfaces[i].Name == name {
+			return &h.Interfaces[i]
 		}
 	}
 	return nil

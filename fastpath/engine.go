@@ -40,7 +40,7 @@ type kernelCounter interface {
 // PortInfo says how the fast path runs on one interface.
 type PortInfo struct {
 	Interface string
-	// IO is config.FastpathIOXDP or config.FastpathIOPacket ("" for a
+	// IO is config.FastpathIOAFXDP or config.FastpathIOPacket ("" for a
 	// System that does not say).
 	IO string
 	// Claim is how the kernel is kept from forwarding what the fast path

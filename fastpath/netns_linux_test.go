@@ -275,7 +275,7 @@ func sinkFrames(fd int, d time.Duration) [][]byte {
 }
 
 func TestNamespaceForwardingNoDuplicates(t *testing.T) {
-	for _, io := range []string{config.FastpathIOXDP, config.FastpathIOPacket} {
+	for _, io := range []string{config.FastpathIOAFXDP, config.FastpathIOPacket} {
 		t.Run(io, func(t *testing.T) { testNoDuplicatesModes(t, io) })
 	}
 }
@@ -428,7 +428,7 @@ func testNoDuplicates(t *testing.T, tp *topo, running ...func()) {
 }
 
 func TestNamespaceTraceroute(t *testing.T) {
-	for _, io := range []string{config.FastpathIOXDP, config.FastpathIOPacket} {
+	for _, io := range []string{config.FastpathIOAFXDP, config.FastpathIOPacket} {
 		t.Run(io, func(t *testing.T) { testTraceroute(t, io) })
 	}
 }
@@ -559,7 +559,7 @@ func TestNamespaceMalformedFrames(t *testing.T) {
 // TSO frame longer than the MTU that reached the fast path would draw one
 // and stall the connection: the AF_PACKET claim leaves those to the kernel).
 func TestNamespaceTCPBulk(t *testing.T) {
-	for _, io := range []string{config.FastpathIOXDP, config.FastpathIOPacket} {
+	for _, io := range []string{config.FastpathIOAFXDP, config.FastpathIOPacket} {
 		t.Run(io, func(t *testing.T) { testTCPBulk(t, io) })
 	}
 }
@@ -621,7 +621,7 @@ func testTCPBulk(t *testing.T, io string) {
 	if s.PacketTooBig != 0 {
 		t.Errorf("fast path sent %d Packet Too Big", s.PacketTooBig)
 	}
-	if io == config.FastpathIOXDP {
+	if io == config.FastpathIOAFXDP {
 		// With an XDP program attached, veth turns its peer's TSO off:
 		// every segment is MTU-sized and goes through the fast path.
 		if s.Forwarded < uint64(len(data)/1500) || s.ToKernel[fastpath.KernelOversize] != 0 {
@@ -641,7 +641,7 @@ func testTCPBulk(t *testing.T, io string) {
 // resolve the next hop again — it had resolved it once before — and
 // forwarding resumes, on both datapaths.
 func TestNamespaceLinkFlap(t *testing.T) {
-	for _, io := range []string{config.FastpathIOXDP, config.FastpathIOPacket} {
+	for _, io := range []string{config.FastpathIOAFXDP, config.FastpathIOPacket} {
 		t.Run(io, func(t *testing.T) {
 			tp := newTopo(t)
 			tp.io = io
@@ -681,7 +681,7 @@ func TestNamespaceLinkFlap(t *testing.T) {
 // whose device is gone reports nothing to poll — so that its supervisor
 // (the daemon) starts it again once the interface is back.
 func TestNamespaceLinkRemoved(t *testing.T) {
-	for _, io := range []string{config.FastpathIOXDP, config.FastpathIOPacket} {
+	for _, io := range []string{config.FastpathIOAFXDP, config.FastpathIOPacket} {
 		t.Run(io, func(t *testing.T) {
 			tp := newTopo(t)
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

@@ -125,11 +125,11 @@ func (s *osSystem) OpenPort(name string) (Port, Link, error) {
 	if s.io != config.FastpathIOPacket {
 		p, err := s.openXDP(a)
 		if err == nil {
-			s.log.Info("fast path port", "link", a.Name, "io", config.FastpathIOXDP, "queues", len(p.qs), "frame_size", p.cfg.FrameSize)
-			s.setInfo(a.Name, func(i *PortInfo) { i.IO, i.Claim = config.FastpathIOXDP, "" })
+			s.log.Info("fast path port", "link", a.Name, "io", config.FastpathIOAFXDP, "queues", len(p.qs), "frame_size", p.cfg.FrameSize)
+			s.setInfo(a.Name, func(i *PortInfo) { i.IO, i.Claim = config.FastpathIOAFXDP, "" })
 			return p, link, nil
 		}
-		if s.io == config.FastpathIOXDP {
+		if s.io == config.FastpathIOAFXDP {
 			return nil, Link{}, err
 		}
 		s.log.Warn("fast path: AF_XDP not possible, using AF_PACKET", "link", a.Name, "err", err)

@@ -516,7 +516,7 @@ func (s *Server) renew(req *request, rebind bool) *dhcpv6.Message {
 			}
 			s.unbind(req, cur)
 		}
-		if !keep.IsValid() && s.pol.stateful && i < maxIAsPerClient && (cur != nil || !rebind || len(asked) == 0) {
+		if !keep.IsValid() && s.pol.stateful && i < maxIAsPerClient {
 			keep, _ = s.choose(key, nil, req.res, taken, req.now)
 		}
 		switch {

@@ -55,6 +55,7 @@ type Server struct {
 	duid      dhcpv6.DUID
 	duidBytes []byte
 	stateDir  string
+	fs        fileSystem
 	maxLeases int
 	probation time.Duration
 	onLink    []netip.Prefix
@@ -94,6 +95,9 @@ func WithListen(f func(iface string) (Conn, error)) Option {
 // memory only and the DUID is random for the life of the process.
 func WithStateDir(dir string) Option { return func(s *Server) { s.stateDir = dir } }
 
+// withFS sets the file system of the lease journal (tests).
+func withFS(f fileSystem) Option { return func(s *Server) { s.fs = f } }
+
 // WithDUID sets the server DUID (VirtualDUID for an HA pair).
 func WithDUID(d dhcpv6.DUID) Option { return func(s *Server) { s.duid = d } }
 
@@ -123,7 +127,7 @@ func NewServer(iface string, cfg config.DHCPv6, opts ...Option) (*Server, error)
 	}
 	s := &Server{
 		iface: iface, clock: systemClock{}, pref: DefaultPreference, listen: ListenConn,
-		maxLeases: DefaultMaxLeases, probation: DefaultDeclineProbation,
+		maxLeases: DefaultMaxLeases, probation: DefaultDeclineProbation, fs: osFS{},
 	}
 	s.active.Store(true)
 	for _, o := range opts {
@@ -157,7 +161,7 @@ func NewServer(iface string, cfg config.DHCPv6, opts ...Option) (*Server, error)
 	s.duidBytes = s.duid.ToBytes()
 	s.table = newTable()
 	if s.stateDir != "" {
-		j, t, bad, err := openJournal(osFS{}, filepath.Join(s.stateDir, "dhcpv6-"+iface+".leases"), s.clock.Now())
+		j, t, bad, err := openJournal(s.fs, filepath.Join(s.stateDir, "dhcpv6-"+iface+".leases"), s.clock.Now())
 		if err != nil {
 			return nil, fmt.Errorf("dhcpv6 server on %s: %w", iface, err)
 		}

@@ -291,3 +291,29 @@ func TestCompileErrors(t *testing.T) {
 		t.Error("interface name with a slash accepted")
 	}
 }
+
+// TestStoreFailure: an answer that depends on a lease change is not sent
+// when the change cannot be made durable; the others are.
+func TestStoreFailure(t *testing.T) {
+	fsys := newMemFS()
+	clock := newClock()
+	s, err := NewServer("eth1", statefulCfg(), WithClock(clock), WithDUID(serverDUID), WithStateDir("/state"), withFS(fsys))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fsys.crashAt = fsys.ops + 1 // the disk fails from now on
+	c := uuidClient(1)
+	rc := withOption(&dhcpv6.OptionGeneric{OptionCode: dhcpv6.OptionRapidCommit})
+	s.mu.Lock()
+	commit, ok1 := s.handle(direct(c.mac), c.msg(dhcpv6.MessageTypeSolicit, withIA(1), rc).ToBytes(), clock.Now())
+	info, ok2 := s.handle(direct(c.mac), c.msg(dhcpv6.MessageTypeInformationRequest).ToBytes(), clock.Now())
+	s.mu.Unlock()
+	if !ok1 || !ok2 || !commit.commit || info.commit {
+		t.Fatalf("answers %v %v, commit flags %v %v", ok1, ok2, commit.commit, info.commit)
+	}
+	var sent []netip.AddrPort
+	s.flush(recordConn{sent: &sent}, []answer{commit, info})
+	if st := s.Status(); len(sent) != 1 || st.Dropped[DropStoreFailed] != 1 || st.Sent["reply"] != 1 {
+		t.Fatalf("sent %v, status %+v", sent, st)
+	}
+}

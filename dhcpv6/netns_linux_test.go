@@ -455,3 +455,87 @@ func hasLease(s *vdhcp.Server, a netip.Addr) bool {
 	}
 	return false
 }
+
+// dhcpcd runs dhcpcd in a namespace, in a private mount namespace whose
+// /var/lib/dhcpcd (DUID, leases) and /run are the test's, so nothing of
+// the host is touched.
+func startDHCPCD(t *testing.T, ns string, conf string) (events string, stop func()) {
+	t.Helper()
+	dir := t.TempDir()
+	lib := filepath.Join(dir, "lib")
+	os.Mkdir(lib, 0o755)
+	events = filepath.Join(dir, "events")
+	script := filepath.Join(dir, "script")
+	os.WriteFile(script, []byte(recordScriptDHCPCD), 0o755)
+	os.WriteFile(filepath.Join(dir, "conf"), []byte(conf), 0o644)
+	out := &syncBuffer{}
+	cmd := exec.Command("ip", "netns", "exec", ns, "unshare", "-m", "--propagation", "private", "sh", "-c",
+		"mount --bind \"$1\" /var/lib/dhcpcd && mount -t tmpfs none /run && exec dhcpcd -f \"$2\" -c \"$3\" -B -d eth0",
+		"sh", lib, filepath.Join(dir, "conf"), script)
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	stop = func() {
+		select {
+		case <-done:
+			return
+		default:
+		}
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+	}
+	t.Cleanup(func() {
+		stop()
+		if t.Failed() {
+			ev, _ := os.ReadFile(events)
+			t.Logf("dhcpcd output:\n%s\nevents:\n%s", out, ev)
+		}
+	})
+	return events, stop
+}
+
+const recordScriptDHCPCD = `#!/bin/sh
+line="reason=$reason"
+for v in $(env | grep -E '^(old|new)_dhcp6' | sort); do line="$line $v"; done
+echo "$line" >> "$(dirname "$0")/events"
+exit 0
+`
+
+// TestNetnsDHCPCD: dhcpcd as a second client gets a pool address with DNS
+// and domain, configures it, and releases it when it stops.
+func TestNetnsDHCPCD(t *testing.T) {
+	l := newLink(t, "dhcpcd", "unshare")
+	s := l.startServer(shortCfg())
+	ns := l.addClient("fa:16:3e:55:55:56")
+	conf := "ipv6only\nnoipv6rs\nia_na 1\nrelease\noption dhcp6_name_servers, dhcp6_domain_search\n" +
+		"nohook resolv.conf, timesyncd, ntp.conf, hostname, mtu, 50-ypbind, 30-hostname\n"
+	events, stop := startDHCPCD(t, ns, conf)
+	c := &dhclient{t: t, events: events}
+	ev := c.event("BOUND6", 20*time.Second)
+	a, err := netip.ParseAddr(ev["new_dhcp6_ia_na1_ia_addr1"])
+	if err != nil || a.Compare(netip.MustParseAddr("2001:db8:0:2::1000")) < 0 || a.Compare(netip.MustParseAddr("2001:db8:0:2::1fff")) > 0 {
+		t.Fatalf("bound %v", ev)
+	}
+	if ev["new_dhcp6_name_servers"] != "2001:db8:0:2::53" || ev["new_dhcp6_domain_search"] != "tenant.example" {
+		t.Fatalf("configuration %v", ev)
+	}
+	eventually(t, 5*time.Second, "address on eth0", func() bool {
+		out, _ := exec.Command("ip", "-n", ns, "-6", "addr", "show", "dev", "eth0").CombinedOutput()
+		return strings.Contains(string(out), a.String())
+	})
+	if !hasLease(s, a) {
+		t.Fatal("server does not hold the lease")
+	}
+	c.event("RENEW6", 15*time.Second)
+	stop()
+	eventually(t, 5*time.Second, "lease released", func() bool { return !hasLease(s, a) })
+}

@@ -189,3 +189,28 @@ func TestReceiveRegressions(t *testing.T) {
 		})
 	}
 }
+
+// TestRealSeeds: the captured packets of real clients decode and, for the
+// client messages, are handled without being dropped as malformed.
+func TestRealSeeds(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join("testdata", "*.hex"))
+	if len(files) == 0 {
+		t.Fatal("no captured packets in testdata")
+	}
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		var raw []byte
+		if _, err := fmt.Sscanf(string(b), "%x", &raw); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		ts := newTestServer(t, statefulCfg())
+		_, reason, ok := ts.send(direct(nil), raw)
+		client := raw[0] != byte(dhcpv6.MessageTypeAdvertise) && raw[0] != byte(dhcpv6.MessageTypeReply)
+		if client && !ok && (reason == DropMalformed || reason == DropNotClientMessage) {
+			t.Errorf("%s: dropped as %s", f, reason)
+		}
+		if !client && (ok || reason != DropNotClientMessage) {
+			t.Errorf("%s: server message not dropped as not_client_message", f)
+		}
+	}
+}

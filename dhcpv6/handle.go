@@ -242,6 +242,8 @@ func (s *Server) answer(m Meta, req *request, rep *dhcpv6.Message) (answer, bool
 		a.b = rep.ToBytes()
 		return a, true
 	}
+	// Each level's Interface-Id comes back: a chain built to be large
+	// would not fit in a datagram (nor its length in an option).
 	var out dhcpv6.DHCPv6 = rep
 	for i := len(req.relays) - 1; i >= 0; i-- {
 		in := req.relays[i]
@@ -254,6 +256,9 @@ func (s *Server) answer(m Meta, req *request, rep *dhcpv6.Message) (answer, bool
 		out = rr
 	}
 	a.b = out.ToBytes()
+	if len(a.b) > maxAnswer {
+		return s.drop(DropAnswerTooLarge)
+	}
 	// RFC 8357: a relay that says so gets the answer on its source port.
 	if req.relays[0].Options.GetOne(dhcpv6.OptionRelayPort) == nil {
 		a.dst = netip.AddrPortFrom(m.Src.Addr(), ServerPort)
@@ -263,10 +268,22 @@ func (s *Server) answer(m Meta, req *request, rep *dhcpv6.Message) (answer, bool
 
 func iaid(b [4]byte) uint32 { return binary.BigEndian.Uint32(b[:]) }
 
-// iaAddrs lists the valid IPv6 addresses an IA carries.
+// ianas returns the IA_NA options of msg that are served: the first
+// maxIAsPerClient. The others are ignored, which bounds the work and the
+// size of the answer.
+func ianas(msg *dhcpv6.Message) []*dhcpv6.OptIANA {
+	ias := msg.Options.IANA()
+	return ias[:min(len(ias), maxIAsPerClient)]
+}
+
+// iaAddrs lists the valid IPv6 addresses an IA carries (the first
+// maxAddrsPerIA).
 func iaAddrs(ia *dhcpv6.OptIANA) []netip.Addr {
 	var out []netip.Addr
 	for _, o := range ia.Options.Addresses() {
+		if len(out) == maxAddrsPerIA {
+			break
+		}
 		if a, ok := netip.AddrFromSlice(o.IPv6Addr); ok && a.Is6() && !a.Is4In6() {
 			out = append(out, a)
 		}
@@ -358,7 +375,8 @@ func statusOpt(code iana.StatusCode, msg string) *dhcpv6.OptStatusCode {
 // serve: NoAddrsAvail / NoPrefixAvail in Solicit and Request, NoBinding in
 // Renew and Rebind.
 func otherIAs(rep, msg *dhcpv6.Message, renew bool) {
-	for _, o := range msg.Options.IATA() {
+	tas, pds := msg.Options.IATA(), msg.Options.IAPD()
+	for _, o := range tas[:min(len(tas), maxIAsPerClient)] {
 		ia := &dhcpv6.OptIATA{IaId: o.IaId}
 		if renew {
 			ia.Options.Add(statusOpt(iana.StatusNoBinding, "no binding"))
@@ -367,7 +385,7 @@ func otherIAs(rep, msg *dhcpv6.Message, renew bool) {
 		}
 		rep.AddOption(ia)
 	}
-	for _, o := range msg.Options.IAPD() {
+	for _, o := range pds[:min(len(pds), maxIAsPerClient)] {
 		ia := &dhcpv6.OptIAPD{IaId: o.IaId}
 		if renew {
 			ia.Options.Add(statusOpt(iana.StatusNoBinding, "no binding"))
@@ -384,7 +402,7 @@ func otherIAs(rep, msg *dhcpv6.Message, renew bool) {
 func (s *Server) solicit(req *request) *dhcpv6.Message {
 	msg := req.msg
 	rapid := s.pol.rapidCommit && msg.GetOneOption(dhcpv6.OptionRapidCommit) != nil
-	ias := msg.Options.IANA()
+	ias := ianas(msg)
 	taken := map[netip.Addr]bool{}
 	type pick struct {
 		ia   *dhcpv6.OptIANA
@@ -392,10 +410,7 @@ func (s *Server) solicit(req *request) *dhcpv6.Message {
 	}
 	var picks []pick
 	if s.pol.stateful {
-		for i, ia := range ias {
-			if i == maxIAsPerClient {
-				break
-			}
+		for _, ia := range ias {
 			key := iaKey{string(req.duid), iaid(ia.IaId)}
 			if a, ok := s.choose(key, iaAddrs(ia), req.res, taken, req.now); ok {
 				taken[a] = true
@@ -449,12 +464,12 @@ func (s *Server) request(req *request) *dhcpv6.Message {
 	msg := req.msg
 	rep := s.reply(dhcpv6.MessageTypeReply, msg)
 	taken := map[netip.Addr]bool{}
-	for i, ia := range msg.Options.IANA() {
+	for _, ia := range ianas(msg) {
 		out := &dhcpv6.OptIANA{IaId: ia.IaId}
 		key := iaKey{string(req.duid), iaid(ia.IaId)}
 		var a netip.Addr
 		ok := false
-		if s.pol.stateful && i < maxIAsPerClient {
+		if s.pol.stateful {
 			a, ok = s.choose(key, iaAddrs(ia), req.res, taken, req.now)
 		}
 		if ok {
@@ -486,13 +501,13 @@ func (s *Server) renew(req *request, rebind bool) *dhcpv6.Message {
 	rep := s.reply(dhcpv6.MessageTypeReply, msg)
 	taken := map[netip.Addr]bool{}
 	said := false
-	for i, ia := range msg.Options.IANA() {
+	for _, ia := range ianas(msg) {
 		out := &dhcpv6.OptIANA{IaId: ia.IaId}
 		key := iaKey{string(req.duid), iaid(ia.IaId)}
 		asked := iaAddrs(ia)
 		cur := s.table.ofIA(key, req.now)
 		var keep netip.Addr
-		if s.pol.stateful && i < maxIAsPerClient {
+		if s.pol.stateful {
 			if cur != nil && s.pol.appropriate(cur.Addr, req.res) && !taken[cur.Addr] {
 				keep = cur.Addr
 			} else if cur == nil && s.table.len() < s.maxLeases {
@@ -516,7 +531,7 @@ func (s *Server) renew(req *request, rebind bool) *dhcpv6.Message {
 			}
 			s.unbind(req, cur)
 		}
-		if !keep.IsValid() && s.pol.stateful && i < maxIAsPerClient {
+		if !keep.IsValid() && s.pol.stateful {
 			keep, _ = s.choose(key, nil, req.res, taken, req.now)
 		}
 		switch {
@@ -558,7 +573,7 @@ func (s *Server) release(req *request) *dhcpv6.Message {
 	msg := req.msg
 	rep := s.reply(dhcpv6.MessageTypeReply, msg)
 	rep.AddOption(statusOpt(iana.StatusSuccess, "released"))
-	for _, ia := range msg.Options.IANA() {
+	for _, ia := range ianas(msg) {
 		key := iaKey{string(req.duid), iaid(ia.IaId)}
 		cur := s.table.ofIA(key, req.now)
 		if cur != nil && containsAddr(iaAddrs(ia), cur.Addr) {
@@ -580,7 +595,7 @@ func (s *Server) decline(req *request) *dhcpv6.Message {
 	msg := req.msg
 	rep := s.reply(dhcpv6.MessageTypeReply, msg)
 	rep.AddOption(statusOpt(iana.StatusSuccess, "declined"))
-	for _, ia := range msg.Options.IANA() {
+	for _, ia := range ianas(msg) {
 		key := iaKey{string(req.duid), iaid(ia.IaId)}
 		cur := s.table.ofIA(key, req.now)
 		if cur != nil && containsAddr(iaAddrs(ia), cur.Addr) {
@@ -607,7 +622,11 @@ func (s *Server) confirm(req *request) *dhcpv6.Message {
 	msg := req.msg
 	var addrs []netip.Addr
 	for _, ia := range msg.Options.IANA() {
-		addrs = append(addrs, iaAddrs(ia)...)
+		for _, o := range ia.Options.Addresses() {
+			if a, ok := netip.AddrFromSlice(o.IPv6Addr); ok {
+				addrs = append(addrs, a)
+			}
+		}
 	}
 	for _, ia := range msg.Options.IATA() {
 		for _, o := range ia.Options.Addresses() {

@@ -696,3 +696,53 @@ func TestAnswerAddress(t *testing.T) {
 		t.Fatalf("answer to %s, want the client's source %s", a.dst, m.Src)
 	}
 }
+
+// TestBoundedAnswers: however many IAs and addresses a message carries,
+// the work and the answer are bounded; a relay chain whose echoed options
+// would not fit in a datagram is dropped, not encoded with a wrapped
+// length.
+func TestBoundedAnswers(t *testing.T) {
+	ts := newTestServer(t, statefulCfg())
+	c := uuidClient(1)
+	var opts []msgOpt
+	for i := range 200 {
+		var addrs []netip.Addr
+		for j := range 20 {
+			addrs = append(addrs, netip.AddrFrom16([16]byte{0x20, 1, 0xd, 0xb8, 0, 0, 0, 9, 14: byte(i), 15: byte(j)}))
+		}
+		opts = append(opts, withIA(uint32(i), addrs...))
+	}
+	for _, typ := range []dhcpv6.MessageType{dhcpv6.MessageTypeSolicit, dhcpv6.MessageTypeRebind} {
+		rep := ts.exchange(direct(nil), c.msg(typ, opts...))
+		if n := len(rep.Options.IANA()); n != maxIAsPerClient {
+			t.Errorf("%s: %d IAs answered", typ, n)
+		}
+		for _, ia := range rep.Options.IANA() {
+			if n := len(ia.Options.Addresses()); n > maxAddrsPerIA+1 {
+				t.Errorf("%s: IA with %d addresses", typ, n)
+			}
+		}
+	}
+	for _, typ := range []dhcpv6.MessageType{dhcpv6.MessageTypeRenew, dhcpv6.MessageTypeRelease, dhcpv6.MessageTypeDecline} {
+		rep := ts.exchange(direct(nil), c.msg(typ, append(opts, withServerID(serverDUID))...))
+		if n := len(rep.Options.IANA()); n > maxIAsPerClient {
+			t.Errorf("%s: %d IAs answered", typ, n)
+		}
+	}
+
+	build := func(idLen int) []byte {
+		r := &dhcpv6.RelayMessage{MessageType: dhcpv6.MessageTypeRelayForward, LinkAddr: net.ParseIP("2001:db8:0:2::1"), PeerAddr: net.ParseIP("fe80::1")}
+		r.AddOption(dhcpv6.OptInterfaceID(make([]byte, idLen)))
+		r.AddOption(dhcpv6.OptRelayMessage(c.msg(dhcpv6.MessageTypeInformationRequest)))
+		return r.ToBytes()
+	}
+	small := len(build(0))
+	b := build(maxAnswer - small - 10) // fits; the answer does not
+	m := Meta{Src: netip.AddrPortFrom(netip.MustParseAddr("2001:db8:0:2::fe"), ServerPort), Dst: netip.MustParseAddr("2001:db8:0:2::1")}
+	if _, reason, ok := ts.send(m, b); ok || reason != DropAnswerTooLarge {
+		t.Fatalf("oversized relay-reply: answered %v, reason %s", ok, reason)
+	}
+	if _, _, ok := ts.send(m, build(1000)); !ok {
+		t.Fatal("relay with a 1000-byte interface-id not answered")
+	}
+}

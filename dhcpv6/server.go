@@ -33,9 +33,11 @@ const (
 )
 
 const (
-	hopCountLimit   = 8  // RFC 8415 §7.6 HOP_COUNT_LIMIT
-	maxIAsPerClient = 8  // IA_NA options served per message
-	batchSize       = 64 // datagrams handled per journal sync
+	hopCountLimit   = 8              // RFC 8415 §7.6 HOP_COUNT_LIMIT
+	maxIAsPerClient = 8              // IA options served per message, per type
+	maxAddrsPerIA   = 8              // addresses of an IA considered
+	maxAnswer       = 65535 - 8 - 40 // a UDP datagram in an IPv6 packet without jumbogram
+	batchSize       = 64             // datagrams handled per journal sync
 	sweepInterval   = time.Minute
 	retryListen     = time.Second
 )

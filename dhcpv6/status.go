@@ -45,6 +45,9 @@ const (
 	DropStoreFailed
 	// DropSendFailed: the answer could not be sent.
 	DropSendFailed
+	// DropAnswerTooLarge: the answer (the Relay-reply chain echoing the
+	// relays' options) would not fit in a datagram.
+	DropAnswerTooLarge
 	numDropReasons
 )
 
@@ -52,6 +55,7 @@ var dropNames = [numDropReasons]string{
 	"malformed", "not_client_message", "no_client_id", "no_server_id", "server_id_mismatch",
 	"unexpected_server_id", "ia_in_information_request", "unicast", "relay_truncated",
 	"relay_hop_limit", "confirm_no_addresses", "rebind_no_binding", "store_failed", "send_failed",
+	"answer_too_large",
 }
 
 func (r DropReason) String() string {

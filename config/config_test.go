@@ -163,8 +163,8 @@ func TestErrors(t *testing.T) {
 		},
 		{
 			name: "fastpath io",
-			src:  "fastpath:\n  enabled: true\n  io: xdp\n",
-			want: []string{`f.yaml:3:7: fastpath.io: must be "auto", "af_xdp" or "af_packet", got "xdp"`},
+			src:  "fastpath:\n  enabled: true\n  io: ebpf\n",
+			want: []string{`f.yaml:3:7: fastpath.io: must be "auto", "xdp", "af_xdp" or "af_packet", got "ebpf"`},
 		},
 		{
 			name: "unknown top-level key",
@@ -439,7 +439,7 @@ func FuzzParse(f *testing.F) {
 }
 
 func TestFastpathIO(t *testing.T) {
-	for _, io := range []string{FastpathIOAuto, FastpathIOAFXDP, FastpathIOPacket} {
+	for _, io := range []string{FastpathIOAuto, FastpathIOXDP, FastpathIOAFXDP, FastpathIOPacket} {
 		c, err := Parse("t.yaml", []byte("fastpath:\n  enabled: true\n  interfaces: [eth0, eth1]\n  io: "+io+"\n"))
 		if err != nil {
 			t.Fatal(err)

@@ -873,10 +873,10 @@ func (d *decoder) fastpath(n *yaml.Node, path string, f *Fastpath) {
 				return
 			}
 			switch s {
-			case FastpathIOAuto, FastpathIOAFXDP, FastpathIOPacket:
+			case FastpathIOAuto, FastpathIOXDP, FastpathIOAFXDP, FastpathIOPacket:
 				f.IO = s
 			default:
-				d.errorf(v, p, "must be %q, %q or %q, got %q", FastpathIOAuto, FastpathIOAFXDP, FastpathIOPacket, s)
+				d.errorf(v, p, "must be %q, %q, %q or %q, got %q", FastpathIOAuto, FastpathIOXDP, FastpathIOAFXDP, FastpathIOPacket, s)
 			}
 		},
 	})

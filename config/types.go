@@ -156,8 +156,8 @@ type Fastpath struct {
 	Enabled    bool
 	Interfaces []string
 	CPUs       []int
-	// IO is the packet I/O: FastpathIOAuto (default, empty), FastpathIOAFXDP
-	// or FastpathIOPacket.
+	// IO is the packet I/O: FastpathIOAuto (default, empty), FastpathIOXDP,
+	// FastpathIOAFXDP or FastpathIOPacket.
 	IO string
 }
 

@@ -47,6 +47,7 @@ func TestDefaultIsReferenceScenario(t *testing.T) {
 						Prefix:            netip.MustParsePrefix("2001:db8:0:2::/64"),
 						OnLink:            true,
 						Autonomous:        true,
+						AutonomousSet:     true,
 						ValidLifetime:     86400 * time.Second,
 						PreferredLifetime: 14400 * time.Second,
 					}},
@@ -159,7 +160,7 @@ func TestErrors(t *testing.T) {
 		{
 			name: "unknown key",
 			src:  "interfaces:\n  eth1:\n    role: downstream\n    adresses: [2001:db8::1/64]\n",
-			want: []string{"f.yaml:4:5: interfaces.eth1.adresses: unknown field (allowed: addresses, advertise, mtu, role)"},
+			want: []string{"f.yaml:4:5: interfaces.eth1.adresses: unknown field (allowed: addresses, advertise, dhcpv6, mtu, role)"},
 		},
 		{
 			name: "fastpath io",
@@ -349,6 +350,16 @@ func TestErrors(t *testing.T) {
 			want: []string{"f.yaml:1:1: must be a mapping, got a list"},
 		},
 	}
+	runErrorTests(t, tests)
+}
+
+// runErrorTests parses each src as "f.yaml" and compares every error line.
+func runErrorTests(t *testing.T, tests []struct {
+	name string
+	src  string
+	want []string
+}) {
+	t.Helper()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := Parse("f.yaml", []byte(tt.src))
@@ -363,6 +374,19 @@ func TestErrors(t *testing.T) {
 		})
 	}
 }
+
+// mustParse parses src and fails the test on any error.
+func mustParse(t *testing.T, src string) *Config {
+	t.Helper()
+	c, err := Parse("t.yaml", []byte(src))
+	if err != nil {
+		t.Fatalf("Parse:\n%v", err)
+	}
+	return c
+}
+
+// cmpConfig compares decoded values (netip types and empty slices).
+var cmpConfig = []cmp.Option{cmpopts.EquateComparable(netip.Prefix{}, netip.Addr{}), cmpopts.EquateEmpty()}
 
 func TestAdvertiseNewOptions(t *testing.T) {
 	c, err := Parse("t.yaml", []byte(`

@@ -415,6 +415,8 @@ func (d *decoder) interfaces(n *yaml.Node, path string, c *Config) {
 func (d *decoder) iface(key, n *yaml.Node, path string, ifc *Interface) bool {
 	before := len(d.errs)
 	var hasRole bool
+	var advN advertiseNodes
+	var dhcp *dhcpv6Section
 	d.mapping(n, path, fields{
 		"role": func(k, v *yaml.Node, p string) {
 			s, ok := d.scalar(v, p, "upstream or downstream")
@@ -447,7 +449,11 @@ func (d *decoder) iface(key, n *yaml.Node, path string, ifc *Interface) bool {
 			}
 		},
 		"advertise": func(k, v *yaml.Node, p string) {
-			ifc.Advertise = d.advertise(v, p)
+			ifc.Advertise, advN = d.advertise(v, p)
+		},
+		"dhcpv6": func(k, v *yaml.Node, p string) {
+			dhcp = d.dhcpv6(k, v, p)
+			ifc.DHCPv6 = dhcp.cfg
 		},
 	})
 	if !hasRole && n.Kind == yaml.MappingNode {
@@ -456,11 +462,21 @@ func (d *decoder) iface(key, n *yaml.Node, path string, ifc *Interface) bool {
 	if isNull(n) {
 		d.errorf(key, path+".role", "missing (upstream or downstream)")
 	}
+	if dhcp != nil && ifc.Role != "" {
+		d.checkDHCPv6(ifc, dhcp, advN)
+	}
 	return len(d.errs) == before
 }
 
-func (d *decoder) advertise(n *yaml.Node, path string) *Advertise {
+// advertiseNodes tells where RA flags were written explicitly (nil: not
+// written), for the checks against the interface's dhcpv6 mode.
+type advertiseNodes struct {
+	managed, otherConfig *nodeAt
+}
+
+func (d *decoder) advertise(n *yaml.Node, path string) (*Advertise, advertiseNodes) {
 	a := &Advertise{Preference: PreferenceMedium, HopLimit: 64}
+	var an advertiseNodes
 	var minN, maxN, lifeN *yaml.Node
 	var haveMin, haveLife bool
 	a.MaxInterval = defaultMaxInterval
@@ -491,12 +507,12 @@ func (d *decoder) advertise(n *yaml.Node, path string) *Advertise {
 		},
 		"managed": func(k, v *yaml.Node, p string) {
 			if b, ok := d.boolean(v, p); ok {
-				a.Managed = b
+				a.Managed, an.managed = b, &nodeAt{v, p}
 			}
 		},
 		"other_config": func(k, v *yaml.Node, p string) {
 			if b, ok := d.boolean(v, p); ok {
-				a.OtherConfig = b
+				a.OtherConfig, an.otherConfig = b, &nodeAt{v, p}
 			}
 		},
 		"hop_limit": func(k, v *yaml.Node, p string) {
@@ -578,7 +594,7 @@ func (d *decoder) advertise(n *yaml.Node, path string) *Advertise {
 			a.PREF64[i].Lifetime = min(def, maxPREF64Lifetime)
 		}
 	}
-	return a
+	return a, an
 }
 
 // maxPREF64Lifetime is the largest scaled lifetime of RFC 8781 §4 (8191
@@ -686,7 +702,7 @@ func (d *decoder) prefixes(n *yaml.Node, path string, a *Advertise) {
 			},
 			"on_link":             func(k, v *yaml.Node, p string) { pi.OnLink, _ = d.boolean(v, p) },
 			"decrement_lifetimes": func(k, v *yaml.Node, p string) { pi.DecrementLifetimes, _ = d.boolean(v, p) },
-			"autonomous":          func(k, v *yaml.Node, p string) { pi.Autonomous, _ = d.boolean(v, p) },
+			"autonomous":          func(k, v *yaml.Node, p string) { pi.Autonomous, pi.AutonomousSet = d.boolean(v, p) },
 			"valid_lifetime": func(k, v *yaml.Node, p string) {
 				if t, ok := d.duration(v, p); ok {
 					pi.ValidLifetime = t

@@ -199,19 +199,27 @@ const (
 
 // DHCPv6 configures the DHCPv6 server of one downstream interface
 // (RFC 8415). Defaults are resolved by the decoder: DNSServers and Domains
-// come from the interface's RDNSS/DNSSL when not given, T1/T2 are 0.5/0.8
-// of PreferredLifetime when not given.
+// come from the interface's RDNSS/DNSSL (in order, without duplicates) when
+// the keys are not written (written as [], they stay empty: no option);
+// T1/T2 are 0.5/0.8 of PreferredLifetime when not given. The decoder also
+// sets the interface's RA flags for the mode (stateless: O; stateful: M, O
+// and A=0 on prefixes whose autonomous was not written), so ra/ reads them
+// as usual. Any time may be Infinity.
 type DHCPv6 struct {
-	Mode                   DHCPv6Mode
-	DNSServers             []netip.Addr
-	Domains                []string
-	RapidCommit            bool
-	PreferredLifetime      time.Duration // stateful
-	ValidLifetime          time.Duration // stateful
-	T1, T2                 time.Duration // stateful
+	Mode        DHCPv6Mode
+	DNSServers  []netip.Addr
+	Domains     []string
+	RapidCommit bool
+	// Stateful only (zero when stateless): T1 <= T2 <= PreferredLifetime
+	// <= ValidLifetime (RFC 8415 §21.4), defaults 1800s, 2880s, 3600s, 7200s.
+	PreferredLifetime time.Duration
+	ValidLifetime     time.Duration
+	T1, T2            time.Duration
+	// InformationRefreshTime is sent in replies to Information-Request
+	// (RFC 8415 §21.23): at least 600s, default 86400s.
 	InformationRefreshTime time.Duration
-	Pools                  []DHCPv6Pool
-	Hosts                  []DHCPv6Host
+	Pools                  []DHCPv6Pool // stateful only
+	Hosts                  []DHCPv6Host // stateful only
 }
 
 // DHCPv6Pool is an inclusive range of addresses handed out by a stateful

@@ -160,7 +160,7 @@ func TestErrors(t *testing.T) {
 		{
 			name: "unknown key",
 			src:  "interfaces:\n  eth1:\n    role: downstream\n    adresses: [2001:db8::1/64]\n",
-			want: []string{"f.yaml:4:5: interfaces.eth1.adresses: unknown field (allowed: addresses, advertise, dhcpv6, mtu, role)"},
+			want: []string{"f.yaml:4:5: interfaces.eth1.adresses: unknown field (allowed: addresses, advertise, delegated, dhcpv6, mtu, prefix_delegation, role)"},
 		},
 		{
 			name: "fastpath io",

@@ -35,6 +35,10 @@ type decoder struct {
 	file      string
 	errs      Errors
 	addrNodes []addrNode
+	// ifaceKeys holds every interface name written (valid or not), so that
+	// cross-checks say nothing about one that has errors of its own.
+	ifaceKeys   map[string]bool
+	delegations []*delegation
 }
 
 func (d *decoder) errorf(n *yaml.Node, path, format string, args ...any) {
@@ -48,7 +52,7 @@ func (d *decoder) errorf(n *yaml.Node, path, format string, args ...any) {
 var yamlLine = regexp.MustCompile(`^yaml: (?:line (\d+): )?(.*)$`)
 
 func parse(name string, data []byte) (*Config, error) {
-	d := &decoder{file: name}
+	d := &decoder{file: name, ifaceKeys: map[string]bool{}}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		line, msg := 1, err.Error()
@@ -401,6 +405,7 @@ func (d *decoder) interfaces(n *yaml.Node, path string, c *Config) {
 			continue
 		}
 		seen[k.Value] = true
+		d.ifaceKeys[k.Value] = true
 		if !validIfName(k.Value) || k.Tag != "!!str" {
 			d.errorf(k, p, "invalid interface name %q (1-15 characters, no '/', ':' or spaces)", k.Value)
 			continue
@@ -417,6 +422,7 @@ func (d *decoder) iface(key, n *yaml.Node, path string, ifc *Interface) bool {
 	var hasRole bool
 	var advN advertiseNodes
 	var dhcp *dhcpv6Section
+	var pdKey, delegatedKey *yaml.Node
 	d.mapping(n, path, fields{
 		"role": func(k, v *yaml.Node, p string) {
 			s, ok := d.scalar(v, p, "upstream or downstream")
@@ -455,12 +461,24 @@ func (d *decoder) iface(key, n *yaml.Node, path string, ifc *Interface) bool {
 			dhcp = d.dhcpv6(k, v, p)
 			ifc.DHCPv6 = dhcp.cfg
 		},
+		"prefix_delegation": func(k, v *yaml.Node, p string) {
+			ifc.PrefixDelegation, pdKey = d.prefixDelegation(v, p), k
+		},
+		"delegated": func(k, v *yaml.Node, p string) {
+			ifc.Delegated, delegatedKey = d.delegated(ifc.Name, k, v, p).cfg, k
+		},
 	})
 	if !hasRole && n.Kind == yaml.MappingNode {
 		d.errorf(key, path+".role", "missing (upstream or downstream)")
 	}
 	if isNull(n) {
 		d.errorf(key, path+".role", "missing (upstream or downstream)")
+	}
+	if pdKey != nil && ifc.Role == RoleDownstream {
+		d.errorf(pdKey, path+".prefix_delegation", "only on role upstream (%s is downstream)", ifc.Name)
+	}
+	if delegatedKey != nil && ifc.Role == RoleUpstream {
+		d.errorf(delegatedKey, path+".delegated", "only on role downstream (%s is upstream)", ifc.Name)
 	}
 	if dhcp != nil && ifc.Role != "" {
 		d.checkDHCPv6(ifc, dhcp, advN)
@@ -924,6 +942,7 @@ type addrNode struct {
 
 // crossCheck reports problems that span sections.
 func (d *decoder) crossCheck(c *Config) {
+	d.checkDelegations(c)
 	first := map[netip.Addr]string{}
 	for _, an := range d.addrNodes {
 		a := an.addr.Addr()

@@ -427,21 +427,10 @@ func (d *decoder) checkDHCPv6(ifc *Interface, s *dhcpv6Section, adv advertiseNod
 		d.errorf(s.key, s.path, "only on role downstream (%s is upstream)", ifc.Name)
 		return
 	}
-	for i, pool := range c.Pools {
-		d.onLink(ifc, pool.Start, pool.End, s.pools[i])
-		for _, a := range ifc.Addresses {
-			if !a.Addr().Less(pool.Start) && !pool.End.Less(a.Addr()) {
-				d.errorf(s.pools[i].node, s.pools[i].path, "contains the interface's own address %s", a.Addr())
-			}
-		}
-	}
-	for i, h := range c.Hosts {
-		d.onLink(ifc, h.Address, h.Address, s.hosts[i])
-		for _, a := range ifc.Addresses {
-			if a.Addr() == h.Address {
-				d.errorf(s.hosts[i].node, s.hosts[i].path, "%s is the interface's own address", h.Address)
-			}
-		}
+	if ifc.Delegated != nil {
+		d.checkSuffixes(ifc, s)
+	} else {
+		d.checkAddresses(ifc, s)
 	}
 	a := ifc.Advertise
 	if a == nil {
@@ -489,6 +478,73 @@ func (d *decoder) checkDHCPv6(ifc *Interface, s *dhcpv6Section, adv advertiseNod
 			}
 		}
 	}
+}
+
+// checkAddresses checks the pools and hosts of an interface with static
+// addresses: full addresses, on-link, none of them the router's own.
+func (d *decoder) checkAddresses(ifc *Interface, s *dhcpv6Section) {
+	c := s.cfg
+	for i, pool := range c.Pools {
+		if d.notSuffix(pool.Start, s.poolStart[i], ifc) || d.notSuffix(pool.End, s.poolEnd[i], ifc) {
+			continue
+		}
+		d.onLink(ifc, pool.Start, pool.End, s.pools[i])
+		for _, a := range ifc.Addresses {
+			if !a.Addr().Less(pool.Start) && !pool.End.Less(a.Addr()) {
+				d.errorf(s.pools[i].node, s.pools[i].path, "contains the interface's own address %s", a.Addr())
+			}
+		}
+	}
+	for i, h := range c.Hosts {
+		if d.notSuffix(h.Address, s.hosts[i], ifc) {
+			continue
+		}
+		d.onLink(ifc, h.Address, h.Address, s.hosts[i])
+		for _, a := range ifc.Addresses {
+			if a.Addr() == h.Address {
+				d.errorf(s.hosts[i].node, s.hosts[i].path, "%s is the interface's own address", h.Address)
+			}
+		}
+	}
+}
+
+// notSuffix reports a suffix written on an interface that is not delegated.
+func (d *decoder) notSuffix(a netip.Addr, at nodeAt, ifc *Interface) bool {
+	if !isSuffix(a) {
+		return false
+	}
+	d.errorf(at.node, at.path, "%s is an interface-identifier suffix, which only a delegated interface takes; write a full address of a prefix of interfaces.%s.addresses", a, ifc.Name)
+	return true
+}
+
+// checkSuffixes checks the pools and hosts of a delegated interface: they
+// are interface identifiers applied to the delegated /64 at run time, so
+// they are written with the upper 64 bits zero ("::1000"), and none of them
+// is the router's own ::1.
+func (d *decoder) checkSuffixes(ifc *Interface, s *dhcpv6Section) {
+	c := s.cfg
+	for i, pool := range c.Pools {
+		okS := d.suffix(pool.Start, s.poolStart[i])
+		okE := d.suffix(pool.End, s.poolEnd[i])
+		if okS && okE && !routerSuffix.Less(pool.Start) && !pool.End.Less(routerSuffix) {
+			d.errorf(s.pools[i].node, s.pools[i].path, "contains ::1, the router's own address in the delegated /64")
+		}
+	}
+	for i, h := range c.Hosts {
+		if d.suffix(h.Address, s.hosts[i]) && h.Address == routerSuffix {
+			d.errorf(s.hosts[i].node, s.hosts[i].path, "::1 is the router's own address in the delegated /64")
+		}
+	}
+}
+
+// suffix reports a full address written where a delegated interface takes
+// an interface-identifier suffix.
+func (d *decoder) suffix(a netip.Addr, at nodeAt) bool {
+	if isSuffix(a) {
+		return true
+	}
+	d.errorf(at.node, at.path, "a delegated interface takes interface identifiers applied to its delegated /64 (upper 64 bits zero, such as \"::1000\"), got %s", a)
+	return false
 }
 
 // onLink reports a pool (lo..hi) or a reservation (lo == hi) that is not on

@@ -223,13 +223,17 @@ type DHCPv6 struct {
 }
 
 // DHCPv6Pool is an inclusive range of addresses handed out by a stateful
-// server.
+// server. On a Delegated interface Start and End are interface-identifier
+// suffixes (upper 64 bits zero, "::1000"), applied at run time to the /64
+// the interface takes from the delegated prefix; elsewhere they are full
+// addresses inside a /64 (or shorter) prefix of the interface's Addresses.
 type DHCPv6Pool struct {
 	Start, End netip.Addr
 }
 
 // DHCPv6Host is a reservation: the client with this DUID (else this MAC)
-// always gets Address. Exactly one of MAC and DUID is set.
+// always gets Address. Exactly one of MAC and DUID is set. Address is an
+// interface-identifier suffix on a Delegated interface, as in DHCPv6Pool.
 type DHCPv6Host struct {
 	MAC      net.HardwareAddr
 	DUID     []byte
@@ -241,7 +245,7 @@ type DHCPv6Host struct {
 // interface (RFC 8415 §6.3).
 type PrefixDelegation struct {
 	// Length is the prefix length asked for as a hint (the delegating
-	// router decides); 0 asks without a hint.
+	// router decides); 0 asks without a hint. Default 56.
 	Length int
 	// ReleaseOnStop sends a Release when vrouter stops; by default the
 	// delegation is kept so a restart gets the same prefix back.
@@ -249,7 +253,11 @@ type PrefixDelegation struct {
 }
 
 // Delegated takes a downstream interface's /64 from a delegated prefix:
-// the subnet SubnetID of the prefix delegated on interface From.
+// the subnet SubnetID of the prefix delegated on interface From (an
+// upstream interface with PrefixDelegation), with ::1 of it added to the
+// interface. SubnetID < 2^(64-Length) when From's Length is not 0; no two
+// interfaces take the same subnet. The interface's DHCPv6 pools and hosts
+// are then written as suffixes (see DHCPv6Pool).
 type Delegated struct {
 	From     string
 	SubnetID uint64

@@ -170,7 +170,7 @@ func TestErrors(t *testing.T) {
 		{
 			name: "unknown top-level key",
 			src:  "forwading: true\n",
-			want: []string{"f.yaml:1:1: forwading: unknown field (allowed: fastpath, forwarding, interfaces, metrics, ndproxy)"},
+			want: []string{"f.yaml:1:1: forwading: unknown field (allowed: fastpath, forwarding, ha, interfaces, metrics, ndproxy)"},
 		},
 		{
 			name: "wrong types",

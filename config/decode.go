@@ -39,6 +39,7 @@ type decoder struct {
 	// cross-checks say nothing about one that has errors of its own.
 	ifaceKeys   map[string]bool
 	delegations []*delegation
+	haSec       *haSection
 }
 
 func (d *decoder) errorf(n *yaml.Node, path, format string, args ...any) {
@@ -383,6 +384,10 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 		"ndproxy":  func(k, v *yaml.Node, p string) { d.ndproxies(v, p, c) },
 		"fastpath": func(k, v *yaml.Node, p string) { d.fastpath(v, p, &c.Fastpath) },
 		"metrics":  func(k, v *yaml.Node, p string) { d.metrics(v, p, &c.Metrics) },
+		"ha": func(k, v *yaml.Node, p string) {
+			d.haSec = d.ha(k, v, p)
+			c.HA = d.haSec.cfg
+		},
 	})
 }
 
@@ -441,7 +446,7 @@ func (d *decoder) iface(key, n *yaml.Node, path string, ifc *Interface) bool {
 			d.sequence(v, p, func(i int, e *yaml.Node, p string) {
 				if a, ok := d.ifaceAddr(e, p); ok {
 					ifc.Addresses = append(ifc.Addresses, a)
-					d.addrNodes = append(d.addrNodes, addrNode{a, e, p})
+					d.addrNodes = append(d.addrNodes, addrNode{a, e, p, ifc.Name})
 				}
 			})
 		},
@@ -935,14 +940,18 @@ func (d *decoder) metrics(n *yaml.Node, path string, m *Metrics) {
 // addrNode remembers where an interface address was written, for the
 // cross-interface duplicate check.
 type addrNode struct {
-	addr netip.Prefix
-	node *yaml.Node
-	path string
+	addr  netip.Prefix
+	node  *yaml.Node
+	path  string
+	iface string
 }
 
 // crossCheck reports problems that span sections.
 func (d *decoder) crossCheck(c *Config) {
 	d.checkDelegations(c)
+	if d.haSec != nil {
+		d.checkHA(c, d.haSec)
+	}
 	first := map[netip.Addr]string{}
 	for _, an := range d.addrNodes {
 		a := an.addr.Addr()

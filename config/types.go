@@ -266,17 +266,21 @@ type Delegated struct {
 // HA makes the router one of a VRRPv3 pair (RFC 9568, DESIGN §4.3).
 type HA struct {
 	VRID           uint8         // 1..255
-	Priority       uint8         // 1..255 (255: owns the virtual addresses)
-	AdvertInterval time.Duration // 10ms..40.95s in centiseconds
-	Preempt        bool
-	// Interfaces in the order the file names them; one VRRP instance each,
-	// all changing state together.
+	Priority       uint8         // 1..255, default 100 (255: owns the virtual addresses)
+	AdvertInterval time.Duration // 10ms..40.95s in centiseconds, default 1s
+	Preempt        bool          // default true
+	// Interfaces in the order the file names them (at least one, each an
+	// interface of Config.Interfaces); one VRRP instance each, all changing
+	// state together.
 	Interfaces []HAInterface
 }
 
 // HAInterface is one VRRP instance. VirtualAddresses[0] is link-local;
 // an address written without a length is /64 when link-local and /128
-// otherwise.
+// otherwise. No address is listed twice; a global one is on one HA
+// interface only (the same link-local, such as fe80::1, may serve several).
+// With Priority 255 every global virtual address is one of the interface's
+// Addresses; below 255 none is.
 type HAInterface struct {
 	Name             string
 	VirtualAddresses []netip.Prefix

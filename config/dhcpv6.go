@@ -208,13 +208,14 @@ func (d *decoder) dhcpv6Lifetimes(s *dhcpv6Section, prefN, validN, t1N, t2N *yam
 	}
 }
 
-// fraction returns tenths/10 of a lifetime in whole seconds; an infinite
-// lifetime stays infinite (RFC 8415 §21.4: T1 and T2 are then infinite too).
+// fraction returns tenths/10 of a lifetime in whole seconds, at least 1s
+// (0 would leave T1/T2 to the client); an infinite lifetime stays infinite
+// (RFC 8415 §21.4: T1 and T2 are then infinite too).
 func fraction(lifetime time.Duration, tenths int64) time.Duration {
 	if lifetime == Infinity {
 		return Infinity
 	}
-	return (lifetime / 10 * time.Duration(tenths)).Truncate(time.Second)
+	return max(time.Second, (lifetime / 10 * time.Duration(tenths)).Truncate(time.Second))
 }
 
 func fmtLifetime(t time.Duration) string {

@@ -129,6 +129,7 @@ func TestDHCPv6Lifetimes(t *testing.T) {
 		{"preferred given", "      preferred_lifetime: 1001s\n", 1001 * time.Second, 7200 * time.Second, 500 * time.Second, 800 * time.Second, 86400 * time.Second},
 		{"t1 t2 given", "      t1: 100s\n      t2: 3600s\n      information_refresh_time: 600s\n", 3600 * time.Second, 7200 * time.Second, 100 * time.Second, 3600 * time.Second, 600 * time.Second},
 		{"infinity", "      preferred_lifetime: infinity\n      valid_lifetime: infinity\n      information_refresh_time: infinity\n", Infinity, Infinity, Infinity, Infinity, Infinity},
+		{"one second", "      preferred_lifetime: 1s\n", time.Second, 7200 * time.Second, time.Second, time.Second, 86400 * time.Second},
 		{"infinite valid", "      valid_lifetime: infinity\n", 3600 * time.Second, Infinity, 1800 * time.Second, 2880 * time.Second, 86400 * time.Second},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -572,3 +572,61 @@ func TestFastpathIO(t *testing.T) {
 		}
 	}
 }
+
+// defaultExamples returns the commented examples at the end of default.yaml,
+// uncommented: one config per block of "# " lines, the "##" notes left out.
+func defaultExamples(t *testing.T) []string {
+	t.Helper()
+	_, tail, ok := strings.Cut(string(DefaultYAML()), "# Examples, commented out.")
+	if !ok {
+		t.Fatal("default.yaml has no examples section")
+	}
+	_, tail, _ = strings.Cut(tail, "\n") // the rest of the heading line
+	var blocks []string
+	var cur strings.Builder
+	flush := func() {
+		if cur.Len() > 0 {
+			blocks = append(blocks, cur.String())
+			cur.Reset()
+		}
+	}
+	for _, line := range strings.Split(tail, "\n") {
+		switch {
+		case strings.HasPrefix(line, "##"):
+			flush()
+		case strings.HasPrefix(line, "# "):
+			cur.WriteString(line[2:] + "\n")
+		case line != "" && line != "#":
+			t.Fatalf("line %q in the examples is neither an example (\"# \") nor a note (\"##\")", line)
+		}
+	}
+	flush()
+	return blocks[1:] // the first block is the section's introduction
+}
+
+func TestDefaultExamples(t *testing.T) {
+	ex := defaultExamples(t)
+	if len(ex) != 4 {
+		t.Fatalf("got %d examples, want 4 (dhcpv6 stateless, stateful, prefix delegation, ha):\n%s", len(ex), strings.Join(ex, "\n---\n"))
+	}
+	var cs []*Config
+	for i, src := range ex {
+		c, err := Parse("example", []byte(src))
+		if err != nil {
+			t.Fatalf("example %d does not parse:\n%s\n%v", i, src, err)
+		}
+		cs = append(cs, c)
+	}
+	if a := cs[0].Interface("eth1").Advertise; cs[0].Interface("eth1").DHCPv6.Mode != DHCPv6Stateless || !a.OtherConfig || a.Managed {
+		t.Errorf("stateless example: %+v", cs[0].Interface("eth1"))
+	}
+	if eth1 := cs[1].Interface("eth1"); eth1.DHCPv6.Mode != DHCPv6Stateful || eth1.Advertise.Prefixes[0].Autonomous || len(eth1.DHCPv6.Hosts) != 2 {
+		t.Errorf("stateful example: %+v", eth1)
+	}
+	if eth1 := cs[2].Interface("eth1"); eth1.Delegated == nil || cs[2].Interface("eth0").PrefixDelegation == nil {
+		t.Errorf("prefix delegation example: %+v", eth1)
+	}
+	if h := cs[3].HA; h == nil || h.Priority != 200 || len(h.Interfaces) != 2 {
+		t.Errorf("ha example: %+v", h)
+	}
+}

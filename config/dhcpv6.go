@@ -35,8 +35,6 @@ type dhcpv6Section struct {
 	cfg  *DHCPv6
 	key  *yaml.Node
 	path string
-	// mode is the mode's value node; nil when missing or invalid.
-	mode *yaml.Node
 	// pools[i] and hosts[i] tell where cfg.Pools[i] and cfg.Hosts[i]
 	// were written: the entry, its start and end, the host's address.
 	pools              []nodeAt
@@ -45,8 +43,6 @@ type dhcpv6Section struct {
 	// dnsWritten and domainsWritten: the keys were written (an empty list
 	// sends no option instead of the RDNSS/DNSSL default).
 	dnsWritten, domainsWritten bool
-	// clean is true when the section decoded without any error.
-	clean bool
 }
 
 func (d *decoder) dhcpv6(key, n *yaml.Node, path string) *dhcpv6Section {
@@ -73,7 +69,7 @@ func (d *decoder) dhcpv6(key, n *yaml.Node, path string) *dhcpv6Section {
 			}
 			switch mode := DHCPv6Mode(m); mode {
 			case DHCPv6Stateless, DHCPv6Stateful:
-				c.Mode, s.mode = mode, v
+				c.Mode = mode
 			default:
 				d.errorf(v, p, "must be stateless or stateful, got %q", m)
 			}
@@ -166,10 +162,9 @@ func (d *decoder) dhcpv6(key, n *yaml.Node, path string) *dhcpv6Section {
 	case DHCPv6Stateful:
 		d.dhcpv6Lifetimes(s, prefN, validN, t1N, t2N)
 	}
-	s.clean = len(d.errs) == before
-	if s.clean && c.Mode == DHCPv6Stateful && len(c.Pools) == 0 && len(c.Hosts) == 0 {
+	// Only when clean: a pool or host with errors is not in the lists.
+	if len(d.errs) == before && c.Mode == DHCPv6Stateful && len(c.Pools) == 0 && len(c.Hosts) == 0 {
 		d.errorf(key, path, "mode stateful needs at least one of pools or hosts")
-		s.clean = false
 	}
 	return s
 }

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/vrouter/vrouter/internal/ifname"
 )
 
 // Infinity is the lifetime value 0xffffffff seconds (RFC 4861 §4.6.2),
@@ -329,24 +331,12 @@ func (d *decoder) preference(n *yaml.Node, path string) (Preference, bool) {
 	return "", false
 }
 
-func validIfName(s string) bool {
-	if s == "" || len(s) > 15 || s == "." || s == ".." {
-		return false
-	}
-	for _, r := range s {
-		if r == '/' || r == ':' || r <= ' ' || r > '~' {
-			return false
-		}
-	}
-	return true
-}
-
 func (d *decoder) ifName(n *yaml.Node, path string) (string, bool) {
 	s, ok := d.str(n, path)
 	if !ok {
 		return "", false
 	}
-	if !validIfName(s) {
+	if !ifname.Valid(s) {
 		d.errorf(n, path, "invalid interface name %q (1-15 characters, no '/', ':' or spaces)", s)
 		return "", false
 	}
@@ -411,7 +401,7 @@ func (d *decoder) interfaces(n *yaml.Node, path string, c *Config) {
 		}
 		seen[k.Value] = true
 		d.ifaceKeys[k.Value] = true
-		if !validIfName(k.Value) || k.Tag != "!!str" {
+		if !ifname.Valid(k.Value) || k.Tag != "!!str" {
 			d.errorf(k, p, "invalid interface name %q (1-15 characters, no '/', ':' or spaces)", k.Value)
 			continue
 		}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vrouter/vrouter/internal/ifname"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -125,7 +126,7 @@ func (d *decoder) haInterfaces(n *yaml.Node, path string, s *haSection) {
 			continue
 		}
 		seen[k.Value] = true
-		if !validIfName(k.Value) || k.Tag != "!!str" {
+		if !ifname.Valid(k.Value) || k.Tag != "!!str" {
 			d.errorf(k, p, "invalid interface name %q (1-15 characters, no '/', ':' or spaces)", k.Value)
 			continue
 		}

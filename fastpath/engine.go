@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/vrouter/vrouter/config"
+	"github.com/vrouter/vrouter/internal/ifname"
 )
 
 // System is the engine's boundary to the operating system. The Linux
@@ -194,7 +195,7 @@ func New(cfg config.Fastpath, log *slog.Logger, opts ...Option) (*Engine, error)
 	}
 	seen := map[string]bool{}
 	for _, name := range cfg.Interfaces {
-		if name == "" || len(name) > 15 {
+		if !ifname.Valid(name) {
 			return nil, fmt.Errorf("fastpath: bad interface name %q", name)
 		}
 		if seen[name] {

@@ -29,15 +29,17 @@ import (
 
 	"github.com/mdlayher/ndp"
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sys/unix"
+
 	"github.com/vrouter/vrouter/config"
+	"github.com/vrouter/vrouter/internal/netns"
 	"github.com/vrouter/vrouter/ra"
 	"github.com/vrouter/vrouter/ra/ratest"
-	"golang.org/x/sys/unix"
 )
 
 // Forwarding reads the sysctl from a thread in the namespace.
 func (s nsSystem) Forwarding(name string) (on bool, err error) {
-	err = inNetns(s.fd, func() error {
+	err = netns.DoFD(s.fd, func() error {
 		on, err = s.System.Forwarding(name)
 		return err
 	})
@@ -104,7 +106,7 @@ type frameSender struct {
 func newFrameSender(t *testing.T, nsFD int, link string) *frameSender {
 	t.Helper()
 	s := &frameSender{fd: -1}
-	err := inNetns(nsFD, func() error {
+	err := netns.DoFD(nsFD, func() error {
 		ifi, err := net.InterfaceByName(link)
 		if err != nil {
 			return err

@@ -15,7 +15,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -24,9 +23,11 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/vishvananda/netlink"
-	"github.com/vrouter/vrouter/config"
-	"github.com/vrouter/vrouter/ra"
 	"golang.org/x/sys/unix"
+
+	"github.com/vrouter/vrouter/config"
+	"github.com/vrouter/vrouter/internal/netns"
+	"github.com/vrouter/vrouter/ra"
 )
 
 func sh(t *testing.T, args ...string) string {
@@ -110,31 +111,18 @@ type nsSystem struct {
 	fd int
 }
 
-func inNetns(fd int, fn func() error) error {
-	errC := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
-			errC <- err
-			return
-		}
-		errC <- fn()
-	}()
-	return <-errC
-}
-
 func (s nsSystem) Listen(name string) (c ra.Conn, err error) {
-	err = inNetns(s.fd, func() error { c, err = s.System.Listen(name); return err })
+	err = netns.DoFD(s.fd, func() error { c, err = s.System.Listen(name); return err })
 	return c, err
 }
 
 func (s nsSystem) LinkState(name string) (st ra.LinkState, err error) {
-	err = inNetns(s.fd, func() error { st, err = s.System.LinkState(name); return err })
+	err = netns.DoFD(s.fd, func() error { st, err = s.System.LinkState(name); return err })
 	return st, err
 }
 
 func (s nsSystem) Forwarding(name string) (on bool, err error) {
-	err = inNetns(s.fd, func() error { on, err = s.System.Forwarding(name); return err })
+	err = netns.DoFD(s.fd, func() error { on, err = s.System.Forwarding(name); return err })
 	return on, err
 }
 
@@ -230,7 +218,7 @@ func TestConvertedConfigAdvertisesLikeRadvd(t *testing.T) {
 	}
 	defer unix.Close(fd)
 	var h *netlink.Handle
-	if err := inNetns(fd, func() (err error) { h, err = netlink.NewHandle(unix.NETLINK_ROUTE); return err }); err != nil {
+	if err := netns.DoFD(fd, func() (err error) { h, err = netlink.NewHandle(unix.NETLINK_ROUTE); return err }); err != nil {
 		t.Fatal(err)
 	}
 	defer h.Close()

@@ -446,7 +446,9 @@ func TestConfirm(t *testing.T) {
 }
 
 func TestInformationRequest(t *testing.T) {
-	ts := newTestServer(t, statelessCfg())
+	cfg := statelessCfg()
+	cfg.Domains = []string{"tenant.example."} // absolute: the same name on the wire
+	ts := newTestServer(t, cfg)
 	c := uuidClient(1)
 	rep := ts.exchange(direct(c.mac), c.msg(dhcpv6.MessageTypeInformationRequest,
 		withOption(dhcpv6.OptRequestedOption(dhcpv6.OptionDNSRecursiveNameServer, dhcpv6.OptionDomainSearchList))))

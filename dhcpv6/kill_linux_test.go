@@ -19,6 +19,7 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv6"
 	"github.com/vrouter/vrouter/config"
 	vdhcp "github.com/vrouter/vrouter/dhcpv6"
+	"github.com/vrouter/vrouter/internal/netns"
 )
 
 // serverProc is the server as a child process (the re-executed test
@@ -95,7 +96,7 @@ func newLoadClient(t *testing.T, ns string) *loadClient {
 	t.Helper()
 	var c *net.UDPConn
 	var zone string
-	err := inNetns(ns, func() (err error) {
+	err := netns.Do(ns, func() (err error) {
 		ifi, err := net.InterfaceByName("eth0")
 		if err != nil {
 			return err

@@ -26,7 +26,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -34,10 +33,9 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/vrouter/vrouter/config"
 	vdhcp "github.com/vrouter/vrouter/dhcpv6"
+	"github.com/vrouter/vrouter/internal/netns"
 )
 
 func TestMain(m *testing.M) {
@@ -168,40 +166,12 @@ func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Fatalf("%s: not within %v", what, d)
 }
 
-// inNetns runs fn on a thread switched into namespace ns; sockets fn opens
-// stay in ns.
-func inNetns(ns string, fn func() error) error {
-	runtime.LockOSThread()
-	orig, err := os.Open("/proc/thread-self/ns/net")
-	if err != nil {
-		runtime.UnlockOSThread()
-		return err
-	}
-	defer orig.Close()
-	target, err := os.Open("/var/run/netns/" + ns)
-	if err != nil {
-		runtime.UnlockOSThread()
-		return err
-	}
-	defer target.Close()
-	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-		runtime.UnlockOSThread()
-		return err
-	}
-	ferr := fn()
-	if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
-		return err // the thread stays locked and dies with its goroutine
-	}
-	runtime.UnlockOSThread()
-	return ferr
-}
-
 // startServer runs a server on eth1 of the server namespace in this
 // process until the test ends.
 func (l *link) startServer(cfg config.DHCPv6, opts ...vdhcp.Option) *vdhcp.Server {
 	l.t.Helper()
 	listen := func(iface string) (c vdhcp.Conn, err error) {
-		err = inNetns(l.srv, func() error { c, err = vdhcp.ListenConn(iface); return err })
+		err = netns.Do(l.srv, func() error { c, err = vdhcp.ListenConn(iface); return err })
 		return c, err
 	}
 	opts = append([]vdhcp.Option{vdhcp.WithListen(listen), vdhcp.WithStateDir(l.t.TempDir()),

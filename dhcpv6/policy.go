@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/vrouter/vrouter/config"
@@ -55,7 +56,6 @@ func compile(cfg config.DHCPv6, onLink []netip.Prefix) (*policy, error) {
 	p := &policy{
 		stateful:    cfg.Mode == config.DHCPv6Stateful,
 		rapidCommit: cfg.RapidCommit,
-		domains:     slices.Clone(cfg.Domains),
 		irt:         min(max(cfg.InformationRefreshTime, 0), maxLifetime),
 		total:       new(big.Int),
 		byDUID:      make(map[string]netip.Addr),
@@ -64,6 +64,12 @@ func compile(cfg config.DHCPv6, onLink []netip.Prefix) (*policy, error) {
 	}
 	if cfg.Mode != config.DHCPv6Stateless && cfg.Mode != config.DHCPv6Stateful {
 		return nil, fmt.Errorf("dhcpv6 mode %q: want %q or %q", cfg.Mode, config.DHCPv6Stateless, config.DHCPv6Stateful)
+	}
+	// The library encodes a trailing dot as one more, empty, name.
+	for _, d := range cfg.Domains {
+		if d = strings.TrimSuffix(d, "."); d != "" {
+			p.domains = append(p.domains, d)
+		}
 	}
 	for _, a := range cfg.DNSServers {
 		if !a.Is6() || a.Is4In6() {

@@ -10,13 +10,13 @@ import (
 	"net/netip"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv6"
 	"github.com/vrouter/vrouter/config"
+	"github.com/vrouter/vrouter/internal/ifname"
 )
 
 // Defaults of the Options.
@@ -124,8 +124,8 @@ func WithPassive() Option { return func(s *Server) { s.active.Store(false) } }
 // NewServer returns the server of interface iface for cfg. It loads the
 // leases kept in the state directory.
 func NewServer(iface string, cfg config.DHCPv6, opts ...Option) (*Server, error) {
-	if iface == "" || strings.ContainsAny(iface, "/\x00") || iface == "." || iface == ".." {
-		return nil, fmt.Errorf("dhcpv6 server: invalid interface name %q", iface)
+	if err := ifname.Check(iface); err != nil {
+		return nil, fmt.Errorf("dhcpv6 server: %w", err)
 	}
 	s := &Server{
 		iface: iface, clock: systemClock{}, pref: DefaultPreference, listen: ListenConn,

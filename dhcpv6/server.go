@@ -3,10 +3,8 @@ package dhcpv6
 import (
 	"context"
 	"crypto/rand"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/netip"
 	"path/filepath"
 	"slices"
@@ -83,7 +81,8 @@ func WithLogger(l *slog.Logger) Option { return func(s *Server) { s.log = l } }
 // WithClock sets the clock leases are timed by.
 func WithClock(c Clock) Option { return func(s *Server) { s.clock = c } }
 
-// WithConn makes Run serve c instead of opening the interface's socket.
+// WithConn makes Run serve c instead of opening the interface's socket;
+// Run returns the error that ends c's reads.
 func WithConn(c Conn) Option { return func(s *Server) { s.conn = c } }
 
 // WithListen sets how Run opens the socket of the interface (default:
@@ -338,7 +337,7 @@ func (s *Server) serve(ctx context.Context, c Conn, sweep <-chan time.Time) erro
 		case p, ok := <-in:
 			if !ok {
 				err := <-readErr
-				if ctx.Err() != nil || errors.Is(err, net.ErrClosed) && ctx.Err() != nil {
+				if ctx.Err() != nil {
 					return nil
 				}
 				return err

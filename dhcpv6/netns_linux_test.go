@@ -170,8 +170,16 @@ func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
 // process until the test ends.
 func (l *link) startServer(cfg config.DHCPv6, opts ...vdhcp.Option) *vdhcp.Server {
 	l.t.Helper()
+	s, _ := l.startServerIn(l.srv, cfg, opts...)
+	return s
+}
+
+// startServerIn runs a server on eth1 of namespace ns until stop is
+// called or the test ends.
+func (l *link) startServerIn(ns string, cfg config.DHCPv6, opts ...vdhcp.Option) (s *vdhcp.Server, stop func()) {
+	l.t.Helper()
 	listen := func(iface string) (c vdhcp.Conn, err error) {
-		err = netns.Do(l.srv, func() error { c, err = vdhcp.ListenConn(iface); return err })
+		err = netns.Do(ns, func() error { c, err = vdhcp.ListenConn(iface); return err })
 		return c, err
 	}
 	opts = append([]vdhcp.Option{vdhcp.WithListen(listen), vdhcp.WithStateDir(l.t.TempDir()),
@@ -183,14 +191,29 @@ func (l *link) startServer(cfg config.DHCPv6, opts ...vdhcp.Option) *vdhcp.Serve
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
-	l.t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			l.t.Errorf("server: %v", err)
-		}
-	})
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				l.t.Errorf("server: %v", err)
+			}
+		})
+	}
+	l.t.Cleanup(stop)
 	eventually(l.t, 5*time.Second, "server running", func() bool { return s.Status().Running })
-	return s
+	return s, stop
+}
+
+// addRouter adds a namespace whose eth1 is on the link beside the server's.
+func (l *link) addRouter(name, mac, addr string) string {
+	ns := l.addNS(name)
+	port := "r" + name
+	run(l.t, "ip", "-n", l.srv, "link", "add", port, "type", "veth", "peer", "name", "eth1", "netns", ns)
+	run(l.t, "ip", "-n", l.srv, "link", "set", port, "master", "eth1", "up")
+	run(l.t, "ip", "-n", ns, "link", "set", "eth1", "address", mac, "up")
+	run(l.t, "ip", "-n", ns, "addr", "add", addr, "dev", "eth1", "nodad")
+	return ns
 }
 
 type tlog struct{ t *testing.T }
@@ -508,4 +531,37 @@ func TestNetnsDHCPCD(t *testing.T) {
 	c.event("RENEW6", 15*time.Second)
 	stop()
 	eventually(t, 5*time.Second, "lease released", func() bool { return !hasLease(s, a) })
+}
+
+// TestNetnsHAPassive: the Backup of an HA pair, passive on the same link
+// with the shared DUID, learns the lease a real client takes from the
+// Active, sends nothing, and after taking over renews the client's address.
+func TestNetnsHAPassive(t *testing.T) {
+	l := newLink(t, "dhclient")
+	backupNS := l.addRouter("b", "02:00:00:00:00:02", "2001:db8:0:2::2/64")
+	cfg := shortCfg()
+	cfg.T1, cfg.T2, cfg.PreferredLifetime = 3*time.Second, 5*time.Second, 6*time.Second
+	duid := vdhcp.VirtualDUID(51)
+	active, stopActive := l.startServerIn(l.srv, cfg, vdhcp.WithDUID(duid))
+	backup, _ := l.startServerIn(backupNS, cfg, vdhcp.WithDUID(duid), vdhcp.WithPassive())
+	ns := l.addClient("fa:16:3e:55:55:10")
+	c := startDHClient(t, ns, "", "-N")
+	a := netip.MustParseAddr(c.event("BOUND6", 20*time.Second)["new_ip6_address"])
+	if !hasLease(active, a) {
+		t.Fatal("active does not hold the lease")
+	}
+	eventually(t, 5*time.Second, "backup learns the lease", func() bool { return hasLease(backup, a) })
+	if st := backup.Status(); len(st.Sent) != 0 || st.Suppressed == 0 || st.Active {
+		t.Fatalf("passive backup status %+v", st)
+	}
+	// Failover: the Active stops, the Backup answers.
+	stopActive()
+	backup.SetActive(true)
+	n := countEvents(c, "RENEW6") + countEvents(c, "REBIND6")
+	eventually(t, 15*time.Second, "client renews with the new active", func() bool {
+		return countEvents(c, "RENEW6")+countEvents(c, "REBIND6") > n && backup.Status().Sent["reply"] > 0
+	})
+	if got := c.event("RENEW6|REBIND6", time.Second)["new_ip6_address"]; got != a.String() {
+		t.Fatalf("after failover the client has %s, had %s", got, a)
+	}
 }

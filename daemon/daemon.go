@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"os"
 	"sort"
@@ -41,19 +40,6 @@ type Options struct {
 // ErrConfig wraps a config that cannot be loaded at start.
 var ErrConfig = errors.New("config error")
 
-// LoadConfig reads the config the way `vrouter run` does: path when given,
-// else config.DefaultPath when it exists, else the embedded default.
-func LoadConfig(path string) (*config.Config, error) {
-	if path != "" {
-		return config.Load(path)
-	}
-	c, err := config.Load(config.DefaultPath)
-	if errors.Is(err, fs.ErrNotExist) {
-		return config.Default(), nil
-	}
-	return c, err
-}
-
 // Run runs the daemon until ctx is done, then sends the final RAs and
 // returns nil. It returns an error when it cannot start: missing privileges
 // (naming the capability), or a bad config (wrapping ErrConfig).
@@ -68,9 +54,6 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	if err := router.CheckPrivileges(); err != nil {
 		return err
-	}
-	if err := validateAdvertise(cfg); err != nil {
-		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	proxy, err := ndproxy.New(cfg.NDProxy, log.With("component", "ndproxy"))
 	if err != nil {
@@ -181,20 +164,6 @@ func Run(ctx context.Context, opts Options) error {
 			d.reload(ctx, opts.ConfigPath)
 		}
 	}
-}
-
-// validateAdvertise checks what config validation cannot: that every
-// interface's RA can be built and marshalled.
-func validateAdvertise(cfg *config.Config) error {
-	var errs []error
-	for _, ifc := range cfg.Interfaces {
-		if ifc.Advertise != nil {
-			if err := ra.Validate(*ifc.Advertise); err != nil {
-				errs = append(errs, fmt.Errorf("%s: interfaces.%s.advertise: %w", cfg.Source, ifc.Name, err))
-			}
-		}
-	}
-	return errors.Join(errs...)
 }
 
 type advertiser struct {
@@ -327,15 +296,6 @@ func (d *daemon) reload(ctx context.Context, path string) {
 	_ = notify("RELOADING=1")
 	defer func() { _ = notify("READY=1\nSTATUS=" + d.statusLine()) }()
 	cfg, err := LoadConfig(path)
-	if err == nil {
-		err = validateAdvertise(cfg)
-	}
-	if err == nil {
-		// New only validates; the running proxy takes the rules below.
-		if _, perr := ndproxy.New(cfg.NDProxy, nil); perr != nil {
-			err = fmt.Errorf("%s: ndproxy: %w", cfg.Source, perr)
-		}
-	}
 	if err != nil {
 		var errs config.Errors
 		if errors.As(err, &errs) {

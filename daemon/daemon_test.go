@@ -134,7 +134,7 @@ func TestLoadConfig(t *testing.T) {
 
 func TestValidateAdvertise(t *testing.T) {
 	c := config.Default()
-	if err := validateAdvertise(c); err != nil {
+	if err := Validate(c); err != nil {
 		t.Errorf("default config: %v", err)
 	}
 }

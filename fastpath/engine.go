@@ -187,26 +187,49 @@ func (e *Engine) ringDrops() uint64 {
 	return n
 }
 
-// New returns an engine for cfg. It checks the config but opens nothing: Run
-// does.
-func New(cfg config.Fastpath, log *slog.Logger, opts ...Option) (*Engine, error) {
+// MaxCPU bounds the CPU numbers of fastpath.cpus: the affinity masks the
+// workers and threaded NAPI are pinned with hold CPUs 0 to MaxCPU-1.
+const MaxCPU = 1024
+
+// Validate returns what keeps New from accepting cfg, with paths relative
+// to the fastpath section ("cpus[1]"), for the daemon's one validation
+// path; nothing when the fast path is not enabled.
+func Validate(cfg config.Fastpath) []config.Problem {
+	if !cfg.Enabled {
+		return nil
+	}
+	return problems(cfg)
+}
+
+// problems is Validate whether or not cfg is enabled (New takes a config
+// that is not, for tools that run the engine on their own).
+func problems(cfg config.Fastpath) []config.Problem {
+	var ps []config.Problem
 	if len(cfg.Interfaces) == 0 {
-		return nil, errors.New("fastpath: no interfaces configured")
+		ps = append(ps, config.Problemf("interfaces", "no interfaces configured"))
 	}
 	seen := map[string]bool{}
-	for _, name := range cfg.Interfaces {
+	for i, name := range cfg.Interfaces {
 		if !ifname.Valid(name) {
-			return nil, fmt.Errorf("fastpath: bad interface name %q", name)
-		}
-		if seen[name] {
-			return nil, fmt.Errorf("fastpath: interface %q listed twice", name)
+			ps = append(ps, config.Problemf(fmt.Sprintf("interfaces[%d]", i), "bad interface name %q", name))
+		} else if seen[name] {
+			ps = append(ps, config.Problemf(fmt.Sprintf("interfaces[%d]", i), "interface %q listed twice", name))
 		}
 		seen[name] = true
 	}
-	for _, c := range cfg.CPUs {
-		if c < 0 || c >= 1024 {
-			return nil, fmt.Errorf("fastpath: bad CPU number %d", c)
+	for i, c := range cfg.CPUs {
+		if c < 0 || c >= MaxCPU {
+			ps = append(ps, config.Problemf(fmt.Sprintf("cpus[%d]", i), "bad CPU number %d (0 to %d)", c, MaxCPU-1))
 		}
+	}
+	return ps
+}
+
+// New returns an engine for cfg. It checks the config but opens nothing: Run
+// does.
+func New(cfg config.Fastpath, log *slog.Logger, opts ...Option) (*Engine, error) {
+	if ps := problems(cfg); len(ps) > 0 {
+		return nil, fmt.Errorf("fastpath: %s", ps[0].Msg)
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)

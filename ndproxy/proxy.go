@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/vrouter/vrouter/config"
+	"github.com/vrouter/vrouter/internal/ifname"
 	"github.com/vrouter/vrouter/ndproxy/internal/ndwire"
 )
 
@@ -139,29 +140,55 @@ func New(cfg []config.NDProxy, log *slog.Logger, opts ...Option) (*Proxy, error)
 	return p, nil
 }
 
-func (p *Proxy) rules(cfg []config.NDProxy) ([]ruleConfig, error) {
-	var out []ruleConfig
+// Validate returns the rules of cfg the proxy cannot run, with paths
+// relative to the ndproxy section ("[1].prefix"), for the daemon's one
+// validation path. New and Update refuse a config with problems.
+func Validate(cfg []config.NDProxy) []config.Problem {
+	var ps []config.Problem
 	seen := make(map[string]bool)
 	for i, c := range cfg {
-		rc := ruleConfig{NDProxy: c, answerFromTarget: p.opts.answerFromTarget || c.AnswerFromTarget}
+		at := func(field string) string { return fmt.Sprintf("[%d]%s", i, field) }
 		switch {
 		case c.Upstream == "" || c.Downstream == "":
-			return nil, fmt.Errorf("ndproxy[%d]: upstream and downstream interfaces are required", i)
+			ps = append(ps, config.Problemf(at(""), "upstream and downstream interfaces are required"))
+			continue
+		case !ifname.Valid(c.Upstream):
+			ps = append(ps, config.Problemf(at(".upstream"), "%v", ifname.Check(c.Upstream)))
+			continue
+		case !ifname.Valid(c.Downstream):
+			ps = append(ps, config.Problemf(at(".downstream"), "%v", ifname.Check(c.Downstream)))
+			continue
 		case c.Upstream == c.Downstream:
-			return nil, fmt.Errorf("ndproxy[%d]: upstream and downstream are both %q", i, c.Upstream)
+			ps = append(ps, config.Problemf(at(".downstream"), "upstream and downstream are both %q", c.Upstream))
+			continue
 		case !c.Prefix.IsValid() || !c.Prefix.Addr().Is6() || c.Prefix.Addr().Is4In6():
-			return nil, fmt.Errorf("ndproxy[%d]: prefix %v is not an IPv6 prefix", i, c.Prefix)
+			ps = append(ps, config.Problemf(at(".prefix"), "prefix %v is not an IPv6 prefix", c.Prefix))
+			continue
 		case c.Mode != "" && c.Mode != config.NDProxyStatic && c.Mode != config.NDProxyAuto:
-			return nil, fmt.Errorf("ndproxy[%d]: mode %q is not static or auto", i, c.Mode)
+			ps = append(ps, config.Problemf(at(".mode"), "mode %q is not static or auto", c.Mode))
+			continue
 		}
+		rc := ruleConfig{NDProxy: c}
+		rc.Prefix = c.Prefix.Masked()
+		if seen[rc.key()] {
+			ps = append(ps, config.Problemf(at(""), "%s from %s to %s is listed twice", rc.Prefix, c.Upstream, c.Downstream))
+		}
+		seen[rc.key()] = true
+	}
+	return ps
+}
+
+func (p *Proxy) rules(cfg []config.NDProxy) ([]ruleConfig, error) {
+	if ps := Validate(cfg); len(ps) > 0 {
+		return nil, fmt.Errorf("ndproxy%s: %s", ps[0].Path, ps[0].Msg)
+	}
+	var out []ruleConfig
+	for _, c := range cfg {
+		rc := ruleConfig{NDProxy: c, answerFromTarget: p.opts.answerFromTarget || c.AnswerFromTarget}
 		rc.Prefix = c.Prefix.Masked()
 		if rc.Mode == "" {
 			rc.Mode = config.NDProxyStatic
 		}
-		if seen[rc.key()] {
-			return nil, fmt.Errorf("ndproxy[%d]: %s from %s to %s is listed twice", i, rc.Prefix, c.Upstream, c.Downstream)
-		}
-		seen[rc.key()] = true
 		out = append(out, rc)
 	}
 	return out, nil

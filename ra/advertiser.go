@@ -446,7 +446,10 @@ func (a *Advertiser) serve(ctx context.Context, conn Conn, st LinkState, s *sche
 			if err := send(now, netip.IPv6LinkLocalAllNodes(), kind); err != nil {
 				return err
 			}
-			s.multicastSent(now)
+			// The RA left no earlier than the write returned: counting
+			// MIN_DELAY_BETWEEN_RAS from then keeps multicast RAs 3s
+			// apart on the wire even when building or sending was slow.
+			s.multicastSent(time.Now())
 			advertised = true
 		}
 		unicast = s.dueUnicast(now, unicast[:0])
@@ -619,7 +622,7 @@ func (ss *session) sendFinal() {
 			a.log.Error("final router advertisement not sent", "err", err)
 			return
 		}
-		ss.s.last = now
+		ss.s.last = time.Now()
 	}
 	a.log.Info("sent final router advertisement", "count", a.finals)
 }

@@ -2,12 +2,15 @@ package daemon
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/vrouter/vrouter/metrics"
+	"github.com/vrouter/vrouter/ra"
 )
 
 // collector exports the daemon's status snapshot as Prometheus metrics on
 // scrape, so the packages keep plain counters and no metric state of
-// their own. Labels are bounded: interface names and prefixes come from
+// their own; it is the daemon's one metrics mechanism (the RA metrics'
+// names live in ra.WriteMetrics). Labels are bounded: interface names and prefixes come from
 // the config, reasons from typed enums.
 type collector struct {
 	snapshot func() Status
@@ -66,6 +69,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.configured, g, b2f(i.Configured), i.Name)
 		if i.Advertise {
 			ch <- prometheus.MustNewConstMetric(c.advertising, g, b2f(i.Advertising), i.Name)
+		}
+		if i.RA != nil {
+			ra.WriteMetrics(ch, *i.RA)
 		}
 	}
 	for _, r := range st.NDProxy {

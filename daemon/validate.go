@@ -6,45 +6,20 @@ import (
 	"io/fs"
 
 	"github.com/vrouter/vrouter/config"
-	"github.com/vrouter/vrouter/fastpath"
-	"github.com/vrouter/vrouter/ndproxy"
-	"github.com/vrouter/vrouter/ra"
-	"github.com/vrouter/vrouter/router"
 )
-
-// validators are the rules of every component of `vrouter run`, each
-// returning problems with paths from the config root. `vrouter check`,
-// `vrouter run` and SIGHUP all run every one of them (Validate), so a
-// config that check accepts is one every component accepts.
-var validators = []struct {
-	name     string
-	validate func(*config.Config) []config.Problem
-}{
-	{"router", router.Validate},
-	{"ra", validateRA},
-	{"ndproxy", func(c *config.Config) []config.Problem { return config.Under("ndproxy", ndproxy.Validate(c.NDProxy)) }},
-	{"fastpath", func(c *config.Config) []config.Problem {
-		return config.Under("fastpath", fastpath.Validate(c.Fastpath))
-	}},
-}
-
-func validateRA(c *config.Config) []config.Problem {
-	var ps []config.Problem
-	for _, ifc := range c.Interfaces {
-		if ifc.Advertise != nil {
-			ps = append(ps, config.Under("interfaces."+ifc.Name+".advertise", ra.Problems(*ifc.Advertise))...)
-		}
-	}
-	return ps
-}
 
 // Validate runs every component's rules on cfg, which config.Parse
 // accepted, and returns every problem as config.Errors positioned in the
 // file cfg was read from, or nil.
-func Validate(cfg *config.Config) error {
+func Validate(cfg *config.Config) error { return validate(cfg, DefaultSpecs()) }
+
+// validate runs the rules of specs on cfg.
+func validate(cfg *config.Config, specs []Spec) error {
 	var ps []config.Problem
-	for _, v := range validators {
-		ps = append(ps, v.validate(cfg)...)
+	for _, s := range specs {
+		if s.Validate != nil {
+			ps = append(ps, s.Validate(cfg)...)
+		}
 	}
 	if es := cfg.Errors(ps); es != nil {
 		return es
@@ -56,12 +31,14 @@ func Validate(cfg *config.Config) error {
 // given, else config.DefaultPath when it exists, else the embedded default
 // — and validates it completely (Validate). On a bad config the error is
 // config.Errors listing every problem with its position.
-func LoadConfig(path string) (*config.Config, error) {
+func LoadConfig(path string) (*config.Config, error) { return loadConfig(path, DefaultSpecs()) }
+
+func loadConfig(path string, specs []Spec) (*config.Config, error) {
 	cfg, err := readConfig(path)
 	if err != nil {
 		return nil, err
 	}
-	if err := Validate(cfg); err != nil {
+	if err := validate(cfg, specs); err != nil {
 		return nil, err
 	}
 	return cfg, nil

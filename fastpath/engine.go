@@ -11,6 +11,7 @@ import (
 
 	"github.com/vrouter/vrouter/config"
 	"github.com/vrouter/vrouter/internal/ifname"
+	"github.com/vrouter/vrouter/internal/netwatch"
 )
 
 // System is the engine's boundary to the operating system. The Linux
@@ -131,6 +132,21 @@ func WithRingConfig(c RingConfig) Option { return func(e *Engine) { e.ring = &c 
 // DefaultXDPConfig).
 func WithXDPConfig(c XDPConfig) Option { return func(e *Engine) { e.xdp = &c } }
 
+// Watcher is the source of kernel change events the Linux System keeps its
+// tables current with; *netwatch.Watcher implements it.
+type Watcher interface {
+	Subscribe(kinds netwatch.Kinds, queue int) *netwatch.Subscription
+}
+
+// watcherSetter is implemented by a System that takes its events from a
+// Watcher.
+type watcherSetter interface{ setWatcher(Watcher) }
+
+// WithWatcher makes the engine's Linux System take kernel changes from w,
+// the daemon's shared watcher, instead of opening a watcher of its own for
+// each Run.
+func WithWatcher(w Watcher) Option { return func(e *Engine) { e.watcher = w } }
+
 // WithNAPINice sets the nice value (-20..19) Run gives the NAPI threads of
 // the fast-path interfaces when it sets up threaded NAPI (default
 // DefaultNAPINice).
@@ -165,6 +181,7 @@ type Engine struct {
 	napiNice           int
 	ring               *RingConfig // nil: DefaultRingConfig
 	xdp                *XDPConfig  // nil: DefaultXDPConfig
+	watcher            Watcher     // nil: the System's own
 
 	mu        sync.Mutex
 	running   bool
@@ -256,6 +273,9 @@ func New(cfg config.Fastpath, log *slog.Logger, opts ...Option) (*Engine, error)
 		s, err := newOSSystem(log, cfg.IO, cfg.CPUs, e.threadedNAPI, e.napiNice, e.ring, e.xdp)
 		if err != nil {
 			return nil, err
+		}
+		if ws, ok := s.(watcherSetter); ok && e.watcher != nil {
+			ws.setWatcher(e.watcher)
 		}
 		e.sys = s
 	}

@@ -83,6 +83,7 @@ type options struct {
 	sys              System
 	lim              Limits
 	answerFromTarget bool
+	events           <-chan struct{}
 }
 
 // Option configures a Proxy.
@@ -90,6 +91,11 @@ type Option func(*options)
 
 // WithSystem replaces the operating system (tests pass ndproxytest.System).
 func WithSystem(s System) Option { return func(o *options) { o.sys = s } }
+
+// WithEvents makes the proxy re-read its links whenever events receives a
+// value (the daemon passes a subscription of its shared watcher to links,
+// addresses and neighbours) instead of calling System.Watch.
+func WithEvents(events <-chan struct{}) Option { return func(o *options) { o.events = events } }
 
 // WithLimits replaces DefaultLimits.
 func WithLimits(l Limits) Option { return func(o *options) { o.lim = l } }
@@ -106,11 +112,18 @@ type Proxy struct {
 	opts options
 	kick chan []ruleConfig
 
+	readyOnce sync.Once
+	readyC    chan struct{}
+
 	mu      sync.Mutex
 	cfg     []ruleConfig
 	runners map[string]*runner
 	order   []string
 }
+
+// Ready returns a channel that is closed once Run has started the rules of
+// its first config.
+func (p *Proxy) Ready() <-chan struct{} { return p.readyC }
 
 // New validates cfg and returns a Proxy; nothing touches the system until
 // Run.
@@ -131,7 +144,7 @@ func New(cfg []config.NDProxy, log *slog.Logger, opts ...Option) (*Proxy, error)
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	p := &Proxy{log: log, opts: o, kick: make(chan []ruleConfig, 1), runners: make(map[string]*runner)}
+	p := &Proxy{log: log, opts: o, kick: make(chan []ruleConfig, 1), runners: make(map[string]*runner), readyC: make(chan struct{})}
 	rc, err := p.rules(cfg)
 	if err != nil {
 		return nil, err
@@ -218,17 +231,26 @@ func (p *Proxy) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	wg.Go(func() {
+		if p.opts.events != nil {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-p.opts.events:
+					p.notify()
+				}
+			}
+		}
 		if err := p.opts.sys.Watch(ctx, p.notify); err != nil && ctx.Err() == nil {
 			p.log.Warn("ndproxy: watching links failed; polling only", "err", err)
 		}
-	}()
+	})
 	p.mu.Lock()
 	cfg := p.cfg
 	p.mu.Unlock()
 	p.apply(ctx, cfg)
+	p.readyOnce.Do(func() { close(p.readyC) })
 	for {
 		select {
 		case <-ctx.Done():

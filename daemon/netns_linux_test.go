@@ -131,7 +131,7 @@ func TestRealKernelResyncAfterKilledWatcher(t *testing.T) {
 		errC := make(chan error, 1)
 		go func() {
 			errC <- Run(ctx, Options{ConfigPath: path, Socket: "-", StateDir: "-", NetSource: src,
-				Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+				Log:   slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 				Ready: func() { close(ready) }, started: func(x *daemon) { d = x }})
 		}()
 		select {

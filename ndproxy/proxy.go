@@ -311,30 +311,33 @@ func (p *Proxy) apply(ctx context.Context, cfg []ruleConfig) {
 
 // Status is a snapshot of the proxy for `vrouter status` and metrics.
 type Status struct {
-	Rules []RuleStatus
+	Rules []RuleStatus `json:"rules"`
 }
 
 // RuleStatus describes one proxied prefix.
 type RuleStatus struct {
-	Upstream   string
-	Downstream string
-	Prefix     netip.Prefix
-	Mode       config.NDProxyMode
+	Upstream   string             `json:"upstream"`
+	Downstream string             `json:"downstream"`
+	Prefix     netip.Prefix       `json:"prefix"`
+	Mode       config.NDProxyMode `json:"mode"`
 	// Active is true while both interfaces exist and the proxy listens.
-	Active bool
+	Active bool `json:"active"`
 	// Targets are the learned targets (auto mode); in static mode every
 	// address of Prefix is proxied and Targets is empty.
-	Targets []netip.Addr
+	Targets []netip.Addr `json:"targets"`
 	// Pending is the number of targets being probed downstream.
-	Pending int
+	Pending int `json:"pending"`
 	// Answered counts solicited NAs sent, Defended DAD defences, Probes NS
 	// sent downstream, Unsolicited unsolicited NAs sent upstream.
-	Answered, Defended, Probes, Unsolicited uint64
+	Answered    uint64 `json:"answered"`
+	Defended    uint64 `json:"defended"`
+	Probes      uint64 `json:"probes"`
+	Unsolicited uint64 `json:"unsolicited"`
 	// AnsweredUnicast counts the answers to unicast NS (neighbour
 	// unreachability detection by upstream nodes), included in Answered.
-	AnsweredUnicast uint64
+	AnsweredUnicast uint64 `json:"answered_unicast"`
 	// Dropped counts solicitations not answered, by reason (non-zero only).
-	Dropped map[string]uint64
+	Dropped map[string]uint64 `json:"dropped"`
 }
 
 // Status returns a snapshot of every rule.

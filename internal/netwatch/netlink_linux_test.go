@@ -65,13 +65,26 @@ func TestNetlinkKinds(t *testing.T) {
 	})
 }
 
+// tinyFirst opens its first subscription with a tiny receive buffer and the
+// later ones with the default, so the first overruns and the watcher's
+// recovery can be checked without overrunning again.
+type tinyFirst struct{ opened int }
+
+func (s *tinyFirst) Open(stop <-chan struct{}, deliver func(netwatch.Event)) (<-chan error, error) {
+	s.opened++
+	if s.opened == 1 {
+		return netwatch.Netlink{ReceiveBuffer: 1}.Open(stop, deliver)
+	}
+	return netwatch.Netlink{}.Open(stop, deliver)
+}
+
 // TestNetlinkOverrun floods a subscription whose receive buffer is tiny:
 // removing a link with hundreds of addresses sends a burst of
 // notifications in one system call, which overruns it (ENOBUFS). The
 // watcher must resubscribe, resync its subscribers and keep working.
 func TestNetlinkOverrun(t *testing.T) {
 	netnstest.Run(t, func(t *testing.T) {
-		w := netwatch.New(netwatch.Netlink{ReceiveBuffer: 1}, nil)
+		w := netwatch.New(&tinyFirst{}, nil)
 		if err := w.Start(t.Context()); err != nil {
 			t.Fatal(err)
 		}

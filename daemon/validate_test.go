@@ -131,7 +131,7 @@ func TestCheckClosesHoles(t *testing.T) {
 			t.Errorf("%s: Validate = %v, want %q", name, err, want)
 		}
 	}
-	for _, name := range []string{"default", "full-advertise", "router-lifetime-max"} {
+	for _, name := range []string{"default", "full-advertise", "router-lifetime-max", "dhcpv6-stateful", "dhcpv6-stateless", "prefix-delegation", "ha-pair", "fastpath-io-xdp"} {
 		cfg, err := config.Parse("fuzz.yaml", corpus[name])
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)

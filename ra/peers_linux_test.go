@@ -181,7 +181,7 @@ func TestAdvertiserRealPeers(t *testing.T) {
 	pcap := filepath.Join(t.TempDir(), "ra.pcap")
 	shark := startBackground(t, p.hostNS, "tshark", "-q", "-i", p.hostLink, "-f", "icmp6", "-w", pcap)
 	dump := startBackground(t, p.hostNS, "radvdump")
-	waitFor(t, 10*time.Second, "tshark to capture", func() (bool, string) {
+	waitFor(t, 60*time.Second, "tshark to capture", func() (bool, string) {
 		out := shark.out.String()
 		return strings.Contains(out, "Capturing on"), out
 	})

@@ -97,6 +97,11 @@ type Facts struct {
 	// Addresses maps a config interface name to addresses added at run
 	// time (the ::1 of a delegated /64, RFC 8415 §6.3).
 	Addresses map[string][]netip.Prefix
+	// Prefixes maps a config interface name to prefixes advertised at run
+	// time besides its advertise.prefixes (a delegated /64 with lifetimes
+	// bounded by the lease's). One that disappears is withdrawn with zero
+	// lifetimes (RFC 9096), as a prefix removed from the config is.
+	Prefixes map[string][]config.Prefix
 }
 
 // Link returns the link a component serves config interface name on.
@@ -109,12 +114,17 @@ func (f Facts) Link(name string) string {
 
 // Clone returns a deep copy of f.
 func (f Facts) Clone() Facts {
-	c := Facts{Standby: f.Standby, ServeOn: maps.Clone(f.ServeOn)}
-	if f.Addresses != nil {
-		c.Addresses = make(map[string][]netip.Prefix, len(f.Addresses))
-		for k, v := range f.Addresses {
-			c.Addresses[k] = slices.Clone(v)
-		}
+	return Facts{Standby: f.Standby, ServeOn: maps.Clone(f.ServeOn),
+		Addresses: cloneLists(f.Addresses), Prefixes: cloneLists(f.Prefixes)}
+}
+
+func cloneLists[T any](m map[string][]T) map[string][]T {
+	if m == nil {
+		return nil
+	}
+	c := make(map[string][]T, len(m))
+	for k, v := range m {
+		c[k] = slices.Clone(v)
 	}
 	return c
 }
@@ -123,24 +133,27 @@ func (f Facts) Clone() Facts {
 // modified; the result shares nothing that facts change.
 func Effective(cfg *config.Config, facts Facts) Desired {
 	d := Desired{Config: cfg, Facts: facts.Clone()}
-	if len(facts.Addresses) == 0 {
+	if len(facts.Addresses) == 0 && len(facts.Prefixes) == 0 {
 		return d
 	}
 	c := *cfg
 	c.Interfaces = slices.Clone(cfg.Interfaces)
 	for i := range c.Interfaces {
 		ifc := &c.Interfaces[i]
-		extra := facts.Addresses[ifc.Name]
-		if len(extra) == 0 {
-			continue
-		}
-		addrs := slices.Clone(ifc.Addresses)
-		for _, p := range extra {
-			if !slices.Contains(addrs, p) {
-				addrs = append(addrs, p)
+		if extra := facts.Addresses[ifc.Name]; len(extra) > 0 {
+			addrs := slices.Clone(ifc.Addresses)
+			for _, p := range extra {
+				if !slices.Contains(addrs, p) {
+					addrs = append(addrs, p)
+				}
 			}
+			ifc.Addresses = addrs
 		}
-		ifc.Addresses = addrs
+		if extra := facts.Prefixes[ifc.Name]; len(extra) > 0 && ifc.Advertise != nil {
+			adv := *ifc.Advertise
+			adv.Prefixes = append(slices.Clone(adv.Prefixes), extra...)
+			ifc.Advertise = &adv
+		}
 	}
 	d.Config = &c
 	return d

@@ -25,10 +25,12 @@
 //     and DHCPv6 stop serving, without the side effects of a real stop: the
 //     RA component stops its advertisers with ra.Advertiser.SkipFinal, so a
 //     Backup sends no final RA), the link an interface is served on (HA's
-//     macvlan carrying the virtual link-local address), and runtime
-//     addresses (the ::1 of a delegated /64, which the reconciler adds and
-//     removes and whose /64 the "::/64" advertised prefix follows, RFC 9096
-//     deprecating the old one). A component learning a fact calls
+//     macvlan carrying the virtual link-local address), runtime addresses
+//     (the ::1 of a delegated /64, which the reconciler adds and removes and
+//     whose /64 the "::/64" advertised prefix follows) and runtime
+//     advertised prefixes (a delegated /64 with the lease's lifetimes); one
+//     that goes is withdrawn with zero lifetimes (RFC 9096), as a prefix
+//     removed from the config is. A component learning a fact calls
 //     Env.Publish; the daemon recomputes the desired state and applies it to
 //     every component in order. One input type for reloads and run-time
 //     changes means one code path to test for both.

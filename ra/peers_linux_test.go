@@ -37,15 +37,6 @@ import (
 	"github.com/vrouter/vrouter/ra/ratest"
 )
 
-// Forwarding reads the sysctl from a thread in the namespace.
-func (s nsSystem) Forwarding(name string) (on bool, err error) {
-	err = netns.DoFD(s.fd, func() error {
-		on, err = s.System.Forwarding(name)
-		return err
-	})
-	return on, err
-}
-
 // background runs a command in a namespace until the test ends (or stop),
 // collecting its output.
 type background struct {

@@ -76,6 +76,12 @@ func (c *fastpathComponent) Apply(d Desired) error {
 // starts it again with back-off; meanwhile the kernel forwards.
 func (c *fastpathComponent) Run(ctx context.Context, ready func()) error {
 	for {
+		// The config read below is the newest: a change signalled before
+		// it (the Apply before the first Run) needs no restart.
+		select {
+		case <-c.changed:
+		default:
+		}
 		c.mu.Lock()
 		cfg := c.cfg
 		c.mu.Unlock()

@@ -66,10 +66,16 @@ type fakes struct {
 // bubble, and waits until every component is ready.
 func startFakes(t *testing.T, cfg string) *fakes {
 	t.Helper()
+	return startFakesWith(t, cfg, &fastpathtest.System{Interfaces: map[string]fastpathtest.Interface{}})
+}
+
+// startFakesWith is startFakes with the fast path on fp.
+func startFakesWith(t *testing.T, cfg string, fp *fastpathtest.System) *fakes {
+	t.Helper()
 	f := &fakes{
 		t: t, path: filepath.Join(t.TempDir(), "vrouter.yaml"),
 		os: routertest.New(t), ra: ratest.NewSystem(), nd: ndproxytest.New(),
-		fp:  &fastpathtest.System{Interfaces: map[string]fastpathtest.Interface{}},
+		fp:  fp,
 		src: netwatchtest.New(), reload: make(chan struct{}, 1), notify: make(chan string, 64), errC: make(chan error, 1),
 	}
 	f.write(cfg)
@@ -346,5 +352,29 @@ func TestRunResyncsAfterLostEvents(t *testing.T) {
 			t.Errorf("advertiser status after the resync %+v", st)
 		}
 		f.stop()
+	})
+}
+
+// TestRunStartsFastpathOnce: the engine of the config at start is started
+// once, not restarted for the Apply that came before Run (an AF_XDP port
+// reopened while the first is being torn down fails).
+func TestRunStartsFastpathOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		in, out := fastpathtest.NewChannelPort(64), fastpathtest.NewChannelPort(64)
+		claimed := make(chan []fastpath.Link, 4)
+		sys := &fastpathtest.System{Claimed: claimed, Interfaces: map[string]fastpathtest.Interface{
+			"eth0": {Link: fastpath.Link{Index: 2, Name: "eth0", MTU: 1500, MAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}}, Port: in},
+			"eth1": {Link: fastpath.Link{Index: 3, Name: "eth1", MTU: 1500, MAC: net.HardwareAddr{2, 0, 0, 0, 0, 3}}, Port: out},
+		}}
+		g := startFakesWith(t, fakeConfig+"fastpath: {enabled: true, interfaces: [eth0, eth1]}\n", sys)
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		if n := len(claimed); n != 1 {
+			t.Errorf("the engine claimed its links %d times, want once", n)
+		}
+		if st := g.status().Fastpath; st == nil || !st.Running {
+			t.Errorf("fast path status %+v", st)
+		}
+		g.stop()
 	})
 }

@@ -25,7 +25,7 @@ const (
 	minMaxInterval     = 4 * time.Second
 	maxMaxInterval     = 1800 * time.Second
 	minMinInterval     = 3 * time.Second
-	maxRouterLifetime  = 9000 * time.Second
+	maxRouterLifetime  = MaxRouterLifetime
 	maxReachableTime   = 3600 * time.Second
 	defaultMaxInterval = 600 * time.Second
 	minLinkMTU         = 1280
@@ -37,6 +37,7 @@ type decoder struct {
 	file      string
 	errs      Errors
 	addrNodes []addrNode
+	pos       positions
 	// ifaceKeys holds every interface name written (valid or not), so that
 	// cross-checks say nothing about one that has errors of its own.
 	ifaceKeys   map[string]bool
@@ -72,6 +73,7 @@ func parse(name string, data []byte) (*Config, error) {
 		return cfg, nil // an empty file configures nothing
 	}
 	d.config(doc.Content[0], cfg)
+	cfg.Positions = Positions{d.pos}
 	d.crossCheck(cfg)
 	if len(d.errs) > 0 {
 		d.errs.sort()
@@ -107,6 +109,7 @@ func (d *decoder) mapping(n *yaml.Node, path string, fs fields) {
 			continue
 		}
 		seen[k.Value] = true
+		d.at(p, k, v)
 		h, ok := fs[k.Value]
 		if !ok {
 			d.errorf(k, p, "unknown field (allowed: %s)", allowed(fs))
@@ -166,7 +169,9 @@ func (d *decoder) sequence(n *yaml.Node, path string, each func(i int, v *yaml.N
 		return
 	}
 	for i, v := range n.Content {
-		each(i, v, fmt.Sprintf("%s[%d]", path, i))
+		p := fmt.Sprintf("%s[%d]", path, i)
+		d.at(p, v, v)
+		each(i, v, p)
 	}
 }
 
@@ -400,6 +405,7 @@ func (d *decoder) interfaces(n *yaml.Node, path string, c *Config) {
 			continue
 		}
 		seen[k.Value] = true
+		d.at(p, k, v)
 		d.ifaceKeys[k.Value] = true
 		if !ifname.Valid(k.Value) || k.Tag != "!!str" {
 			d.errorf(k, p, "invalid interface name %q (1-15 characters, no '/', ':' or spaces)", k.Value)

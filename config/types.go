@@ -39,6 +39,10 @@ type Config struct {
 	Metrics    Metrics
 	// HA is nil unless the router is one of an HA pair (DESIGN §4.3).
 	HA *HA
+
+	// Positions says where each field was written; it is not part of
+	// what the config means (see Positions.Equal).
+	Positions Positions
 }
 
 // Interface is the desired state of one network interface.

@@ -23,13 +23,13 @@ import (
 	"time"
 
 	"github.com/mdlayher/ndp"
-	"github.com/vishvananda/netlink"
 	"golang.org/x/net/ipv6"
 	"golang.org/x/sys/unix"
 
 	"github.com/vrouter/vrouter/config"
 	"github.com/vrouter/vrouter/internal/netns"
 	"github.com/vrouter/vrouter/ra"
+	"github.com/vrouter/vrouter/ra/ratest"
 )
 
 // netPair is a router and a host namespace joined by a veth pair.
@@ -110,41 +110,15 @@ func openNS(t *testing.T, name string) int {
 	return fd
 }
 
-// nsSystem is the real ra.System for another namespace: netlink through a
-// handle opened there, NDP sockets opened on a thread switched there.
-type nsSystem struct {
-	ra.System
-	fd int
-}
-
-func newNSSystem(t *testing.T, fd int) nsSystem {
+// newNSSystem is the real ra.System of the namespace open at fd.
+func newNSSystem(t *testing.T, fd int) ra.System {
 	t.Helper()
-	var h *netlink.Handle
-	err := netns.DoFD(fd, func() (err error) {
-		h, err = netlink.NewHandle(unix.NETLINK_ROUTE)
-		return err
-	})
+	sys, closeSys, err := ratest.InNetns(fd)
 	if err != nil {
-		t.Fatalf("netlink handle in namespace: %v", err)
+		t.Fatal(err)
 	}
-	t.Cleanup(h.Close)
-	return nsSystem{System: ra.NewNetlinkSystem(h), fd: fd}
-}
-
-func (s nsSystem) LinkState(name string) (st ra.LinkState, err error) {
-	err = netns.DoFD(s.fd, func() error {
-		st, err = s.System.LinkState(name)
-		return err
-	})
-	return st, err
-}
-
-func (s nsSystem) Listen(name string) (c ra.Conn, err error) {
-	err = netns.DoFD(s.fd, func() error {
-		c, err = s.System.Listen(name)
-		return err
-	})
-	return c, err
+	t.Cleanup(closeSys)
+	return sys
 }
 
 // waitFor polls cond every 100ms until it holds or timeout passes.

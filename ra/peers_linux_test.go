@@ -37,15 +37,6 @@ import (
 	"github.com/vrouter/vrouter/ra/ratest"
 )
 
-// Forwarding reads the sysctl from a thread in the namespace.
-func (s nsSystem) Forwarding(name string) (on bool, err error) {
-	err = netns.DoFD(s.fd, func() error {
-		on, err = s.System.Forwarding(name)
-		return err
-	})
-	return on, err
-}
-
 // background runs a command in a namespace until the test ends (or stop),
 // collecting its output.
 type background struct {
@@ -181,7 +172,7 @@ func TestAdvertiserRealPeers(t *testing.T) {
 	pcap := filepath.Join(t.TempDir(), "ra.pcap")
 	shark := startBackground(t, p.hostNS, "tshark", "-q", "-i", p.hostLink, "-f", "icmp6", "-w", pcap)
 	dump := startBackground(t, p.hostNS, "radvdump")
-	waitFor(t, 10*time.Second, "tshark to capture", func() (bool, string) {
+	waitFor(t, 60*time.Second, "tshark to capture", func() (bool, string) {
 		out := shark.out.String()
 		return strings.Contains(out, "Capturing on"), out
 	})

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vrouter/vrouter/internal/ifname"
+	"github.com/vrouter/vrouter/internal/netwatch"
 )
 
 // NewNetlinkSystem returns the Linux System: links from netlink through h
@@ -42,7 +43,7 @@ func (s netlinkSystem) LinkState(name string) (LinkState, error) {
 	if err != nil {
 		var nf netlink.LinkNotFoundError
 		if errors.As(err, &nf) {
-			return LinkState{}, fmt.Errorf("interface %q does not exist: %w", name, ErrLinkNotReady)
+			return LinkState{}, fmt.Errorf("interface %q does not exist: %w: %w", name, ErrLinkNotReady, netwatch.ErrLinkNotFound)
 		}
 		return LinkState{}, fmt.Errorf("get link %q: %w", name, err)
 	}

@@ -257,6 +257,9 @@ func TestStatusJSON(t *testing.T) {
 			t.Errorf("status JSON lacks %s:\n%s", want, b)
 		}
 	}
+	if s := DropReason(numDropReasons).String(); s != "unknown" {
+		t.Errorf("out-of-range drop reason spelled %q", s)
+	}
 	for _, r := range DropReasons() {
 		if s := r.String(); s == "" || strings.ToLower(s) != s || strings.Contains(s, " ") {
 			t.Errorf("drop reason %d spelled %q", r, s)

@@ -1,9 +1,5 @@
 package dhcpv6
 
-import (
-	"fmt"
-)
-
 // DropReason says why a received datagram got no answer.
 type DropReason uint8
 
@@ -62,7 +58,7 @@ func (r DropReason) String() string {
 	if r < numDropReasons {
 		return dropNames[r]
 	}
-	return fmt.Sprintf("drop_reason_%d", uint8(r))
+	return "unknown"
 }
 
 // MarshalText makes a DropReason a JSON object key.

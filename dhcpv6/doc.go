@@ -18,7 +18,9 @@
 // HOP_COUNT_LIMIT, Relay-reply with the Interface-Id option echoed at each
 // level, the client link-layer address option of RFC 6939 read from the
 // relay closest to the client, the relay source port of RFC 8357). IA_TA
-// and IA_PD are answered NoAddrsAvail, NoPrefixAvail or NoBinding.
+// and IA_PD are answered NoAddrsAvail, NoPrefixAvail or NoBinding. The
+// first 8 IAs of each type and 8 addresses of each IA are served; an answer
+// that would not fit in a datagram is dropped.
 //
 // A [Server] is created with [NewServer] and served with [Server.Run];
 // [Server.Update] applies a reloaded config, [Server.Status] counts

@@ -565,3 +565,52 @@ func TestNetnsHAPassive(t *testing.T) {
 		t.Fatalf("after failover the client has %s, had %s", got, a)
 	}
 }
+
+// TestNetnsRelay: a client behind a real relay agent (dnsmasq
+// --dhcp-relay) gets the address reserved for its MAC although its DUID
+// (a DUID-UUID) holds none: the MAC comes from the relay's RFC 6939
+// option, the Relay-reply finds its way back through the relay.
+//
+//	[server eth1 2001:db8:0:2::1]--bridge--[eth1 ::fe  relay  eth0 2001:db8:0:3::1]----[eth0 client]
+func TestNetnsRelay(t *testing.T) {
+	l := newLink(t, "dhclient", "dnsmasq")
+	s := l.startServer(shortCfg())
+	relay := l.addRouter("r", "02:00:00:00:00:fe", "2001:db8:0:2::fe/64")
+	l.n++
+	client := l.addNS("c")
+	run(t, "ip", "-n", relay, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0", "netns", client)
+	run(t, "ip", "-n", relay, "link", "set", "eth0", "up")
+	run(t, "ip", "-n", relay, "addr", "add", "2001:db8:0:3::1/64", "dev", "eth0", "nodad")
+	run(t, "ip", "-n", client, "link", "set", "eth0", "address", "fa:16:3e:33:33:33", "up")
+	dir := t.TempDir()
+	out := &syncBuffer{}
+	dm := exec.Command("ip", "netns", "exec", relay, "dnsmasq", "--no-daemon", "--conf-file=/dev/null", "--port=0",
+		"--pid-file="+filepath.Join(dir, "pid"), "--dhcp-leasefile="+filepath.Join(dir, "leases"),
+		"--dhcp-relay=2001:db8:0:3::1,2001:db8:0:2::1", "--log-dhcp", "--log-facility=-")
+	dm.Stdout, dm.Stderr = out, out
+	dm.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := dm.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		dm.Process.Kill()
+		dm.Wait()
+		if t.Failed() {
+			t.Logf("dnsmasq:\n%s", out)
+		}
+	})
+	eventually(t, 10*time.Second, "client link-local address", func() bool {
+		o, _ := exec.Command("ip", "-n", client, "-6", "addr", "show", "dev", "eth0", "scope", "link").CombinedOutput()
+		return strings.Contains(string(o), "fe80") && !strings.Contains(string(o), "tentative")
+	})
+	cdir := t.TempDir()
+	os.WriteFile(filepath.Join(cdir, "leases"), []byte(`default-duid "\000\004\001\002\003\004\005\006\007\010\011\012\013\014\015\016\017\021";`+"\n"), 0o644)
+	c := startDHClient(t, client, cdir, "-N")
+	ev := c.event("BOUND6", 20*time.Second)
+	if ev["new_ip6_address"] != "2001:db8:0:2::33" {
+		t.Fatalf("through the relay the client got %v, want the reservation of its MAC", ev)
+	}
+	if st := s.Status(); st.Relayed < 2 || st.Received["request"] == 0 {
+		t.Fatalf("status %+v", st)
+	}
+}

@@ -14,9 +14,12 @@ DEB_PKGS := iproute2 iputils-ping iputils-tracepath traceroute radvd radvdump nd
 # ...and the service-VM image and its boot test (make image, make e2e-vm).
 VM_PKGS  := mmdebstrap extlinux syslinux-common qemu-utils qemu-system-x86 genisoimage \
             e2fsprogs fdisk mount curl
+# ...and the DHCPv6 benchmark's peers (make bench-dhcpv6): Kea's server and
+# its load generator perfdhcp (kea-admin); dnsmasq is in DEB_PKGS.
+BENCH_PKGS := kea-dhcp6-server kea-admin
 IMAGE    ?= bin/vrouter-bookworm.qcow2
 
-.PHONY: all build test test-unit test-e2e lint fuzz bench demo deps clean image e2e-vm
+.PHONY: all build test test-unit test-e2e lint fuzz bench bench-dhcpv6 demo deps clean image e2e-vm
 
 all: build
 
@@ -55,6 +58,14 @@ bench:
 	$(GO) build -o bin/ ./cmd/v6gen ./bench/cmd/fprouter ./bench/cmd/bench
 	bin/bench -bin bin -out bench/results -rounds 3 -trial 5s
 
+# DHCPv6 servers under load: vrouter's against Kea (memfile) and dnsmasq,
+# server on CPU1, perfdhcp / d6load on CPU0, 3 rounds; results (results.md,
+# points.csv, plots) in bench/results/dhcpv6/, report in bench/report/dhcpv6.md.
+# Needs root and the packages of BENCH_PKGS (it names any that is missing).
+bench-dhcpv6:
+	$(GO) build -o bin/ ./bench/cmd/d6server ./bench/cmd/d6load ./bench/cmd/dhcpv6bench
+	bin/dhcpv6bench -bin bin -out bench/results/dhcpv6 -rounds 3 -trial 3s
+
 # A BIOS-bootable Debian bookworm qcow2 with vrouter baked in (root).
 image:
 	images/build-image.sh $(IMAGE)
@@ -68,7 +79,7 @@ demo: build
 
 deps:
 	apt-get update
-	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEB_PKGS) $(VM_PKGS)
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEB_PKGS) $(VM_PKGS) $(BENCH_PKGS)
 
 clean:
 	rm -rf bin e2e.log

@@ -64,8 +64,11 @@
 // they expire.
 //
 // Every change is appended to a journal in the state directory and made
-// durable (fdatasync, one for all the answers of a batch) before any answer
-// that depends on it is sent; the journal is compacted by writing a new one
+// durable (fdatasync) before any answer that depends on it is sent. The
+// sync runs beside the handling of messages, not in its way: one sync makes
+// durable every change handled while the previous one ran (group commit),
+// and answers that change nothing (Advertise) do not wait for it. The
+// journal is compacted by writing a new one
 // beside it, syncing it, renaming it into place and syncing the directory.
 // A crash at any moment leaves the old or the new state: after a restart
 // every client keeps its address and no new client is given an address

@@ -222,12 +222,12 @@ func TestPassiveSendsNothing(t *testing.T) {
 	if !ok {
 		t.Fatal("no answer computed")
 	}
-	ts.flush(conn, []answer{a})
+	ts.Server.send(conn, []answer{a}, nil)
 	if len(sent) != 0 || ts.Status().Suppressed != 1 {
 		t.Fatalf("passive server sent %v", sent)
 	}
 	ts.SetActive(true)
-	ts.flush(conn, []answer{a})
+	ts.Server.send(conn, []answer{a}, nil)
 	if len(sent) != 1 || ts.Status().Sent["reply"] != 1 {
 		t.Fatalf("active server sent %v", sent)
 	}
@@ -307,16 +307,20 @@ func TestStoreFailure(t *testing.T) {
 	fsys.crashAt = fsys.ops + 1 // the disk fails from now on
 	c := uuidClient(1)
 	rc := withOption(&dhcpv6.OptionGeneric{OptionCode: dhcpv6.OptionRapidCommit})
-	s.mu.Lock()
-	commit, ok1 := s.handle(direct(c.mac), c.msg(dhcpv6.MessageTypeSolicit, withIA(1), rc).ToBytes(), clock.Now())
-	info, ok2 := s.handle(direct(c.mac), c.msg(dhcpv6.MessageTypeInformationRequest).ToBytes(), clock.Now())
-	s.mu.Unlock()
-	if !ok1 || !ok2 || !commit.commit || info.commit {
-		t.Fatalf("answers %v %v, commit flags %v %v", ok1, ok2, commit.commit, info.commit)
+	batch := []inbound{
+		{b: c.msg(dhcpv6.MessageTypeSolicit, withIA(1), rc).ToBytes(), m: direct(c.mac)},
+		{b: c.msg(dhcpv6.MessageTypeInformationRequest).ToBytes(), m: direct(c.mac)},
 	}
 	var sent []netip.AddrPort
-	s.flush(recordConn{sent: &sent}, []answer{commit, info})
-	if st := s.Status(); len(sent) != 1 || st.Dropped[DropStoreFailed] != 1 || st.Sent["reply"] != 1 {
+	conn := recordConn{sent: &sent}
+	// As serve does: the Information-request's Reply goes at once, the
+	// Rapid Commit Reply waits for the journal, which fails.
+	s.send(conn, s.handleBatch(batch, nil), nil)
+	if len(sent) != 1 || len(s.waiting) != 1 || !s.waiting[0].commit {
+		t.Fatalf("sent %v at once, %d waiting", sent, len(s.waiting))
+	}
+	s.syncOnce(conn)
+	if st := s.Status(); len(sent) != 1 || st.Dropped[DropStoreFailed] != 1 || st.Sent["reply"] != 1 || len(s.waiting) != 0 {
 		t.Fatalf("sent %v, status %+v", sent, st)
 	}
 }

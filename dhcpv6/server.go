@@ -69,6 +69,11 @@ type Server struct {
 	table   *table
 	journal *journal // nil: leases kept in memory only
 	c       counters
+	// waiting holds the answers that wait for the journal's next sync
+	// (serve.go); spareWaiting a slice to reuse.
+	waiting, spareWaiting []answer
+	compactDue            bool // the sweep wants the journal compacted
+	storeFailing          bool // the last journal sync failed (logged once)
 }
 
 // Option configures a Server.
@@ -247,11 +252,6 @@ func (s *Server) Leases() []Lease {
 	return out
 }
 
-type inbound struct {
-	b []byte
-	m Meta
-}
-
 // Run serves until ctx is done, then makes the leases durable, closes the
 // socket and returns nil. Socket errors make it open the socket again
 // (after a second); a lease journal that cannot be written makes it stop
@@ -302,122 +302,4 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-// serve reads and answers from c until ctx is done (nil) or c fails.
-func (s *Server) serve(ctx context.Context, c Conn, sweep <-chan time.Time) error {
-	in := make(chan inbound, batchSize)
-	readErr := make(chan error, 1)
-	go func() {
-		buf := make([]byte, 65536)
-		for {
-			n, m, err := c.ReadFrom(buf)
-			if err != nil {
-				readErr <- err
-				close(in)
-				return
-			}
-			select {
-			case in <- inbound{b: slices.Clone(buf[:n]), m: m}:
-			case <-ctx.Done():
-			}
-		}
-	}()
-	stop := context.AfterFunc(ctx, func() { c.Close() })
-	defer func() {
-		if stop() {
-			c.Close()
-		}
-		for range in {
-		}
-	}()
-	var answers []answer
-	for {
-		select {
-		case p, ok := <-in:
-			if !ok {
-				err := <-readErr
-				if ctx.Err() != nil {
-					return nil
-				}
-				return err
-			}
-			answers = answers[:0]
-			answers = s.handleBatch(p, in, answers)
-			s.flush(c, answers)
-		case <-sweep:
-			s.mu.Lock()
-			s.table.expire(s.clock.Now())
-			if s.journal != nil && s.journal.needsCompaction(s.table) {
-				if err := s.journal.compact(s.table); err != nil {
-					s.log.Error("compact lease journal", "err", err)
-				}
-			}
-			s.mu.Unlock()
-		}
-	}
-}
-
-// handleBatch handles p and whatever else is already queued (up to
-// batchSize datagrams) under one lock.
-func (s *Server) handleBatch(p inbound, in <-chan inbound, out []answer) []answer {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := s.clock.Now()
-	if a, ok := s.handle(p.m, p.b, now); ok {
-		out = append(out, a)
-	}
-	for range batchSize - 1 {
-		select {
-		case q, ok := <-in:
-			if !ok {
-				return out
-			}
-			if a, ok := s.handle(q.m, q.b, now); ok {
-				out = append(out, a)
-			}
-		default:
-			return out
-		}
-	}
-	return out
-}
-
-// flush makes the batch's lease changes durable, then sends its answers:
-// none that depends on a change is sent before the change is on disk.
-func (s *Server) flush(c Conn, answers []answer) {
-	s.mu.Lock()
-	var err error
-	if s.journal != nil && s.journal.pending() {
-		err = s.journal.sync(s.table)
-	}
-	if err != nil {
-		s.log.Error("lease journal", "err", err)
-	}
-	s.mu.Unlock()
-	active := s.active.Load()
-	var sent [numMsgTypes]uint64
-	var storeFailed, sendFailed, suppressed uint64
-	for _, a := range answers {
-		switch {
-		case err != nil && a.commit:
-			storeFailed++
-		case !active:
-			suppressed++
-		default:
-			if werr := c.WriteTo(a.b, a.dst); werr != nil {
-				sendFailed++
-				continue
-			}
-			sent[a.typ]++
-		}
-	}
-	s.mu.Lock()
-	for i, n := range sent {
-		s.c.sent[i] += n
-	}
-	s.c.dropped[DropStoreFailed] += storeFailed
-	s.c.dropped[DropSendFailed] += sendFailed
-	s.c.suppressed += suppressed
-	s.mu.Unlock()
 }

@@ -100,16 +100,32 @@ type syncFile struct{ *os.File }
 
 func (f syncFile) Sync() error { return datasync(f.File) }
 
-// journal is the open lease journal of one server.
+// journal is the open lease journal of one server. Records are added, and
+// the work to make them durable taken (take), under the server's lock; the
+// writes and syncs themselves (commit) run outside it, in one goroutine at a
+// time, so that the server handles messages while the disk syncs; their
+// outcome is applied under the lock again (finish). sync does all three.
 type journal struct {
-	fs    fileSystem
-	path  string
-	f     file
-	buf   []byte // encoded records not yet written
+	fs   fileSystem
+	path string
+	// f is the open file: only commit and close touch it.
+	f file
+	// Under the server's lock:
+	buf   []byte // encoded records not yet taken
+	spare []byte // a buffer commit is done with, for the next records
 	lines int    // records in the file (for compaction)
 	// broken: a write or sync failed, the file may end in part of a
-	// line; the next sync rewrites the journal from the table.
+	// line, or it is not open; the next take rewrites the journal from
+	// the table.
 	broken bool
+}
+
+// journalJob is the work of one commit: records to append, or (snapshot)
+// the whole journal to write in place of the file.
+type journalJob struct {
+	buf      []byte
+	snapshot bool
+	lines    int // records in buf
 }
 
 // openJournal loads the journal at path into a table (leases expired at now
@@ -219,27 +235,10 @@ func (j *journal) pending() bool { return len(j.buf) > 0 || j.broken }
 // file may end in part of them; the next sync rewrites the journal from t,
 // which holds them.
 func (j *journal) sync(t *table) error {
-	if j.broken || j.f == nil {
-		if err := j.compact(t); err != nil {
-			return err
-		}
-		j.broken = false
-		return nil
-	}
-	if len(j.buf) == 0 {
-		return nil
-	}
-	if _, err := j.f.Write(j.buf); err != nil {
-		j.broken = true
-		return fmt.Errorf("write lease journal: %w", err)
-	}
-	if err := j.f.Sync(); err != nil {
-		j.broken = true
-		return fmt.Errorf("sync lease journal: %w", err)
-	}
-	j.lines += bytes.Count(j.buf, []byte{'\n'})
-	j.buf = j.buf[:0]
-	return nil
+	job := j.take(t, false)
+	err := j.commit(job)
+	j.finish(job, err)
+	return err
 }
 
 // needsCompaction reports whether the file holds many more records than
@@ -251,16 +250,58 @@ func (j *journal) needsCompaction(t *table) bool {
 // compact replaces the journal by the leases of t, atomically. Pending
 // records are dropped: t already holds them.
 func (j *journal) compact(t *table) error {
-	b := appendRecord(nil, record{Op: "journal", Version: journalVersion})
-	for _, l := range t.byAddr {
-		b = appendRecord(b, record{Op: "lease", Addr: l.Addr, DUID: hex.EncodeToString(l.DUID), IAID: l.IAID, Exp: l.Expires.Unix()})
+	job := j.take(t, true)
+	err := j.commit(job)
+	j.finish(job, err)
+	return err
+}
+
+// take returns the work that makes what t and the pending records hold
+// durable: the pending records to append, or the whole of t when compact
+// is set or the file is broken (the pending records are then dropped: t
+// holds them). The server's lock is held; the records added after take
+// belong to the next one.
+func (j *journal) take(t *table, compact bool) journalJob {
+	if compact || j.broken {
+		b := appendRecord(j.buf[:0], record{Op: "journal", Version: journalVersion})
+		for _, l := range t.byAddr {
+			b = appendRecord(b, record{Op: "lease", Addr: l.Addr, DUID: hex.EncodeToString(l.DUID), IAID: l.IAID, Exp: l.Expires.Unix()})
+		}
+		j.buf = j.spare[:0]
+		j.spare = nil
+		return journalJob{buf: b, snapshot: true, lines: t.len() + 1}
+	}
+	job := journalJob{buf: j.buf, lines: bytes.Count(j.buf, []byte{'\n'})}
+	j.buf = j.spare[:0]
+	j.spare = nil
+	return job
+}
+
+// commit does job: it appends and fdatasyncs, or it writes the snapshot
+// beside the journal, syncs it, renames it into place, syncs the directory
+// and reopens. It touches only the file, not what the lock guards.
+func (j *journal) commit(job journalJob) error {
+	if !job.snapshot {
+		if len(job.buf) == 0 {
+			return nil
+		}
+		if j.f == nil {
+			return errors.New("write lease journal: not open")
+		}
+		if _, err := j.f.Write(job.buf); err != nil {
+			return fmt.Errorf("write lease journal: %w", err)
+		}
+		if err := j.f.Sync(); err != nil {
+			return fmt.Errorf("sync lease journal: %w", err)
+		}
+		return nil
 	}
 	tmp := j.path + ".tmp"
 	f, err := j.fs.Create(tmp)
 	if err != nil {
 		return fmt.Errorf("compact lease journal: %w", err)
 	}
-	if _, err := f.Write(b); err != nil {
+	if _, err := f.Write(job.buf); err != nil {
 		f.Close()
 		return fmt.Errorf("compact lease journal: %w", err)
 	}
@@ -279,13 +320,35 @@ func (j *journal) compact(t *table) error {
 	}
 	nf, err := j.fs.OpenAppend(j.path)
 	if err != nil {
+		// The new journal is in place but not open: the next commit
+		// writes it again.
+		if j.f != nil {
+			j.f.Close()
+			j.f = nil
+		}
 		return fmt.Errorf("compact lease journal: %w", err)
 	}
 	if j.f != nil {
 		j.f.Close()
 	}
-	j.f, j.lines, j.buf = nf, t.len()+1, j.buf[:0]
+	j.f = nf
 	return nil
+}
+
+// finish records the outcome of commit(job) under the server's lock: after
+// an error the next take rewrites the journal.
+func (j *journal) finish(job journalJob, err error) {
+	switch {
+	case err != nil:
+		j.broken = true
+	case job.snapshot:
+		j.broken, j.lines = false, job.lines
+	default:
+		j.lines += job.lines
+	}
+	if j.spare == nil && cap(job.buf) <= 1<<20 {
+		j.spare = job.buf[:0]
+	}
 }
 
 func (j *journal) close() error {

@@ -1,0 +1,177 @@
+package dhcpv6
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"testing"
+	"testing/synctest"
+
+	"github.com/insomniacslk/dhcp/dhcpv6"
+)
+
+// chanConn is an in-memory Conn (package dhcpv6test's cannot be imported
+// here): Inject blocks until the server reads; WriteTo records.
+type chanConn struct {
+	in   chan []byte
+	done chan struct{}
+	once sync.Once
+	mu   sync.Mutex
+	sent []*dhcpv6.Message
+}
+
+func newChanConn() *chanConn { return &chanConn{in: make(chan []byte), done: make(chan struct{})} }
+
+func (c *chanConn) inject(b []byte) { c.in <- b }
+
+func (c *chanConn) ReadFrom(b []byte) (int, Meta, error) {
+	select {
+	case d := <-c.in:
+		return copy(b, d), direct(nil), nil
+	case <-c.done:
+		return 0, Meta{}, fmt.Errorf("read: %w", net.ErrClosed)
+	}
+}
+
+func (c *chanConn) WriteTo(b []byte, _ netip.AddrPort) error {
+	m, err := dhcpv6.MessageFromBytes(b)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.sent = append(c.sent, m)
+	c.mu.Unlock()
+	return nil
+}
+
+func (c *chanConn) Close() error {
+	c.once.Do(func() { close(c.done) })
+	return nil
+}
+
+// answered returns the message types sent to each client (by the last
+// byte of its UUID DUID).
+func (c *chanConn) answered() map[byte][]dhcpv6.MessageType {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := map[byte][]dhcpv6.MessageType{}
+	for _, m := range c.sent {
+		if d, ok := m.Options.ClientID().(*dhcpv6.DUIDUUID); ok {
+			out[d.UUID[15]] = append(out[d.UUID[15]], m.MessageType)
+		}
+	}
+	return out
+}
+
+// gateFS is a memFS whose file Syncs wait while the gate is closed, and
+// counts them.
+type gateFS struct {
+	*memFS
+	mu    sync.Mutex
+	gate  chan struct{} // nil: open
+	syncs int
+}
+
+func (g *gateFS) Create(name string) (file, error) {
+	f, err := g.memFS.Create(name)
+	if err != nil {
+		return nil, err
+	}
+	return &gateFile{f, g}, nil
+}
+
+func (g *gateFS) OpenAppend(name string) (file, error) {
+	f, err := g.memFS.OpenAppend(name)
+	if err != nil {
+		return nil, err
+	}
+	return &gateFile{f, g}, nil
+}
+
+type gateFile struct {
+	file
+	g *gateFS
+}
+
+func (f *gateFile) Sync() error {
+	f.g.mu.Lock()
+	f.g.syncs++
+	gate := f.g.gate
+	f.g.mu.Unlock()
+	if gate != nil {
+		<-gate
+	}
+	return f.file.Sync()
+}
+
+// TestGroupCommitOffAnswerPath: while the journal's fdatasync is slow, the
+// server goes on handling: answers that commit nothing go out at once, the
+// Replies that commit leases wait for the sync that makes them durable, and
+// everything committed meanwhile is made durable by one more sync.
+func TestGroupCommitOffAnswerPath(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		fsys := &gateFS{memFS: newMemFS()}
+		conn := newChanConn()
+		s, err := NewServer("eth1", statefulCfg(), WithConn(conn), WithClock(newClock()), WithDUID(serverDUID),
+			WithStateDir("/state"), withFS(fsys), WithLogger(slog.New(slog.DiscardHandler)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- s.Run(ctx) }()
+
+		gate := make(chan struct{})
+		fsys.mu.Lock()
+		fsys.gate, fsys.syncs = gate, 0
+		fsys.mu.Unlock()
+		rc := withOption(&dhcpv6.OptionGeneric{OptionCode: dhcpv6.OptionRapidCommit})
+		conn.inject(uuidClient(1).msg(dhcpv6.MessageTypeSolicit, withIA(1), rc).ToBytes())
+		synctest.Wait() // the syncer waits in Sync
+		conn.inject(uuidClient(2).msg(dhcpv6.MessageTypeSolicit, withIA(1)).ToBytes())
+		for n := byte(3); n <= 10; n++ {
+			conn.inject(uuidClient(n).msg(dhcpv6.MessageTypeSolicit, withIA(1), rc).ToBytes())
+		}
+		synctest.Wait()
+		got := conn.answered()
+		if len(got) != 1 || len(got[2]) != 1 || got[2][0] != dhcpv6.MessageTypeAdvertise {
+			t.Fatalf("while the sync waits: sent %v, want only client 2's Advertise", got)
+		}
+		if st := s.Status(); st.LeasesInUse != 9 {
+			t.Fatalf("%d leases while the sync waits, want 9 (handled meanwhile)", st.LeasesInUse)
+		}
+		fsys.mu.Lock()
+		fsys.gate = nil
+		fsys.mu.Unlock()
+		close(gate)
+		synctest.Wait()
+		got = conn.answered()
+		for n := byte(1); n <= 10; n++ {
+			want := dhcpv6.MessageTypeReply
+			if n == 2 {
+				want = dhcpv6.MessageTypeAdvertise
+			}
+			if len(got[n]) != 1 || got[n][0] != want {
+				t.Errorf("client %d got %v, want one %s", n, got[n], want)
+			}
+		}
+		fsys.mu.Lock()
+		syncs := fsys.syncs
+		fsys.mu.Unlock()
+		if syncs != 2 {
+			t.Errorf("%d syncs for 9 leases committed during one sync, want 2 (group commit)", syncs)
+		}
+		// What was answered is durable.
+		_, tb, _, err := openJournal(fsys.memFS.after(true), "/state/dhcpv6-eth1.leases", newClock().Now())
+		if err != nil || tb.len() != 9 {
+			t.Fatalf("after a power loss: %v, %d leases, want 9", err, tb.len())
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	})
+}

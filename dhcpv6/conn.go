@@ -41,6 +41,28 @@ type Conn interface {
 	Close() error
 }
 
+// batchConn is a Conn that moves several datagrams per system call
+// (recvmmsg(2), sendmmsg(2)); ListenConn's is one, and the server uses it
+// when its Conn is.
+type batchConn interface {
+	Conn
+	// ReadBatch reads up to len(bufs) datagrams, datagram i into bufs[i]
+	// (its length in ns[i], what is known of it in ms[i]; a buffer of
+	// 65536 bytes holds any datagram). With wait it waits for the first
+	// one; without, it returns 0 and no error when none is queued.
+	ReadBatch(bufs [][]byte, ns []int, ms []Meta, wait bool) (int, error)
+	// WriteBatch sends bs[i] to dsts[i] from port 547 out of the
+	// interface; it returns how many were sent before an error.
+	WriteBatch(bs [][]byte, dsts []netip.AddrPort) (int, error)
+}
+
+// macLearner is a Conn that learns Meta.SrcMAC only when told to: the
+// server asks for it while a reservation by MAC exists, the only use of
+// the frame's source.
+type macLearner interface {
+	LearnMACs(on bool)
+}
+
 // Clock tells the time; leases expire by it.
 type Clock interface {
 	Now() time.Time

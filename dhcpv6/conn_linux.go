@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"unsafe"
 
@@ -27,6 +28,11 @@ import (
 // socket then gives the MAC of that datagram's sender. The UDP socket does
 // the IP work (checksums, reassembly, local destinations). It needs
 // CAP_NET_RAW (the packet socket) and CAP_NET_BIND_SERVICE (port 547).
+//
+// The conn reads and writes batches of datagrams (recvmmsg, sendmmsg) for
+// the server, and reads the packet socket only while the server asks for
+// MACs (it has reservations by MAC): frames queued meanwhile are dropped by
+// the kernel when the socket's buffer is full, at little cost.
 func ListenConn(iface string) (Conn, error) {
 	ifi, err := net.InterfaceByName(iface)
 	if err != nil {
@@ -45,7 +51,9 @@ func ListenConn(iface string) (Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dhcpv6 listen on %s: %w", iface, err)
 	}
-	c := &linuxConn{ifi: ifi, udp: pc.(*net.UDPConn), p: ipv6.NewPacketConn(pc), fd: -1, macs: make(map[netip.Addr]net.HardwareAddr)}
+	c := &linuxConn{ifi: ifi, udp: pc.(*net.UDPConn), p: ipv6.NewPacketConn(pc), fd: -1, macs: make(map[netip.Addr]net.HardwareAddr),
+		oob: (&ipv6.ControlMessage{IfIndex: ifi.Index}).Marshal()}
+	c.learn.Store(true)
 	steps := []struct {
 		what string
 		fn   func() error
@@ -66,14 +74,21 @@ func ListenConn(iface string) (Conn, error) {
 }
 
 type linuxConn struct {
-	ifi *net.Interface
-	udp *net.UDPConn
-	p   *ipv6.PacketConn
+	ifi   *net.Interface
+	udp   *net.UDPConn
+	p     *ipv6.PacketConn
+	oob   []byte      // control message of every datagram sent: the interface
+	learn atomic.Bool // read the packet socket (LearnMACs)
 
-	mu     sync.Mutex // guards fd against Close while draining
+	mu     sync.Mutex // guards fd against Close while draining, and macs
 	fd     int        // AF_PACKET socket, -1 when closed
 	macs   map[netip.Addr]net.HardwareAddr
 	closed bool
+
+	rmu  sync.Mutex // ReadBatch's messages
+	rmsg []ipv6.Message
+	wmu  sync.Mutex // WriteBatch's messages
+	wmsg []ipv6.Message
 }
 
 // maxMACs bounds the source-to-MAC map; it is cleared when full.
@@ -120,8 +135,30 @@ func (c *linuxConn) openPacket() error {
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
+// LearnMACs turns the reading of the packet socket on or off. When turned
+// on, the frames queued meanwhile are read first, all of them.
+func (c *linuxConn) LearnMACs(on bool) {
+	if c.learn.Swap(on) || !on {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var b [1]byte
+	for range 1 << 16 {
+		if c.closed {
+			return
+		}
+		if _, _, err := unix.Recvfrom(c.fd, b[:], unix.MSG_DONTWAIT); err != nil {
+			return
+		}
+	}
+}
+
 // drain reads the queued frames and remembers their sources' MACs.
 func (c *linuxConn) drain() {
+	if !c.learn.Load() {
+		return
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
@@ -160,20 +197,106 @@ func (c *linuxConn) ReadFrom(b []byte) (int, Meta, error) {
 		m.IfIndex = cm.IfIndex
 	}
 	c.drain()
-	c.mu.Lock()
-	if mac, ok := c.macs[m.Src.Addr()]; ok {
-		m.SrcMAC = mac
-	}
-	c.mu.Unlock()
+	c.lookupMACs([]Meta{m})
 	return n, m, nil
 }
 
-func (c *linuxConn) WriteTo(b []byte, dst netip.AddrPort) error {
-	ua := &net.UDPAddr{IP: dst.Addr().AsSlice(), Port: int(dst.Port())}
-	if dst.Addr().IsLinkLocalUnicast() || dst.Addr().IsLinkLocalMulticast() {
-		ua.Zone = c.ifi.Name
+// lookupMACs sets SrcMAC in ms from what drain learned.
+func (c *linuxConn) lookupMACs(ms []Meta) {
+	if !c.learn.Load() {
+		return
 	}
-	_, err := c.p.WriteTo(b, &ipv6.ControlMessage{IfIndex: c.ifi.Index}, ua)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i := range ms {
+		if mac, ok := c.macs[ms[i].Src.Addr()]; ok {
+			ms[i].SrcMAC = mac
+		}
+	}
+}
+
+// ReadBatch implements batchConn.
+func (c *linuxConn) ReadBatch(bufs [][]byte, ns []int, ms []Meta, wait bool) (int, error) {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	k := min(len(bufs), len(ns), len(ms))
+	for len(c.rmsg) < k {
+		c.rmsg = append(c.rmsg, ipv6.Message{Buffers: make([][]byte, 1), OOB: ipv6.NewControlMessage(ipv6.FlagDst | ipv6.FlagInterface)})
+	}
+	msgs := c.rmsg[:k]
+	for i := range msgs {
+		msgs[i].Buffers[0], msgs[i].Addr = bufs[i], nil
+		msgs[i].OOB = msgs[i].OOB[:cap(msgs[i].OOB)]
+	}
+	flags := 0
+	if !wait {
+		flags = unix.MSG_DONTWAIT
+	}
+	n, err := c.p.ReadBatch(msgs, flags)
+	if err != nil {
+		if !wait && errors.Is(err, unix.EAGAIN) {
+			return 0, nil
+		}
+		return 0, err
+	}
+	for i, msg := range msgs[:n] {
+		ns[i] = msg.N
+		m := Meta{}
+		if u, ok := msg.Addr.(*net.UDPAddr); ok {
+			a, _ := netip.AddrFromSlice(u.IP)
+			m.Src = netip.AddrPortFrom(a.Unmap(), uint16(u.Port))
+		}
+		var cm ipv6.ControlMessage
+		if cm.Parse(msg.OOB[:msg.NN]) == nil {
+			m.Dst, _ = netip.AddrFromSlice(cm.Dst)
+			m.IfIndex = cm.IfIndex
+		}
+		ms[i] = m
+	}
+	c.drain()
+	c.lookupMACs(ms[:n])
+	return n, nil
+}
+
+// WriteBatch implements batchConn.
+func (c *linuxConn) WriteBatch(bs [][]byte, dsts []netip.AddrPort) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	k := min(len(bs), len(dsts))
+	for len(c.wmsg) < k {
+		c.wmsg = append(c.wmsg, ipv6.Message{Buffers: make([][]byte, 1), OOB: c.oob})
+	}
+	msgs := c.wmsg[:k]
+	for i := range msgs {
+		msgs[i].Buffers[0] = bs[i]
+		msgs[i].Addr = udpAddr(dsts[i])
+	}
+	defer func() {
+		for i := range msgs {
+			msgs[i].Buffers[0], msgs[i].Addr = nil, nil
+		}
+	}()
+	sent := 0
+	for sent < k {
+		n, err := c.p.WriteBatch(msgs[sent:], 0)
+		sent += n
+		if err != nil {
+			return sent, err
+		}
+	}
+	return sent, nil
+}
+
+// udpAddr is dst without a zone: the socket is bound to the interface and
+// every datagram names it in its control message, which is what the kernel
+// uses for a link-local destination. (A zone would be looked up by name,
+// in the namespace of the calling thread, for every datagram.)
+func udpAddr(dst netip.AddrPort) *net.UDPAddr {
+	return &net.UDPAddr{IP: dst.Addr().AsSlice(), Port: int(dst.Port())}
+}
+
+func (c *linuxConn) WriteTo(b []byte, dst netip.AddrPort) error {
+	_, err := c.p.WriteTo(b, &ipv6.ControlMessage{IfIndex: c.ifi.Index}, udpAddr(dst))
 	return err
 }
 

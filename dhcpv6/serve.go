@@ -2,6 +2,7 @@ package dhcpv6
 
 import (
 	"context"
+	"net/netip"
 	"slices"
 	"time"
 )
@@ -26,24 +27,30 @@ type inbound struct {
 
 // serve reads and answers from c until ctx is done (nil) or c fails.
 func (s *Server) serve(ctx context.Context, c Conn, sweep <-chan time.Time) error {
+	s.mu.Lock()
+	s.cur = c
+	s.learnMACs()
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.cur = nil
+		s.mu.Unlock()
+	}()
 	in := make(chan inbound, batchSize)
 	readErr := make(chan error, 1)
 	readerDone := make(chan struct{})
 	go func() {
 		defer close(readerDone)
-		buf := make([]byte, 65536)
-		for {
-			n, m, err := c.ReadFrom(buf)
-			if err != nil {
-				readErr <- err
-				close(in)
-				return
-			}
+		err := read(c, func(b []byte, m Meta) bool {
 			select {
-			case in <- inbound{b: slices.Clone(buf[:n]), m: m}:
+			case in <- inbound{b: slices.Clone(b), m: m}:
+				return true
 			case <-ctx.Done():
+				return false
 			}
-		}
+		})
+		readErr <- err
+		close(in)
 	}()
 	stopRead := context.AfterFunc(ctx, func() { c.Close() })
 	kick, progress := make(chan struct{}, 1), make(chan struct{}, 1)
@@ -111,6 +118,54 @@ func (s *Server) serve(ctx context.Context, c Conn, sweep <-chan time.Time) erro
 				signal(kick)
 			}
 		}
+	}
+}
+
+// readSlots is how many datagrams a batchConn reads at once.
+const readSlots = 32
+
+// read reads c and hands each datagram to push until c fails (its error)
+// or push returns false (nil). The datagram's bytes are push's only during
+// the call.
+func read(c Conn, push func([]byte, Meta) bool) error {
+	bc, ok := c.(batchConn)
+	if !ok {
+		buf := make([]byte, 65536)
+		for {
+			n, m, err := c.ReadFrom(buf)
+			if err != nil {
+				return err
+			}
+			if !push(buf[:n], m) {
+				return nil
+			}
+		}
+	}
+	// Buffers for any datagram; only the pages a datagram touches count
+	// in the process's memory.
+	bufs := make([][]byte, readSlots)
+	for i := range bufs {
+		bufs[i] = make([]byte, 65536)
+	}
+	ns, ms := make([]int, readSlots), make([]Meta, readSlots)
+	for {
+		n, err := bc.ReadBatch(bufs, ns, ms, true)
+		if err != nil {
+			return err
+		}
+		for i := range n {
+			if !push(bufs[i][:ns[i]], ms[i]) {
+				return nil
+			}
+		}
+	}
+}
+
+// learnMACs tells the conn whether the frames' MACs are needed: only
+// reservations by MAC use them. s.mu is held.
+func (s *Server) learnMACs() {
+	if ml, ok := s.cur.(macLearner); ok {
+		ml.LearnMACs(len(s.pol.byMAC) > 0)
 	}
 }
 
@@ -209,12 +264,18 @@ func (s *Server) send(c Conn, answers []answer, storeErr error) {
 	active := s.active.Load()
 	var sent [numMsgTypes]uint64
 	var storeFailed, sendFailed, suppressed uint64
+	bc, batch := c.(batchConn)
+	var bs [][]byte
+	var dsts []netip.AddrPort
+	var types []uint8
 	for _, a := range answers {
 		switch {
 		case storeErr != nil && a.commit:
 			storeFailed++
 		case !active:
 			suppressed++
+		case batch:
+			bs, dsts, types = append(bs, a.b), append(dsts, a.dst), append(types, a.typ)
 		default:
 			if werr := c.WriteTo(a.b, a.dst); werr != nil {
 				sendFailed++
@@ -222,6 +283,17 @@ func (s *Server) send(c Conn, answers []answer, storeErr error) {
 			}
 			sent[a.typ]++
 		}
+	}
+	for len(bs) > 0 {
+		n, err := bc.WriteBatch(bs, dsts)
+		for _, t := range types[:n] {
+			sent[t]++
+		}
+		if err != nil || n == 0 {
+			sendFailed++ // the datagram at n; the others are tried again
+			n++
+		}
+		bs, dsts, types = bs[n:], dsts[n:], types[n:]
 	}
 	s.mu.Lock()
 	for i, n := range sent {

@@ -175,3 +175,88 @@ func TestGroupCommitOffAnswerPath(t *testing.T) {
 		}
 	})
 }
+
+// batchRecorder is a batchConn that records what it was told: WriteBatch
+// fails on the datagrams listed in fail, LearnMACs records its calls.
+type batchRecorder struct {
+	*chanConn
+	fail  map[int]bool // by the order of the datagram in all writes
+	n     int
+	wrote [][]byte
+	learn []bool
+}
+
+func (b *batchRecorder) ReadBatch(bufs [][]byte, ns []int, ms []Meta, wait bool) (int, error) {
+	n, m, err := b.ReadFrom(bufs[0])
+	if err != nil {
+		return 0, err
+	}
+	ns[0], ms[0] = n, m
+	return 1, nil
+}
+
+func (b *batchRecorder) WriteBatch(bs [][]byte, _ []netip.AddrPort) (int, error) {
+	for i, x := range bs {
+		b.n++
+		if b.fail[b.n] {
+			return i, fmt.Errorf("write: no buffer space")
+		}
+		b.wrote = append(b.wrote, x)
+	}
+	return len(bs), nil
+}
+
+func (b *batchRecorder) LearnMACs(on bool) { b.learn = append(b.learn, on) }
+
+// TestSendBatch: answers go out in one batch; one that fails is counted
+// and the others still go.
+func TestSendBatch(t *testing.T) {
+	ts := newTestServer(t, statelessCfg())
+	conn := &batchRecorder{chanConn: newChanConn(), fail: map[int]bool{2: true}}
+	c := uuidClient(1)
+	var answers []answer
+	for range 4 {
+		a, _, ok := ts.send(direct(nil), c.msg(dhcpv6.MessageTypeInformationRequest).ToBytes())
+		if !ok {
+			t.Fatal("no answer")
+		}
+		answers = append(answers, a)
+	}
+	ts.Server.send(conn, answers, nil)
+	st := ts.Status()
+	if len(conn.wrote) != 3 || st.Sent["reply"] != 3 || st.Dropped[DropSendFailed] != 1 {
+		t.Fatalf("wrote %d, status sent %v dropped %v; want 3 written, 3 sent, 1 send_failed", len(conn.wrote), st.Sent, st.Dropped)
+	}
+}
+
+// TestLearnMACsWithReservations: the conn reads frames' MACs only while a
+// reservation by MAC exists, from the start and across reloads.
+func TestLearnMACsWithReservations(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		noMAC := statefulCfg()
+		noMAC.Hosts = noMAC.Hosts[1:] // by DUID only
+		conn := &batchRecorder{chanConn: newChanConn()}
+		s, err := NewServer("eth1", noMAC, WithConn(conn), WithClock(newClock()), WithDUID(serverDUID),
+			WithLogger(slog.New(slog.DiscardHandler)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- s.Run(ctx) }()
+		synctest.Wait()
+		if err := s.Update(statefulCfg()); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Update(noMAC); err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(conn.learn) != "[false true false]" {
+			t.Fatalf("LearnMACs calls %v, want [false true false]", conn.learn)
+		}
+	})
+}

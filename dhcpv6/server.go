@@ -74,6 +74,7 @@ type Server struct {
 	waiting, spareWaiting []answer
 	compactDue            bool // the sweep wants the journal compacted
 	storeFailing          bool // the last journal sync failed (logged once)
+	cur                   Conn // the conn being served, nil between sockets
 }
 
 // Option configures a Server.
@@ -193,6 +194,7 @@ func (s *Server) Update(cfg config.DHCPv6) error {
 	}
 	s.mu.Lock()
 	s.cfg, s.pol = cfg, pol
+	s.learnMACs()
 	s.mu.Unlock()
 	return nil
 }

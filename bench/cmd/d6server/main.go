@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"runtime/trace"
 	"syscall"
 
 	"github.com/vrouter/vrouter/config"
@@ -27,6 +28,7 @@ func main() {
 	state := flag.String("state", "", "state directory (leases, DUID)")
 	cfgJSON := flag.String("config", "", "the interface's dhcpv6 section as JSON (config.DHCPv6)")
 	cpuprofile := flag.String("cpuprofile", "", "write a pprof CPU profile of the run to this file")
+	traceFile := flag.String("trace", "", "write a runtime/trace execution trace of the run to this file")
 	leases := flag.Bool("leases", false, "print the leases a restart would load, one JSON line each, and exit")
 	flag.Parse()
 	if *iface == "" || *state == "" || *cfgJSON == "" {
@@ -68,6 +70,21 @@ func main() {
 		}
 		defer func() {
 			pprof.StopCPUProfile()
+			f.Close()
+		}()
+	}
+	if *traceFile != "" {
+		f, err := os.Create(*traceFile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "d6server:", err)
+			os.Exit(1)
+		}
+		if err := trace.Start(f); err != nil {
+			fmt.Fprintln(os.Stderr, "d6server:", err)
+			os.Exit(1)
+		}
+		defer func() {
+			trace.Stop()
 			f.Close()
 		}()
 	}

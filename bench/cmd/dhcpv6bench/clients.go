@@ -135,6 +135,9 @@ type trial struct {
 	// spent by the server, per second: other work on a shared machine
 	// (the server's kernel receive work is softirq time, not counted).
 	OtherCPU float64
+	// SoftirqCPU and IdleCPU are CPU1's interrupt (mostly the receive
+	// processing of the server's link) and idle time per second.
+	SoftirqCPU, IdleCPU float64
 	// Capped: the client, not the server, was the limit (it used ≥ 90 %
 	// of its CPU or could not send 95 % of the target): never used for a
 	// peak or a ratio.

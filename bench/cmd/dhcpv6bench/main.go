@@ -302,20 +302,33 @@ func (b *bench) point(srv server, mode, client string, round int, rate float64, 
 	if err != nil {
 		fatal(err)
 	}
-	b0 := cpuBusy(1)
-	t0 := time.Now()
+	s0 := cpuStat(1)
+	// The CPU figures cover the sending period, not the second the
+	// client then waits for late answers.
+	measured := make(chan struct{})
+	go func() {
+		defer close(measured)
+		t0 := time.Now()
+		time.Sleep(*trialDur)
+		c1, err := cpuTime(p.pid())
+		if err != nil {
+			return
+		}
+		s1, el := cpuStat(1), since(t0)
+		tr.ServerCPU = (c1 - c0).Seconds() / el
+		tr.OtherCPU = max(0, (s1.busy-s0.busy-(c1-c0)).Seconds()/el)
+		tr.IdleCPU, tr.SoftirqCPU = (s1.idle-s0.idle).Seconds()/el, (s1.softirq-s0.softirq).Seconds()/el
+	}()
 	switch client {
 	case "perfdhcp":
 		b.runPerfdhcp(&tr)
 	default:
 		b.runLoad(&tr, mode, rate, *clients, 0, *trialDur, "")
 	}
-	c1, err := cpuTime(p.pid())
-	if err != nil {
+	<-measured
+	if p.exited() {
 		tr.Note = "server exited"
 	}
-	tr.ServerCPU = (c1 - c0).Seconds() / since(t0)
-	tr.OtherCPU = max(0, (cpuBusy(1)-b0-(c1-c0)).Seconds()/since(t0))
 	tr.RcvbufErrors = udpStats(b.t.srvNS)["Udp6RcvbufErrors"] - u0
 	p.stop()
 	tr.Capped = capped(tr.Target, tr.Offered, tr.ClientCPU)
@@ -323,8 +336,8 @@ func (b *bench) point(srv server, mode, client string, round int, rate float64, 
 	if tr.Capped {
 		c = "  CLIENT-CAPPED"
 	}
-	fmt.Fprintf(os.Stderr, "round %d %-8s %-5s %-8s offered %7.0f/s achieved %7.0f/s  p99 %6.1f ms  cpu client %.2f server %.2f (others on CPU1 %.2f)  rcvbuf drops %d%s %s\n",
-		round, tr.Server, mode, client, tr.Offered, tr.Achieved, float64(tr.P99US)/1000, tr.ClientCPU, tr.ServerCPU, tr.OtherCPU, tr.RcvbufErrors, c, tr.Note)
+	fmt.Fprintf(os.Stderr, "round %d %-8s %-5s %-8s offered %7.0f/s achieved %7.0f/s  p99 %6.1f ms  cpu client %.2f server %.2f, CPU1 others %.2f irq %.2f idle %.2f  rcvbuf drops %d%s %s\n",
+		round, tr.Server, mode, client, tr.Offered, tr.Achieved, float64(tr.P99US)/1000, tr.ClientCPU, tr.ServerCPU, tr.OtherCPU, tr.SoftirqCPU, tr.IdleCPU, tr.RcvbufErrors, c, tr.Note)
 	return tr
 }
 

@@ -181,7 +181,7 @@ func (b *bench) write(took time.Duration) error {
 		}
 		md.WriteString("\n")
 	}
-	md.WriteString("## Every point\n\n| server | exchange | client | round | target/s | offered/s | achieved/s | client CPU | server CPU | others on CPU1 | rcvbuf drops | p99 ms | note |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	md.WriteString("## Every point\n\n| server | exchange | client | round | target/s | offered/s | achieved/s | client CPU | server CPU | CPU1 others | CPU1 irq | CPU1 idle | rcvbuf drops | p99 ms | note |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	all := append(slices.Clone(b.trials), b.lats...)
 	for _, t := range all {
 		note := t.Note
@@ -192,17 +192,17 @@ func (b *bench) write(took time.Duration) error {
 		if t.Client == "d6load" {
 			p99 = fmt.Sprintf("%.2f", float64(t.P99US)/1000)
 		}
-		fmt.Fprintf(&md, "| %s | %s | %s | %d | %.0f | %.0f | %.0f | %.2f | %.2f | %.2f | %d | %s | %s |\n",
-			t.Server, t.Mode, t.Client, t.Round, t.Target, t.Offered, t.Achieved, t.ClientCPU, t.ServerCPU, t.OtherCPU, t.RcvbufErrors, p99, note)
+		fmt.Fprintf(&md, "| %s | %s | %s | %d | %.0f | %.0f | %.0f | %.2f | %.2f | %.2f | %.2f | %.2f | %d | %s | %s |\n",
+			t.Server, t.Mode, t.Client, t.Round, t.Target, t.Offered, t.Achieved, t.ClientCPU, t.ServerCPU, t.OtherCPU, t.SoftirqCPU, t.IdleCPU, t.RcvbufErrors, p99, note)
 	}
 	if err := os.WriteFile(filepath.Join(*outDir, "results.md"), []byte(md.String()), 0o644); err != nil {
 		return err
 	}
 	var csv strings.Builder
-	csv.WriteString("server,mode,client,round,target,offered,achieved,client_cpu,server_cpu,cpu1_others,capped,rcvbuf_drops,p50_us,p99_us,max_us\n")
+	csv.WriteString("server,mode,client,round,target,offered,achieved,client_cpu,server_cpu,cpu1_others,cpu1_irq,cpu1_idle,capped,rcvbuf_drops,p50_us,p99_us,max_us\n")
 	for _, t := range all {
-		fmt.Fprintf(&csv, "%s,%s,%s,%d,%.0f,%.0f,%.0f,%.3f,%.3f,%.3f,%t,%d,%d,%d,%d\n", t.Server, t.Mode, t.Client, t.Round,
-			t.Target, t.Offered, t.Achieved, t.ClientCPU, t.ServerCPU, t.OtherCPU, t.Capped, t.RcvbufErrors, t.P50US, t.P99US, t.MaxUS)
+		fmt.Fprintf(&csv, "%s,%s,%s,%d,%.0f,%.0f,%.0f,%.3f,%.3f,%.3f,%.3f,%.3f,%t,%d,%d,%d,%d\n", t.Server, t.Mode, t.Client, t.Round,
+			t.Target, t.Offered, t.Achieved, t.ClientCPU, t.ServerCPU, t.OtherCPU, t.SoftirqCPU, t.IdleCPU, t.Capped, t.RcvbufErrors, t.P50US, t.P99US, t.MaxUS)
 	}
 	if err := os.WriteFile(filepath.Join(*outDir, "points.csv"), []byte(csv.String()), 0o644); err != nil {
 		return err

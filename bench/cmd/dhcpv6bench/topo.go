@@ -188,9 +188,12 @@ func cpuTime(pid int) (time.Duration, error) {
 	return time.Duration(ut+st) * time.Second / 100, nil // USER_HZ
 }
 
-// cpuBusy returns the time CPU cpu spent in user and system mode (not
-// interrupts and softirqs), from /proc/stat.
-func cpuBusy(cpu int) time.Duration {
+// cpuTimes is a CPU's time by state, from /proc/stat.
+type cpuTimes struct {
+	busy, idle, softirq time.Duration // busy: user, nice and system
+}
+
+func cpuStat(cpu int) cpuTimes {
 	b, err := os.ReadFile("/proc/stat")
 	if err != nil {
 		fatal(err)
@@ -198,17 +201,16 @@ func cpuBusy(cpu int) time.Duration {
 	name := "cpu" + strconv.Itoa(cpu)
 	for _, l := range strings.Split(string(b), "\n") {
 		f := strings.Fields(l)
-		if len(f) > 3 && f[0] == name {
-			var sum uint64
-			for _, v := range f[1:4] { // user, nice, system
-				n, _ := strconv.ParseUint(v, 10, 64)
-				sum += n
+		if len(f) > 7 && f[0] == name {
+			v := func(i int) time.Duration {
+				n, _ := strconv.ParseUint(f[i], 10, 64)
+				return time.Duration(n) * time.Second / 100 // USER_HZ
 			}
-			return time.Duration(sum) * time.Second / 100 // USER_HZ
+			return cpuTimes{busy: v(1) + v(2) + v(3), idle: v(4) + v(5), softirq: v(6) + v(7)}
 		}
 	}
 	fatal(fmt.Errorf("no %s in /proc/stat", name))
-	return 0
+	return cpuTimes{}
 }
 
 // memKB returns VmRSS and VmHWM of process pid in KiB.

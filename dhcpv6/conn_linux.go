@@ -32,7 +32,11 @@ import (
 // The conn reads and writes batches of datagrams (recvmmsg, sendmmsg) for
 // the server, and reads the packet socket only while the server asks for
 // MACs (it has reservations by MAC): frames queued meanwhile are dropped by
-// the kernel when the socket's buffer is full, at little cost.
+// the kernel when the socket's buffer is full, at little cost. Its receive
+// buffer is 4 MiB (rcvBuf) where CAP_NET_ADMIN allows it, else as large as
+// net.core.rmem_max allows: it absorbs what comes while a garbage
+// collection or the scheduler holds the server (the server empties it
+// between batches and drops its overload itself).
 func ListenConn(iface string) (Conn, error) {
 	ifi, err := net.InterfaceByName(iface)
 	if err != nil {
@@ -42,6 +46,10 @@ func ListenConn(iface string) (Conn, error) {
 		var serr error
 		if err := rc.Control(func(fd uintptr) {
 			serr = unix.SetsockoptString(int(fd), unix.SOL_SOCKET, unix.SO_BINDTODEVICE, iface)
+			// Best effort: without CAP_NET_ADMIN the kernel caps it.
+			if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, rcvBuf) != nil {
+				unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, rcvBuf)
+			}
 		}); err != nil {
 			return err
 		}
@@ -63,6 +71,7 @@ func ListenConn(iface string) (Conn, error) {
 			return c.p.JoinGroup(ifi, &net.UDPAddr{IP: AllRelayAgentsAndServers.AsSlice()})
 		}},
 		{"packet socket", c.openPacket},
+		{"second descriptor", c.openDrain},
 	}
 	for _, st := range steps {
 		if err := st.fn(); err != nil {
@@ -74,22 +83,31 @@ func ListenConn(iface string) (Conn, error) {
 }
 
 type linuxConn struct {
-	ifi   *net.Interface
-	udp   *net.UDPConn
-	p     *ipv6.PacketConn
-	oob   []byte      // control message of every datagram sent: the interface
-	learn atomic.Bool // read the packet socket (LearnMACs)
+	ifi *net.Interface
+	udp *net.UDPConn
+	p   *ipv6.PacketConn
+	// drain is the same socket through a second descriptor, for the reads
+	// that do not wait: Go serializes the reads of one descriptor, and one
+	// that waits would hold them up.
+	drainUDP *net.UDPConn
+	drainP   *ipv6.PacketConn
+	oob      []byte      // control message of every datagram sent: the interface
+	learn    atomic.Bool // read the packet socket (LearnMACs)
 
 	mu     sync.Mutex // guards fd against Close while draining, and macs
 	fd     int        // AF_PACKET socket, -1 when closed
 	macs   map[netip.Addr]net.HardwareAddr
 	closed bool
 
-	rmu  sync.Mutex // ReadBatch's messages
-	rmsg []ipv6.Message
-	wmu  sync.Mutex // WriteBatch's messages
-	wmsg []ipv6.Message
+	// Message headers for ReadBatch, which a waiting reader and a
+	// draining handler call at the same time, and WriteBatch.
+	rmsgs sync.Pool // *[]ipv6.Message
+	wmu   sync.Mutex
+	wmsg  []ipv6.Message
 }
+
+// rcvBuf is the UDP socket's receive buffer.
+const rcvBuf = 4 << 20
 
 // maxMACs bounds the source-to-MAC map; it is cleared when full.
 const maxMACs = 4096
@@ -130,6 +148,25 @@ func (c *linuxConn) openPacket() error {
 	c.mu.Lock()
 	c.fd = fd
 	c.mu.Unlock()
+	return nil
+}
+
+func (c *linuxConn) openDrain() error {
+	f, err := c.udp.File() // a duplicate of the descriptor
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	pc, err := net.FilePacketConn(f)
+	if err != nil {
+		return err
+	}
+	u, ok := pc.(*net.UDPConn)
+	if !ok {
+		pc.Close()
+		return fmt.Errorf("not UDP: %T", pc)
+	}
+	c.drainUDP, c.drainP = u, ipv6.NewPacketConn(u)
 	return nil
 }
 
@@ -217,13 +254,21 @@ func (c *linuxConn) lookupMACs(ms []Meta) {
 
 // ReadBatch implements batchConn.
 func (c *linuxConn) ReadBatch(bufs [][]byte, ns []int, ms []Meta, wait bool) (int, error) {
-	c.rmu.Lock()
-	defer c.rmu.Unlock()
 	k := min(len(bufs), len(ns), len(ms))
-	for len(c.rmsg) < k {
-		c.rmsg = append(c.rmsg, ipv6.Message{Buffers: make([][]byte, 1), OOB: ipv6.NewControlMessage(ipv6.FlagDst | ipv6.FlagInterface)})
+	pm, _ := c.rmsgs.Get().(*[]ipv6.Message)
+	if pm == nil {
+		pm = new([]ipv6.Message)
 	}
-	msgs := c.rmsg[:k]
+	defer c.rmsgs.Put(pm)
+	for len(*pm) < k {
+		*pm = append(*pm, ipv6.Message{Buffers: make([][]byte, 1), OOB: ipv6.NewControlMessage(ipv6.FlagDst | ipv6.FlagInterface)})
+	}
+	msgs := (*pm)[:k]
+	defer func() {
+		for i := range msgs {
+			msgs[i].Buffers[0], msgs[i].Addr = nil, nil
+		}
+	}()
 	for i := range msgs {
 		msgs[i].Buffers[0], msgs[i].Addr = bufs[i], nil
 		msgs[i].OOB = msgs[i].OOB[:cap(msgs[i].OOB)]
@@ -232,7 +277,11 @@ func (c *linuxConn) ReadBatch(bufs [][]byte, ns []int, ms []Meta, wait bool) (in
 	if !wait {
 		flags = unix.MSG_DONTWAIT
 	}
-	n, err := c.p.ReadBatch(msgs, flags)
+	p := c.p
+	if !wait {
+		p = c.drainP
+	}
+	n, err := p.ReadBatch(msgs, flags)
 	if err != nil {
 		if !wait && errors.Is(err, unix.EAGAIN) {
 			return 0, nil
@@ -309,6 +358,9 @@ func (c *linuxConn) Close() error {
 		}
 	}
 	c.mu.Unlock()
+	if c.drainUDP != nil {
+		c.drainUDP.Close()
+	}
 	err := c.udp.Close()
 	if errors.Is(err, net.ErrClosed) {
 		return nil

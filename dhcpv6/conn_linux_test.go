@@ -80,7 +80,34 @@ func TestNetnsConnBatch(t *testing.T) {
 	if n, err := bc.ReadBatch(bufs, ns, ms, false); n != 0 || err != nil {
 		t.Fatalf("nothing queued: read %d, %v; want 0 and no error without waiting", n, err)
 	}
+	// A read that does not wait is not held up by one that waits (the
+	// server's reader waits while its handler drains).
+	waiting := make(chan error, 1)
+	go func() {
+		wb := [][]byte{make([]byte, 65536)}
+		_, err := bc.ReadBatch(wb, make([]int, 1), make([]vdhcp.Meta, 1), true)
+		waiting <- err
+	}()
+	time.Sleep(50 * time.Millisecond) // let it wait (nothing to synchronize on: it is in the kernel)
+	drained := make(chan struct{})
+	go func() {
+		defer close(drained)
+		if n, err := bc.ReadBatch(make([][]byte, 1), make([]int, 1), make([]vdhcp.Meta, 1), false); n != 0 || err != nil {
+			t.Errorf("beside a waiting read: read %d, %v", n, err)
+		}
+	}()
+	select {
+	case <-drained:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a read that does not wait waited for the one that does")
+	}
 	srv := &net.UDPAddr{IP: net.ParseIP("ff02::1:2"), Port: vdhcp.ServerPort, Zone: zone}
+	if _, err := cl.WriteTo([]byte{1, 0, 0, 0}, srv); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-waiting; err != nil {
+		t.Fatalf("waiting read: %v", err)
+	}
 	// send sends count datagrams and reads them back in batches,
 	// checking each; it returns the MACs seen.
 	next := byte(0)

@@ -315,7 +315,7 @@ func TestStoreFailure(t *testing.T) {
 	conn := recordConn{sent: &sent}
 	// As serve does: the Information-request's Reply goes at once, the
 	// Rapid Commit Reply waits for the journal, which fails.
-	s.send(conn, s.handleBatch(batch, nil), nil)
+	s.send(conn, s.handleBatch(batch, 0, nil), nil)
 	if len(sent) != 1 || len(s.waiting) != 1 || !s.waiting[0].commit {
 		t.Fatalf("sent %v at once, %d waiting", sent, len(s.waiting))
 	}

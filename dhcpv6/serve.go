@@ -2,27 +2,180 @@ package dhcpv6
 
 import (
 	"context"
+	"encoding/binary"
 	"net/netip"
 	"slices"
+	"sync"
 	"time"
+
+	"github.com/insomniacslk/dhcp/dhcpv6"
 )
 
 // How a server serves a socket: three goroutines.
 //
-//   - The reader reads datagrams into a channel.
-//   - The handler takes up to batchSize datagrams at a time and handles
-//     them under s.mu. An answer that depends on a lease change waits in
-//     s.waiting for the journal; the others are sent at once.
+//   - The reader waits for datagrams and puts them in a queue of two
+//     classes: messages that continue an exchange this server answered
+//     (Request, Renew, Rebind, Release, Decline) and those that start one
+//     (Solicit, Confirm, Information-request).
+//   - The handler first reads, without waiting, whatever the socket holds
+//     into the same queue, then takes up to batchSize datagrams (the first
+//     class first) and handles them under s.mu. An answer that depends on
+//     a lease change waits in s.waiting for the journal; the others are
+//     sent at once.
 //   - The syncer writes the records that accumulated since its last pass
 //     with one fdatasync (group commit) and then sends the answers that
 //     waited for them. The handler goes on handling while the disk syncs,
 //     so a slow sync makes the next group larger instead of stalling the
-//     server (and filling the socket buffer).
-const maxWaiting = 8192 // answers waiting for the journal before the handler waits too
+//     server.
+//
+// Under overload the queue, not the kernel's socket buffer, is where
+// datagrams are dropped, and it drops those that start an exchange first,
+// the oldest first (their clients have probably retransmitted or given up
+// already): the server finishes the exchanges it started instead of
+// advertising to clients whose Requests it would then drop, so its
+// delivered exchanges stay near its peak. Because the handler empties the
+// socket between batches, the socket buffer only absorbs what comes while
+// one batch is handled, or while a garbage collection holds the process.
+const (
+	queueContinue = 4096 // queued datagrams that continue an exchange
+	queueStart    = 1024 // ...and that start one: some 50 ms of work at the peak
+	maxWaiting    = 8192 // answers waiting for the journal before the handler waits too
+	drainMax      = queueContinue + queueStart
+)
 
 type inbound struct {
 	b []byte
 	m Meta
+}
+
+// ring is a bounded FIFO that drops its oldest item when full.
+type ring struct {
+	buf     []inbound
+	head, n int
+}
+
+// push appends x and reports whether the oldest item was dropped for it.
+func (r *ring) push(x inbound) bool {
+	if r.n == len(r.buf) {
+		r.buf[r.head] = x
+		r.head = (r.head + 1) % len(r.buf)
+		return true
+	}
+	r.buf[(r.head+r.n)%len(r.buf)] = x
+	r.n++
+	return false
+}
+
+func (r *ring) pop() inbound {
+	x := r.buf[r.head]
+	r.buf[r.head] = inbound{}
+	r.head = (r.head + 1) % len(r.buf)
+	r.n--
+	return x
+}
+
+// queue is what the reader hands the handler.
+type queue struct {
+	mu       sync.Mutex
+	cont     ring // continue an exchange
+	start    ring // start one
+	overflow uint64
+	err      error         // the read error that ended the reader
+	wake     chan struct{} // one token: something to take
+}
+
+func newQueue(cont, start int) *queue {
+	return &queue{cont: ring{buf: make([]inbound, cont)}, start: ring{buf: make([]inbound, start)}, wake: make(chan struct{}, 1)}
+}
+
+func (q *queue) signal() {
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (q *queue) push(x inbound) {
+	r := &q.start
+	if continues(x.b) {
+		r = &q.cont
+	}
+	q.mu.Lock()
+	if r.push(x) {
+		q.overflow++
+	}
+	q.mu.Unlock()
+	q.signal()
+}
+
+func (q *queue) fail(err error) {
+	q.mu.Lock()
+	q.err = err
+	q.mu.Unlock()
+	q.signal()
+}
+
+// take appends up to max queued datagrams to out, those that continue an
+// exchange first. It also returns the datagrams dropped for room since the
+// last take and, once the queue is empty, the reader's error.
+func (q *queue) take(out []inbound, max int) ([]inbound, uint64, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for len(out) < max && q.cont.n > 0 {
+		out = append(out, q.cont.pop())
+	}
+	for len(out) < max && q.start.n > 0 {
+		out = append(out, q.start.pop())
+	}
+	dropped := q.overflow
+	q.overflow = 0
+	var err error
+	if q.cont.n == 0 && q.start.n == 0 {
+		err = q.err
+	}
+	return out, dropped, err
+}
+
+// continues reports whether datagram b continues an exchange the server
+// answered (for a Relay-forward: the message it relays). Anything it cannot
+// tell, malformed or not, starts one.
+func continues(b []byte) bool {
+	for range hopCountLimit + 1 {
+		if len(b) == 0 {
+			return false
+		}
+		switch dhcpv6.MessageType(b[0]) {
+		case dhcpv6.MessageTypeRequest, dhcpv6.MessageTypeRenew, dhcpv6.MessageTypeRebind,
+			dhcpv6.MessageTypeRelease, dhcpv6.MessageTypeDecline:
+			return true
+		case dhcpv6.MessageTypeRelayForward:
+			b = relayedMessage(b)
+		default:
+			return false
+		}
+	}
+	return false
+}
+
+// relayedMessage returns the Relay Message option of Relay-forward b
+// (RFC 8415 §9: type, hop count, link and peer addresses, options), nil
+// when there is none.
+func relayedMessage(b []byte) []byte {
+	const hdr = 34
+	if len(b) < hdr {
+		return nil
+	}
+	for o := b[hdr:]; len(o) >= 4; {
+		code, n := binary.BigEndian.Uint16(o), int(binary.BigEndian.Uint16(o[2:]))
+		if len(o) < 4+n {
+			return nil
+		}
+		if dhcpv6.OptionCode(code) == dhcpv6.OptionRelayMsg {
+			return o[4 : 4+n]
+		}
+		o = o[4+n:]
+	}
+	return nil
 }
 
 // serve reads and answers from c until ctx is done (nil) or c fails.
@@ -36,22 +189,24 @@ func (s *Server) serve(ctx context.Context, c Conn, sweep <-chan time.Time) erro
 		s.cur = nil
 		s.mu.Unlock()
 	}()
-	in := make(chan inbound, batchSize)
-	readErr := make(chan error, 1)
+	q := newQueue(queueContinue, queueStart)
 	readerDone := make(chan struct{})
 	go func() {
 		defer close(readerDone)
 		err := read(c, func(b []byte, m Meta) bool {
-			select {
-			case in <- inbound{b: slices.Clone(b), m: m}:
-				return true
-			case <-ctx.Done():
-				return false
-			}
+			q.push(inbound{b: slices.Clone(b), m: m})
+			return ctx.Err() == nil
 		})
-		readErr <- err
-		close(in)
+		if err == nil {
+			err = ctx.Err()
+		}
+		q.fail(err)
 	}()
+	bc, _ := c.(batchConn)
+	var drain *drainer
+	if bc != nil {
+		drain = newDrainer(bc)
+	}
 	stopRead := context.AfterFunc(ctx, func() { c.Close() })
 	kick, progress := make(chan struct{}, 1), make(chan struct{}, 1)
 	stopSync, syncDone := make(chan struct{}), make(chan struct{})
@@ -71,43 +226,9 @@ func (s *Server) serve(ctx context.Context, c Conn, sweep <-chan time.Time) erro
 	var direct []answer
 	for {
 		select {
-		case p, ok := <-in:
-			if !ok {
-				err := <-readErr
-				if ctx.Err() != nil {
-					return nil
-				}
-				return err
-			}
-			// Back-pressure: while the disk is far behind, the
-			// socket buffer absorbs the load.
-			for s.waitingLen() >= maxWaiting {
-				select {
-				case <-progress:
-				case <-ctx.Done():
-					return nil
-				}
-			}
-			batch = append(batch[:0], p)
-		more:
-			for len(batch) < batchSize {
-				select {
-				case q, ok := <-in:
-					if !ok {
-						break more
-					}
-					batch = append(batch, q)
-				default:
-					break more
-				}
-			}
-			direct = s.handleBatch(batch, direct[:0])
-			clear(batch)
-			s.send(c, direct, nil)
-			clear(direct)
-			if s.waitingLen() > 0 {
-				signal(kick)
-			}
+		case <-q.wake:
+		case <-ctx.Done():
+			return nil
 		case <-sweep:
 			s.mu.Lock()
 			s.table.expire(s.clock.Now())
@@ -115,6 +236,45 @@ func (s *Server) serve(ctx context.Context, c Conn, sweep <-chan time.Time) erro
 			s.compactDue = s.compactDue || compact
 			s.mu.Unlock()
 			if compact {
+				signal(kick)
+			}
+			continue
+		}
+		for {
+			if drain != nil {
+				drain.into(q)
+			}
+			var dropped uint64
+			var err error
+			batch, dropped, err = q.take(batch[:0], batchSize)
+			if len(batch) == 0 {
+				if dropped > 0 {
+					s.mu.Lock()
+					s.c.dropped[DropOverload] += dropped
+					s.mu.Unlock()
+				}
+				if err != nil {
+					if ctx.Err() != nil {
+						return nil
+					}
+					return err
+				}
+				break
+			}
+			// Back-pressure: while the disk is far behind, the
+			// queue (and its drop policy) absorbs the load.
+			for s.waitingLen() >= maxWaiting {
+				select {
+				case <-progress:
+				case <-ctx.Done():
+					return nil
+				}
+			}
+			direct = s.handleBatch(batch, dropped, direct[:0])
+			clear(batch)
+			s.send(c, direct, nil)
+			clear(direct)
+			if s.waitingLen() > 0 {
 				signal(kick)
 			}
 		}
@@ -161,6 +321,38 @@ func read(c Conn, push func([]byte, Meta) bool) error {
 	}
 }
 
+// drainer reads what a batchConn's socket holds without waiting.
+type drainer struct {
+	c    batchConn
+	bufs [][]byte
+	ns   []int
+	ms   []Meta
+}
+
+func newDrainer(c batchConn) *drainer {
+	d := &drainer{c: c, ns: make([]int, readSlots), ms: make([]Meta, readSlots)}
+	for range readSlots {
+		d.bufs = append(d.bufs, make([]byte, 65536))
+	}
+	return d
+}
+
+// into moves the datagrams queued in the socket into q, up to drainMax
+// (then the socket's buffer holds the rest). A read error is left to the
+// reader, which meets it too.
+func (d *drainer) into(q *queue) {
+	for got := 0; got < drainMax; {
+		n, err := d.c.ReadBatch(d.bufs, d.ns, d.ms, false)
+		if err != nil || n == 0 {
+			return
+		}
+		for i := range n {
+			q.push(inbound{b: slices.Clone(d.bufs[i][:d.ns[i]]), m: d.ms[i]})
+		}
+		got += n
+	}
+}
+
 // learnMACs tells the conn whether the frames' MACs are needed: only
 // reservations by MAC use them. s.mu is held.
 func (s *Server) learnMACs() {
@@ -184,9 +376,10 @@ func (s *Server) waitingLen() int {
 
 // handleBatch handles batch under one lock. Answers that depend on a lease
 // change go to s.waiting, the others are appended to direct.
-func (s *Server) handleBatch(batch []inbound, direct []answer) []answer {
+func (s *Server) handleBatch(batch []inbound, overflow uint64, direct []answer) []answer {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.c.dropped[DropOverload] += overflow
 	now := s.clock.Now()
 	for _, p := range batch {
 		a, ok := s.handle(p.m, p.b, now)

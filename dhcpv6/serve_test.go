@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv6"
 )
@@ -176,6 +177,213 @@ func TestGroupCommitOffAnswerPath(t *testing.T) {
 	})
 }
 
+// gateClock is a fixed clock whose Now waits while its gate is closed: it
+// holds the handler in the middle of a batch.
+type gateClock struct {
+	mu   sync.Mutex
+	gate chan struct{}
+}
+
+func (c *gateClock) Now() time.Time {
+	c.mu.Lock()
+	g := c.gate
+	c.mu.Unlock()
+	if g != nil {
+		<-g
+	}
+	return newClock().Now()
+}
+
+// TestOverloadDropsOldestSolicits: when the handler is behind, the queue
+// keeps the exchanges the server answered (Requests) and the newest
+// Solicits, drops the oldest Solicits and counts them.
+func TestOverloadDropsOldestSolicits(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		conn := newChanConn()
+		clock := &gateClock{}
+		s, err := NewServer("eth1", statefulCfg(), WithConn(conn), WithClock(clock), WithDUID(serverDUID),
+			WithLogger(slog.New(slog.DiscardHandler)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- s.Run(ctx) }()
+
+		// The handler is busy with client 0's Solicit while more than a
+		// queue of Solicits comes in, then Requests.
+		gate := make(chan struct{})
+		clock.mu.Lock()
+		clock.gate = gate
+		clock.mu.Unlock()
+		conn.inject(solicitFrom(0))
+		synctest.Wait()
+		const extra = 5
+		for i := range queueStart + extra {
+			conn.inject(solicitFrom(i + 1))
+		}
+		for i := range 3 {
+			c := manyClient(60000 + i)
+			conn.inject(c.msg(dhcpv6.MessageTypeRequest, withServerID(serverDUID), withIA(1)).ToBytes())
+		}
+		synctest.Wait()
+		clock.mu.Lock()
+		clock.gate = nil
+		clock.mu.Unlock()
+		close(gate)
+		synctest.Wait()
+		st := s.Status()
+		if st.Dropped[DropOverload] != extra {
+			t.Errorf("%d overload drops, want %d", st.Dropped[DropOverload], extra)
+		}
+		if st.Received["request"] != 3 || st.Sent["reply"] != 3 {
+			t.Errorf("requests received %d, replies %d, want 3 and 3", st.Received["request"], st.Sent["reply"])
+		}
+		if st.Received["solicit"] != queueStart+1 || st.Sent["advertise"] != queueStart+1 {
+			t.Errorf("solicits received %d, advertised %d, want %d", st.Received["solicit"], st.Sent["advertise"], queueStart+1)
+		}
+		// The oldest of the queued Solicits (clients 1..extra) were the
+		// ones dropped; the Requests were answered before the Solicits
+		// that came in before them.
+		advertised := map[int]bool{}
+		firstReply, lastAdvertise := -1, -1
+		conn.mu.Lock()
+		for i, m := range conn.sent {
+			d, ok := m.Options.ClientID().(*dhcpv6.DUIDUUID)
+			if !ok {
+				continue
+			}
+			switch m.MessageType {
+			case dhcpv6.MessageTypeAdvertise:
+				advertised[int(d.UUID[14])<<8|int(d.UUID[15])] = true
+				lastAdvertise = i
+			case dhcpv6.MessageTypeReply:
+				if firstReply < 0 {
+					firstReply = i
+				}
+			}
+		}
+		conn.mu.Unlock()
+		for i := 1; i <= extra; i++ {
+			if advertised[i] {
+				t.Errorf("client %d's Solicit, among the oldest, was answered", i)
+			}
+		}
+		if !advertised[0] || !advertised[queueStart+extra] {
+			t.Error("the first Solicit or the newest one was not answered")
+		}
+		if firstReply < 0 || firstReply > 1 || lastAdvertise < firstReply {
+			t.Errorf("first Reply sent at %d, last Advertise at %d: Requests not served first", firstReply, lastAdvertise)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// manyClient is a client numbered up to 65535 (UUID bytes 14 and 15).
+func manyClient(n int) *client {
+	d := &dhcpv6.DUIDUUID{}
+	d.UUID[0], d.UUID[14], d.UUID[15] = 0x43, byte(n>>8), byte(n)
+	return &client{duid: d}
+}
+
+func solicitFrom(n int) []byte {
+	return manyClient(n).msg(dhcpv6.MessageTypeSolicit, withIA(1)).ToBytes()
+}
+
+func TestQueue(t *testing.T) {
+	q := newQueue(2, 3)
+	start := func(n byte) inbound { return inbound{b: []byte{byte(dhcpv6.MessageTypeSolicit), n}} }
+	cont := func(n byte) inbound { return inbound{b: []byte{byte(dhcpv6.MessageTypeRequest), n}} }
+	for _, x := range []inbound{start(1), cont(2), start(3), start(4), start(5), cont(6), start(7)} {
+		q.push(x)
+	}
+	q.fail(net.ErrClosed)
+	got, dropped, err := q.take(nil, 3)
+	if dropped != 2 || err != nil {
+		t.Fatalf("dropped %d, err %v; want 2 and none before the queue is empty", dropped, err)
+	}
+	var ids []byte
+	for _, x := range got {
+		ids = append(ids, x.b[1])
+	}
+	got, dropped, err = q.take(nil, 10)
+	for _, x := range got {
+		ids = append(ids, x.b[1])
+	}
+	// Continuing first, in order; of the starting ones the three newest.
+	if string(ids) != string([]byte{2, 6, 4, 5, 7}) || dropped != 0 || err != net.ErrClosed {
+		t.Fatalf("took %v (dropped %d, err %v), want [2 6 4 5 7]", ids, dropped, err)
+	}
+}
+
+func TestContinues(t *testing.T) {
+	relay := func(inner []byte) []byte {
+		r := &dhcpv6.RelayMessage{MessageType: dhcpv6.MessageTypeRelayForward, LinkAddr: net.IPv6zero, PeerAddr: net.IPv6zero}
+		r.Options.Add(dhcpv6.OptInterfaceID([]byte("x")))
+		r.Options.Add(&dhcpv6.OptionGeneric{OptionCode: dhcpv6.OptionRelayMsg, OptionData: inner})
+		return r.ToBytes()
+	}
+	c := uuidClient(1)
+	req := c.msg(dhcpv6.MessageTypeRequest, withServerID(serverDUID), withIA(1)).ToBytes()
+	sol := c.msg(dhcpv6.MessageTypeSolicit, withIA(1)).ToBytes()
+	deep := req
+	for range hopCountLimit + 1 {
+		deep = relay(deep)
+	}
+	for _, tc := range []struct {
+		name string
+		b    []byte
+		want bool
+	}{
+		{"request", req, true},
+		{"renew", c.msg(dhcpv6.MessageTypeRenew).ToBytes(), true},
+		{"rebind", c.msg(dhcpv6.MessageTypeRebind).ToBytes(), true},
+		{"release", c.msg(dhcpv6.MessageTypeRelease).ToBytes(), true},
+		{"decline", c.msg(dhcpv6.MessageTypeDecline).ToBytes(), true},
+		{"solicit", sol, false},
+		{"information-request", c.msg(dhcpv6.MessageTypeInformationRequest).ToBytes(), false},
+		{"confirm", c.msg(dhcpv6.MessageTypeConfirm).ToBytes(), false},
+		{"relayed request", relay(req), true},
+		{"relayed twice", relay(relay(req)), true},
+		{"relayed solicit", relay(sol), false},
+		{"relay chain past the hop limit", deep, false},
+		{"relay without its message", relay(nil)[:34], false},
+		{"truncated relay", relay(req)[:50], false},
+		{"empty", nil, false},
+	} {
+		if got := continues(tc.b); got != tc.want {
+			t.Errorf("%s: %t, want %t", tc.name, got, tc.want)
+		}
+	}
+}
+
+// FuzzContinues: any datagram is classified without a panic, and one said
+// to continue an exchange is (inside its relays) a message that does.
+func FuzzContinues(f *testing.F) {
+	c := uuidClient(1)
+	f.Add(c.msg(dhcpv6.MessageTypeRequest, withServerID(serverDUID), withIA(1)).ToBytes())
+	r := &dhcpv6.RelayMessage{MessageType: dhcpv6.MessageTypeRelayForward, LinkAddr: net.IPv6zero, PeerAddr: net.IPv6zero}
+	r.Options.Add(dhcpv6.OptRelayMessage(c.msg(dhcpv6.MessageTypeRenew)))
+	f.Add(r.ToBytes())
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if !continues(b) {
+			return
+		}
+		for b[0] == byte(dhcpv6.MessageTypeRelayForward) {
+			b = relayedMessage(b)
+		}
+		switch dhcpv6.MessageType(b[0]) {
+		case dhcpv6.MessageTypeRequest, dhcpv6.MessageTypeRenew, dhcpv6.MessageTypeRebind,
+			dhcpv6.MessageTypeRelease, dhcpv6.MessageTypeDecline:
+		default:
+			t.Fatalf("type %d said to continue an exchange", b[0])
+		}
+	})
+}
+
 // batchRecorder is a batchConn that records what it was told: WriteBatch
 // fails on the datagrams listed in fail, LearnMACs records its calls.
 type batchRecorder struct {
@@ -187,6 +395,15 @@ type batchRecorder struct {
 }
 
 func (b *batchRecorder) ReadBatch(bufs [][]byte, ns []int, ms []Meta, wait bool) (int, error) {
+	if !wait {
+		select {
+		case d := <-b.in:
+			ns[0], ms[0] = copy(bufs[0], d), direct(nil)
+			return 1, nil
+		default:
+			return 0, nil
+		}
+	}
 	n, m, err := b.ReadFrom(bufs[0])
 	if err != nil {
 		return 0, err

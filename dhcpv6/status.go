@@ -44,6 +44,9 @@ const (
 	// DropAnswerTooLarge: the answer (the Relay-reply chain echoing the
 	// relays' options) would not fit in a datagram.
 	DropAnswerTooLarge
+	// DropOverload: the server was behind and dropped the datagram
+	// unread, the oldest Solicit (or Confirm, Information-request) first.
+	DropOverload
 	numDropReasons
 )
 
@@ -51,7 +54,7 @@ var dropNames = [numDropReasons]string{
 	"malformed", "not_client_message", "no_client_id", "no_server_id", "server_id_mismatch",
 	"unexpected_server_id", "ia_in_information_request", "unicast", "relay_truncated",
 	"relay_hop_limit", "confirm_no_addresses", "rebind_no_binding", "store_failed", "send_failed",
-	"answer_too_large",
+	"answer_too_large", "overload",
 }
 
 func (r DropReason) String() string {

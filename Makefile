@@ -21,10 +21,12 @@ VM_PKGS  := mmdebstrap extlinux syslinux-common qemu-utils qemu-system-x86 genis
 # The VM boot test's own peers beside qemu (the lab around the VM).
 VM_TEST_PKGS := iproute2 iputils-ping radvd ndisc6 coreutils
 IMAGE    ?= bin/vrouter-bookworm.qcow2
+# make e2e-vm boots the image this often and prints median and range.
+VM_BOOTS ?= 3
 # Installs the packages a target needs when missing, or names them and exits 2.
 NEED_DEBS := packaging/need-debs
 
-.PHONY: all build test test-unit test-e2e lint fuzz bench demo deps clean image e2e-vm
+.PHONY: all build test test-unit test-e2e lint fuzz bench demo deps clean image e2e-vm e2e-clone deb
 
 all: build
 
@@ -65,15 +67,30 @@ bench:
 	$(GO) build -o bin/ ./cmd/v6gen ./bench/cmd/fprouter ./bench/cmd/bench
 	bin/bench -bin bin -out bench/results -rounds 3 -trial 5s
 
-# A BIOS-bootable Debian bookworm qcow2 with vrouter baked in (root).
-image:
+# bin/vrouter_VERSION_amd64.deb (and the symlink bin/vrouter.deb), built
+# with nfpm from a static, stripped binary; VERSION from git describe.
+deb:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS) -s -w' -o bin/deb/vrouter ./cmd/vrouter
+	$(GO) run ./packaging/cmd/mkdeb --binary bin/deb/vrouter --out bin --doc OPENSTACK.md
+
+# A BIOS-bootable Debian bookworm qcow2 with the package installed (root).
+image: deb
 	@$(NEED_DEBS) "make image" $(VM_PKGS)
-	images/build-image.sh $(IMAGE)
+	VROUTER_DEB=bin/vrouter.deb images/build-image.sh $(IMAGE)
 
 # The "nova boot" simulation: config drive + qemu (TCG) + namespaces.
 e2e-vm: image
 	@$(NEED_DEBS) "make e2e-vm" $(VM_PKGS) $(VM_TEST_PKGS)
-	VROUTER_E2E_VM=1 VROUTER_IMAGE=$(abspath $(IMAGE)) $(GO) test -count=1 -v -timeout 30m -run '^TestVM$$' ./images/
+	VROUTER_E2E_VM=1 VROUTER_E2E_VM_BOOTS=$(VM_BOOTS) VROUTER_IMAGE=$(abspath $(IMAGE)) $(GO) test -count=1 -v -timeout 60m -run '^TestVM$$' ./images/
+
+# The new user's first ten minutes in a VM: a plain bookworm image with only
+# git, make and Go clones this repository and runs `make demo` (tens of
+# minutes under TCG, so not part of .ci/run; figure in the README).
+PLAIN_IMAGE ?= bin/plain-bookworm.qcow2
+e2e-clone:
+	@$(NEED_DEBS) "make e2e-clone" $(VM_PKGS) git
+	PLAIN=1 images/build-image.sh $(PLAIN_IMAGE)
+	VROUTER_E2E_CLONE=1 VROUTER_PLAIN_IMAGE=$(abspath $(PLAIN_IMAGE)) $(GO) test -count=1 -v -timeout 100m -run '^TestCloneDemo$$' ./images/
 
 demo:
 	@$(NEED_DEBS) "make demo" $(DEMO_PKGS)

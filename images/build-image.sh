@@ -111,7 +111,7 @@ mmdebstrap --variant=minbase --mode=root --format=directory \
 	--include="$pkgs" \
 	--dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' \
 	--dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/locale/*' \
-	--dpkgopt='path-include=/usr/share/doc/vrouter/*' --dpkgopt='path-include=/usr/share/man/man1/vrouter.1.gz' \
+	--dpkgopt='path-include=/usr/share/doc/vrouter/*' \
 	--customize-hook='
 		set -e
 		root=$1

@@ -186,6 +186,7 @@ func bootAndPing(t *testing.T, image string, cc *cloudinit.CloudConfig) (time.Du
 	vm.waitSerial(t, "vrouter: cloud-init final stage done", finalTimeout)
 	t.Logf("cloud-init final after %s", time.Since(vm.start).Round(time.Second))
 	vm.waitSerial(t, markerService+"active", 10*time.Second)
+	vm.logTimeline(t)
 	// The VM's upstream SLAAC address answers from the ipv6-router.
 	waitFor(t, "the VM's eth0 address "+addrVM+" to answer from ipv6-router", time.Minute, func() error {
 		return run(lab.ns("up"), "ping", "-6", "-c", "1", "-W", "1", addrVM)
@@ -360,6 +361,10 @@ func (l *lab) boot(t *testing.T, image string, cc *cloudinit.CloudConfig) *vm {
 		[]string{"sh", "-c", `echo "` + markerService + `$(systemctl is-active vrouter.service)"`},
 		[]string{"journalctl", "-b", "--no-pager", "-o", "cat", "-u", "vrouter.service"},
 		[]string{"ip", "-6", "addr", "show"},
+		// When each stage ended, in seconds since the kernel started.
+		[]string{"sh", "-c", `journalctl -b -o short-monotonic --no-pager -u cloud-init-local.service -u cloud-init.service ` +
+			`-u systemd-networkd-wait-online.service -u vrouter-setup.service -u vrouter.service | ` +
+			`grep -E "(Started|Finished) " | sed "s/^/` + markerTimeline + `/"`},
 	)
 	ud, err := cloudinit.UserData(cc, nil)
 	if err != nil {
@@ -418,6 +423,21 @@ func (l *lab) boot(t *testing.T, image string, cc *cloudinit.CloudConfig) *vm {
 		}
 	})
 	return v
+}
+
+// markerTimeline prefixes the journal's unit start/finish lines on the console.
+const markerTimeline = "E2E timeline "
+
+// logTimeline logs the VM's boot timeline (monotonic seconds since the
+// kernel started) that the observation hook printed.
+func (v *vm) logTimeline(t *testing.T) {
+	t.Helper()
+	b, _ := os.ReadFile(v.serial)
+	for _, l := range strings.Split(string(b), "\n") {
+		if i := strings.Index(l, markerTimeline); i >= 0 && !strings.Contains(l, "sed ") {
+			t.Logf("VM %s", strings.TrimSpace(l[i+len(markerTimeline):]))
+		}
+	}
 }
 
 func (v *vm) waitSerial(t *testing.T, want string, d time.Duration) {

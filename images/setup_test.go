@@ -35,11 +35,15 @@ func TestSetupScript(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	asked := []string{"systemctl -q is-active systemd-networkd.service", "networkctl reload",
+		"systemctl show -P NeedDaemonReload vrouter.service", "systemctl show -P DropInPaths vrouter.service"}
 	for _, tc := range []struct {
 		name      string
 		links     map[string]string // .link file name → content
 		systemd   bool
 		needsLoad string // what NeedDaemonReload says
+		dropIns   []string
+		loaded    string // what DropInPaths says
 		want      []string
 		errHas    string
 	}{
@@ -47,11 +51,16 @@ func TestSetupScript(t *testing.T) {
 		{name: "names already right; networkd and systemd asked",
 			links:   map[string]string{"10-vrouter-x.link": linkFile(mac, nic)},
 			systemd: true, needsLoad: "no",
-			want: []string{"systemctl -q is-active systemd-networkd.service", "networkctl reload", "systemctl show -P NeedDaemonReload vrouter.service"}},
-		{name: "a new drop-in: systemd reloaded",
+			want: append(asked, nil...)},
+		{name: "unit file changed: systemd reloaded",
 			systemd: true, needsLoad: "yes",
-			want: []string{"systemctl -q is-active systemd-networkd.service", "networkctl reload",
-				"systemctl show -P NeedDaemonReload vrouter.service", "systemctl daemon-reload"}},
+			want: append(asked, "systemctl daemon-reload")},
+		{name: "a drop-in systemd has not loaded: reloaded (NeedDaemonReload misses new directories)",
+			systemd: true, needsLoad: "no", dropIns: []string{"10-fastpath-xdp.conf"}, loaded: "/lib/systemd/system/vrouter.service.d/x.conf",
+			want: append(asked, "systemctl daemon-reload")},
+		{name: "drop-ins already loaded: no reload",
+			systemd: true, needsLoad: "no", dropIns: []string{"10-fastpath-xdp.conf"}, loaded: "DROPINS/10-fastpath-xdp.conf",
+			want: append(asked, nil...)},
 		{name: "renamed through a temporary name (uppercase MAC in the file)",
 			links: map[string]string{"10-vrouter-up0.link": linkFile(strings.ToUpper(mac), "vrtestup0"), "99-other.link": linkFile("02:00:00:00:00:99", "other")},
 			want: []string{"ip link set dev " + nic + " down", "ip link set dev " + nic + " name vrtmp0",
@@ -63,8 +72,8 @@ func TestSetupScript(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			netdir, bin, run := filepath.Join(dir, "network"), filepath.Join(dir, "bin"), filepath.Join(dir, "run")
-			for _, d := range []string{netdir, bin} {
+			netdir, bin, run, dropins := filepath.Join(dir, "network"), filepath.Join(dir, "bin"), filepath.Join(dir, "run"), filepath.Join(dir, "dropins")
+			for _, d := range []string{netdir, bin, dropins} {
 				if err := os.MkdirAll(d, 0o755); err != nil {
 					t.Fatal(err)
 				}
@@ -79,18 +88,24 @@ func TestSetupScript(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
+			for _, n := range tc.dropIns {
+				if err := os.WriteFile(filepath.Join(dropins, n), []byte("[Service]\n"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
 			log := filepath.Join(dir, "calls")
 			for _, tool := range []string{"ip", "systemctl", "networkctl"} {
 				body := "#!/bin/sh\necho \"" + tool + " $*\" >>'" + log + "'\n"
 				if tool == "systemctl" {
-					body += "[ \"$1\" = show ] && echo " + tc.needsLoad + "\n"
+					body += "[ \"$3\" = NeedDaemonReload ] && echo " + tc.needsLoad + "\n"
+					body += "[ \"$3\" = DropInPaths ] && echo '" + strings.ReplaceAll(tc.loaded, "DROPINS", dropins) + "'\n"
 				}
 				if err := os.WriteFile(filepath.Join(bin, tool), []byte(body+"exit 0\n"), 0o755); err != nil {
 					t.Fatal(err)
 				}
 			}
 			cmd := exec.Command("/bin/sh", script)
-			cmd.Env = []string{"PATH=" + bin + ":/usr/bin:/bin", "VROUTER_NETWORK_DIR=" + netdir, "VROUTER_SYSTEMD_RUN=" + run}
+			cmd.Env = []string{"PATH=" + bin + ":/usr/bin:/bin", "VROUTER_NETWORK_DIR=" + netdir, "VROUTER_SYSTEMD_RUN=" + run, "VROUTER_DROPIN_DIR=" + dropins}
 			out, err := cmd.CombinedOutput()
 			if tc.errHas != "" {
 				if err == nil || !strings.Contains(string(out), tc.errHas) {

@@ -92,8 +92,17 @@ pkgs+=,cloud-guest-utils,less
 [ "$plain" = 1 ] && pkgs+=,git,make
 # The vrouter package (or, PLAIN=1, the Go toolchain) goes in after the rest.
 if [ "$plain" = 1 ]; then
+	# The CAs this machine trusts locally go in too, so that the guest
+	# reaches the Go module proxy the way this machine does (through a
+	# TLS-intercepting egress proxy, where there is one).
 	install_hooks=(--customize-hook="copy-in $goroot /usr/local"
-		--customize-hook='mv "$1/usr/local/$(basename "'"$goroot"'")" "$1/usr/local/go" 2>/dev/null || true; "$1/usr/local/go/bin/go" version')
+		--customize-hook='mv "$1/usr/local/$(basename "'"$goroot"'")" "$1/usr/local/go" 2>/dev/null || true; "$1/usr/local/go/bin/go" version'
+		--customize-hook='
+			set -e
+			for c in /usr/local/share/ca-certificates/*.crt; do
+				[ -e "$c" ] && cp "$c" "$1/usr/local/share/ca-certificates/"
+			done
+			chroot "$1" update-ca-certificates')
 else
 	install_hooks=(--customize-hook="copy-in $deb /tmp"
 		--customize-hook='

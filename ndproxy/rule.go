@@ -110,6 +110,9 @@ type rule struct {
 	buf        []byte
 	warned     map[string]time.Time
 	routeWork  bool // learned targets changed; routes need reconciling
+	// inherited are routes an earlier run left for this rule, taken over
+	// when its first session starts.
+	inherited []Route
 }
 
 func newRule(cfg ruleConfig, lim Limits, log *slog.Logger, sys System) *rule {
@@ -364,15 +367,35 @@ func (r *rule) learn(target netip.Addr, kernel bool, now time.Time) {
 			r.answer(target, s.addr, s.mac, now)
 		}
 	}
-	r.unsol = append(r.unsol, unsolicitedNA{target: target, left: r.lim.Unsolicited, next: now})
+	r.queueUnsolicited(target, now)
 	r.sendUnsolicited(now)
 }
 
-// sendUnsolicited sends the unsolicited NAs that are due. Called with mu.
+// queueUnsolicited schedules Limits.Unsolicited unsolicited NAs for target,
+// the first one now, or tops up the count of one already scheduled (whose
+// next NA keeps its time, so they stay Limits.UnsolicitedInterval apart).
+// Called with mu.
+func (r *rule) queueUnsolicited(target netip.Addr, now time.Time) {
+	for i := range r.unsol {
+		if r.unsol[i].target == target {
+			r.unsol[i].left = r.lim.Unsolicited
+			return
+		}
+	}
+	r.unsol = append(r.unsol, unsolicitedNA{target: target, left: r.lim.Unsolicited, next: now})
+}
+
+// sendUnsolicited sends the unsolicited NAs that are due. While the
+// upstream link is down nothing is sent (nothing would arrive) and the
+// queue waits: the link coming up announces every target again. Called
+// with mu.
 func (r *rule) sendUnsolicited(now time.Time) {
+	if !r.upL.Up {
+		return
+	}
 	keep := r.unsol[:0]
 	for _, u := range r.unsol {
-		if _, ok := r.learned[u.target]; !ok {
+		if !r.proxied(u.target) {
 			continue
 		}
 		if !now.Before(u.next) {

@@ -92,7 +92,8 @@ type System struct {
 	groups    map[int][]netip.Addr
 	allMulti  map[int]bool
 	neighbors map[int][]netip.Addr
-	routes    map[string]bool // "dst dev N"
+	routes    map[ndproxy.Route]bool
+	routesErr error // returned by OwnedRoutes
 	// kernelRoutes are routes the "kernel" already has: dst prefix -> ifindex.
 	kernelRoutes map[netip.Prefix]int
 	notify       func()
@@ -107,7 +108,7 @@ func New() *System {
 		groups:       make(map[int][]netip.Addr),
 		allMulti:     make(map[int]bool),
 		neighbors:    make(map[int][]netip.Addr),
-		routes:       make(map[string]bool),
+		routes:       make(map[ndproxy.Route]bool),
 		kernelRoutes: make(map[netip.Prefix]int),
 	}
 }
@@ -236,9 +237,9 @@ func (s *System) AddRoute(ifindex int, dst netip.Prefix) (bool, error) {
 			return false, nil
 		}
 	}
-	k := fmt.Sprintf("%s dev %d", dst, ifindex)
+	k := ndproxy.Route{Ifindex: ifindex, Dst: dst}
 	if s.routes[k] {
-		return false, fmt.Errorf("fake: route %s exists", k)
+		return false, fmt.Errorf("fake: route %s dev %d exists", dst, ifindex)
 	}
 	s.routes[k] = true
 	return true, nil
@@ -248,12 +249,46 @@ func (s *System) AddRoute(ifindex int, dst netip.Prefix) (bool, error) {
 func (s *System) DelRoute(ifindex int, dst netip.Prefix) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	k := fmt.Sprintf("%s dev %d", dst, ifindex)
+	k := ndproxy.Route{Ifindex: ifindex, Dst: dst}
 	if !s.routes[k] {
-		return fmt.Errorf("fake: route %s does not exist", k)
+		return fmt.Errorf("fake: route %s dev %d does not exist", dst, ifindex)
 	}
 	delete(s.routes, k)
 	return nil
+}
+
+// OwnedRoutes implements ndproxy.System: the routes AddRoute installed and
+// not deleted, also by an earlier Proxy on this System (a predecessor
+// process), and those SetOwnedRoute added.
+func (s *System) OwnedRoutes() ([]ndproxy.Route, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.routesErr != nil {
+		return nil, s.routesErr
+	}
+	out := slices.Collect(maps.Keys(s.routes))
+	slices.SortFunc(out, func(a, b ndproxy.Route) int {
+		if a.Ifindex != b.Ifindex {
+			return a.Ifindex - b.Ifindex
+		}
+		return a.Dst.Addr().Compare(b.Dst.Addr())
+	})
+	return out, nil
+}
+
+// SetOwnedRoute adds a route as a crashed or restarted predecessor left
+// it (installed by the proxy, not by this one).
+func (s *System) SetOwnedRoute(ifindex int, dst netip.Prefix) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.routes[ndproxy.Route{Ifindex: ifindex, Dst: dst}] = true
+}
+
+// FailOwnedRoutes makes OwnedRoutes return err (nil: succeed again).
+func (s *System) FailOwnedRoutes(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.routesErr = err
 }
 
 // Watch implements ndproxy.System.
@@ -275,7 +310,7 @@ func (s *System) State() []string {
 	defer s.mu.Unlock()
 	var out []string
 	for k := range s.routes {
-		out = append(out, "route "+k)
+		out = append(out, fmt.Sprintf("route %s dev %d", k.Dst, k.Ifindex))
 	}
 	for _, i := range slices.Sorted(maps.Keys(s.groups)) {
 		for _, g := range s.groups[i] {

@@ -82,6 +82,7 @@ type unsolicitedNA struct {
 	target netip.Addr
 	left   int
 	next   time.Time
+	last   time.Time // when the last one was sent
 }
 
 // rule is the proxy for one config entry. Its handlers are called by the
@@ -372,13 +373,18 @@ func (r *rule) learn(target netip.Addr, kernel bool, now time.Time) {
 }
 
 // queueUnsolicited schedules Limits.Unsolicited unsolicited NAs for target,
-// the first one now, or tops up the count of one already scheduled (whose
-// next NA keeps its time, so they stay Limits.UnsolicitedInterval apart).
-// Called with mu.
+// the first one now, or tops up the count of one already scheduled so that
+// Limits.Unsolicited are sent from now on (one sent at this very instant
+// counts), its next NA keeping its time so they stay
+// Limits.UnsolicitedInterval apart. Called with mu.
 func (r *rule) queueUnsolicited(target netip.Addr, now time.Time) {
 	for i := range r.unsol {
-		if r.unsol[i].target == target {
-			r.unsol[i].left = r.lim.Unsolicited
+		if u := &r.unsol[i]; u.target == target {
+			want := r.lim.Unsolicited
+			if u.last.Equal(now) {
+				want--
+			}
+			u.left = max(u.left, want)
 			return
 		}
 	}
@@ -406,6 +412,7 @@ func (r *rule) sendUnsolicited(now time.Time) {
 			if r.sendNA(u.target, allNodes, ndwire.MulticastMAC(allNodes), flags, now) {
 				r.c.unsolicited.Add(1)
 			}
+			u.last = now
 			u.left--
 			u.next = now.Add(r.lim.UnsolicitedInterval)
 		}

@@ -14,16 +14,19 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/vrouter/vrouter/ndproxy"
 )
 
 // Frame is one packet on a fake port: an IPv6 packet and the peer MAC (the
 // sender for frames read by the proxy, the destination for frames it
-// writes).
+// writes), and for written frames when they were written (time.Now, so the
+// fake clock of a synctest bubble).
 type Frame struct {
 	Data []byte
 	MAC  ndproxy.MAC
+	At   time.Time
 }
 
 // Port is a fake ndproxy.Port. Tests write to In and read from Out.
@@ -60,7 +63,7 @@ func (p *Port) WriteTo(b []byte, dst ndproxy.MAC) error {
 	default:
 	}
 	select {
-	case p.Out <- Frame{Data: slices.Clone(b), MAC: dst}:
+	case p.Out <- Frame{Data: slices.Clone(b), MAC: dst, At: time.Now()}:
 		return nil
 	default:
 		return fmt.Errorf("fake port %d: output full", p.Ifindex)

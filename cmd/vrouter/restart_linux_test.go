@@ -190,6 +190,23 @@ func (l *restartLab) monitor(ns string, objects ...string) *monitor {
 	return m
 }
 
+// live waits until the monitor in namespace ns has subscribed: it creates
+// veth pairs there until one shows up in its output.
+func (m *monitor) live(l *restartLab, ns string) {
+	l.t.Helper()
+	for i := range 40 {
+		name := fmt.Sprintf("probe%d", i)
+		l.must("ip", "-n", ns, "link", "add", name, "type", "veth", "peer", "name", name+"p")
+		for range 25 {
+			if strings.Contains(m.out.String(), name) {
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	l.t.Fatalf("ip monitor in %s shows nothing:\n%s", ns, m.out)
+}
+
 func (m *monitor) messages() []string {
 	var out []string
 	for _, line := range strings.Split(m.out.String(), "\n") {
@@ -279,7 +296,9 @@ func TestRestartTouchesNothing(t *testing.T) {
 	}
 
 	mon := l.monitor(l.vr, "address", "route", "link", "netconf")
-	hostMon := l.monitor(l.host, "address", "route")
+	hostMon := l.monitor(l.host, "address", "route", "link")
+	mon.live(l, l.vr)
+	hostMon.live(l, l.host)
 	// An operator's address: proves the monitor is live, and must stay.
 	// Its prefix, local and anycast routes follow the address.
 	l.must("ip", "-n", l.vr, "addr", "add", "2001:db8:0:9::9/64", "dev", "dn0", "nodad")

@@ -162,13 +162,19 @@ type packet struct {
 
 // Run asks for a delegation and keeps it until ctx is done; then it sends a
 // Release if the config says so, closes the socket and returns nil. It
-// returns an error only when it cannot go on: no DUID, or the socket fails.
+// returns an error only when it cannot go on: a DUID given by WithDUID that
+// does not parse, or a socket that fails to read.
 func (c *Client) Run(ctx context.Context) error {
 	defer c.setState(StateStopped)
 	if c.duid == nil {
 		d, err := loadOrCreateDUID(c.stateDir)
 		if err != nil {
-			return fmt.Errorf("dhcpv6 prefix delegation on %s: %w", c.iface, err)
+			// Better a DUID of this run (the server may delegate another
+			// prefix after a restart) than no delegation at all.
+			c.log.Warn("cannot keep the DUID; using one for this run only", "err", err)
+			if d, err = loadOrCreateDUID(""); err != nil {
+				return fmt.Errorf("dhcpv6 prefix delegation on %s: %w", c.iface, err)
+			}
 		}
 		c.duid = d
 	}
@@ -318,6 +324,9 @@ func (c *Client) stop(pkts <-chan packet, readErr <-chan error) {
 		}
 	}
 	old := c.bind
+	if old == nil { // expired while releasing
+		return
+	}
 	c.bind = nil
 	now = time.Now()
 	c.save(old, true)

@@ -846,6 +846,9 @@ func TestStatusJSON(t *testing.T) {
 		if got["state"] != "bound" || got["prefix"] != p56.String() {
 			t.Errorf("status JSON %s", b)
 		}
+		if r, _ := got["received"].(map[string]any); r["advertise"] != 1.0 || r["reply"] != 1.0 {
+			t.Errorf("received %v, want advertise: 1, reply: 1", got["received"])
+		}
 		if r, _ := got["refused"].(map[string]any); r["malformed"] != 1.0 {
 			t.Errorf("refused %v, want malformed: 1", got["refused"])
 		}
@@ -864,5 +867,73 @@ func TestSendErrorsRetried(t *testing.T) {
 		time.Sleep(10 * time.Second)
 		h.answer(h.sent()[0])
 		h.next(dhcpv6.MessageTypeRequest)
+	})
+}
+
+// A state dir that cannot be written costs the lease file and the kept DUID,
+// not the delegation.
+func TestUnwritableStateDir(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		file := filepath.Join(t.TempDir(), "file")
+		if err := os.WriteFile(file, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var logs syncLog
+		h := newHarness(t, config.PrefixDelegation{Length: 56}, pdclient.WithStateDir(filepath.Join(file, "state")),
+			pdclient.WithDUID(nil), pdclient.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+		h.bind()
+		time.Sleep(50 * time.Second)
+		h.answer(h.next(dhcpv6.MessageTypeRenew))
+		if st := h.client.Status(); st.State != pdclient.StateBound || st.Prefix != p56 {
+			t.Errorf("status %+v", st)
+		}
+		out := logs.String()
+		if strings.Count(out, "cannot keep the lease") != 1 || !strings.Contains(out, "cannot keep the DUID") {
+			t.Errorf("want the DUID and, once, the lease problem logged:\n%s", out)
+		}
+	})
+}
+
+type syncLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *syncLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *syncLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// Without WithConn the client opens its socket on the interface, and retries
+// while the interface does not exist.
+func TestListenRetriesUntilStopped(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var logs syncLog
+		c := pdclient.New("pdtnosuchif0", config.PrefixDelegation{Length: 56}, pdclient.WithDUID(clientID),
+			pdclient.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- c.Run(ctx) }()
+		time.Sleep(time.Minute)
+		if st := c.Status(); st.State != pdclient.StateWaiting || len(st.Sent) != 0 {
+			t.Errorf("status %+v without a socket", st)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+		if n := strings.Count(logs.String(), "cannot open the dhcpv6 client socket"); n != 1 {
+			t.Errorf("logged the missing interface %d times, want once:\n%s", n, logs.String())
+		}
+		if st := c.Status(); st.State != pdclient.StateStopped {
+			t.Errorf("state %q after Run, want stopped", st.State)
+		}
 	})
 }

@@ -27,10 +27,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/insomniacslk/dhcp/dhcpv6"
 	"github.com/vrouter/vrouter/config"
 	"github.com/vrouter/vrouter/dhcpv6/pdclient"
 	"golang.org/x/sys/unix"
@@ -70,6 +72,7 @@ type topo struct {
 	srvLink, cliLink string
 	cliFD            int
 	dir              string
+	procs            []*proc // started in the namespaces
 }
 
 func newTopo(t *testing.T) *topo {
@@ -112,17 +115,56 @@ func newTopo(t *testing.T) *topo {
 	return tp
 }
 
-// inNetns runs fn on a fresh OS thread switched into the namespace fd; the
-// thread is discarded afterwards. Sockets fn opens stay in that namespace.
+// diag describes both namespaces, for a failure.
+func (tp *topo) diag() string {
+	var b strings.Builder
+	for _, p := range tp.procs {
+		select {
+		case <-p.done:
+			fmt.Fprintf(&b, "%s: exited: %v\n", p.cmd.Args, p.cmd.ProcessState)
+		default:
+			fmt.Fprintf(&b, "%s: running\n", p.cmd.Args)
+		}
+	}
+	for _, ns := range []string{tp.cliNS, tp.srvNS} {
+		for _, args := range [][]string{{"ip", "-s", "-6", "addr"}, {"ss", "-uanpe"}, {"ip", "-6", "maddr"}, {"nstat", "-az", "Udp6*", "Ip6InMcast*", "Ip6InDiscards", "Ip6InNoRoutes"}} {
+			out, _ := exec.Command("ip", append([]string{"netns", "exec", ns}, args...)...).CombinedOutput()
+			fmt.Fprintf(&b, "%s: %s:\n%s\n", ns, strings.Join(args, " "), out)
+		}
+	}
+	return b.String()
+}
+
+// inNetns runs fn on a thread switched into the namespace fd, then switches
+// the thread back. It does not let the thread exit (as a goroutine that ends
+// locked does): a process started with Pdeathsig from that thread earlier
+// (kea, dhclient) would get SIGKILL when it does. Sockets fn opens stay in
+// the namespace.
 func inNetns(fd int, fn func() error) error {
 	errC := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
+		orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			runtime.UnlockOSThread()
+			errC <- err
+			return
+		}
+		defer unix.Close(orig)
 		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
 			errC <- fmt.Errorf("setns: %w", err)
 			return
 		}
-		errC <- fn()
+		ferr := fn()
+		if err := unix.Setns(orig, unix.CLONE_NEWNET); err != nil {
+			// Stay locked: the thread, in the wrong namespace, exits
+			// with the goroutine.
+			errC <- fmt.Errorf("setns back: %w (after %v)", err, ferr)
+			return
+		}
+		runtime.UnlockOSThread()
+		errC <- ferr
 	}()
 	return <-errC
 }
@@ -145,9 +187,10 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool
 
 // proc is a process started in a namespace, killed at cleanup.
 type proc struct {
-	cmd  *exec.Cmd
-	out  *syncBuffer
-	done chan struct{}
+	cmd      *exec.Cmd
+	out      *syncBuffer
+	done     chan struct{}
+	stopping atomic.Bool // the test stops it; otherwise an exit is an error
 }
 
 type syncBuffer struct {
@@ -178,12 +221,34 @@ func startProc(t *testing.T, ns string, env []string, args ...string) *proc {
 		t.Fatalf("start %s: %v", args[0], err)
 	}
 	go func() { p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() { p.stop() })
+	t.Cleanup(func() {
+		select {
+		case <-p.done:
+			if !p.stopping.Load() {
+				t.Errorf("%s exited before the test stopped it: %v\n%s", args[0], p.cmd.ProcessState, lastLines(p.out.String(), 20))
+			}
+		default:
+		}
+		p.stop()
+	})
 	return p
+}
+
+// interrupt stops the process with SIGINT (a capture ends cleanly), then
+// as stop does.
+func (p *proc) interrupt() {
+	p.stopping.Store(true)
+	_ = p.cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case <-p.done:
+	case <-time.After(5 * time.Second):
+		p.stop()
+	}
 }
 
 // stop sends SIGTERM to the process group, then SIGKILL after 5s.
 func (p *proc) stop() {
+	p.stopping.Store(true)
 	select {
 	case <-p.done:
 		return
@@ -245,6 +310,7 @@ func (tp *topo) startKea(t *testing.T, kc keaConfig) *kea {
 		t.Fatal(err)
 	}
 	k := &kea{leases: leases}
+	defer func() { tp.procs = append(tp.procs, k.proc) }()
 	k.proc = startProc(t, tp.srvNS, []string{"KEA_PIDFILE_DIR=" + dir, "KEA_LOCKFILE_DIR=" + dir}, "kea-dhcp6", "-c", conf)
 	waitFor(t, 15*time.Second, "kea-dhcp6 to serve", func() (bool, string) {
 		select {
@@ -259,6 +325,11 @@ func (tp *topo) startKea(t *testing.T, kc keaConfig) *kea {
 			t.Logf("kea-dhcp6 output:\n%s", lastLines(k.out.String(), 80))
 		}
 	})
+	out, _ := exec.Command("ip", "netns", "exec", tp.srvNS, "ss", "-uan").CombinedOutput()
+	if !strings.Contains(string(out), ":547") {
+		d, _ := exec.Command("ip", "netns", "exec", tp.srvNS, "sh", "-c", "ip -d link; ip -6 addr; sysctl -a 2>/dev/null | grep -E 'ipv6.conf.(all|default|"+tp.srvLink+")\\.(disable_ipv6|accept_dad|forwarding)'; dmesg 2>/dev/null | tail -5").CombinedOutput()
+		t.Fatalf("kea started without its sockets:\n%s\n%s\n%s", out, d, k.out)
+	}
 	return k
 }
 
@@ -314,6 +385,7 @@ func (k *kea) pdLeases(t *testing.T) []keaLease {
 // client runs a pdclient.Client whose socket is in the client namespace.
 type client struct {
 	*pdclient.Client
+	tp     *topo
 	cancel context.CancelFunc
 	done   chan error
 
@@ -333,7 +405,10 @@ func (tp *topo) startClient(t *testing.T, cfg config.PrefixDelegation, opts ...p
 	if err := inNetns(tp.cliFD, func() (err error) { conn, err = pdclient.Listen(tp.cliLink); return err }); err != nil {
 		t.Fatal(err)
 	}
-	c := &client{done: make(chan error, 1), changed: make(chan struct{}, 1)}
+	if os.Getenv("PDCLIENT_RECORD_SEEDS") != "" {
+		conn = &recordConn{Conn: conn, t: t}
+	}
+	c := &client{tp: tp, done: make(chan error, 1), changed: make(chan struct{}, 1)}
 	opts = append([]pdclient.Option{
 		pdclient.WithConn(conn), pdclient.WithStateDir(filepath.Join(tp.dir, "state")), pdclient.WithDUID(duid),
 		pdclient.WithLogger(slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))),
@@ -383,9 +458,17 @@ func (c *client) takeChanges() []pdclient.Change {
 // waitBound waits until the client is bound and returns its prefix.
 func (c *client) waitBound(t *testing.T, timeout time.Duration) netip.Prefix {
 	t.Helper()
+	deadline := time.Now().Add(timeout)
 	waitFor(t, timeout, "a delegation", func() (bool, string) {
 		st := c.Status()
-		return st.State == pdclient.StateBound, fmt.Sprintf("%+v", st)
+		if st.State == pdclient.StateBound {
+			return true, ""
+		}
+		state := fmt.Sprintf("%+v", st)
+		if time.Now().After(deadline) {
+			state += "\n" + c.tp.diag()
+		}
+		return false, state
 	})
 	return c.Current().Prefix
 }
@@ -493,14 +576,14 @@ func TestKeaRenumbers(t *testing.T) {
 // and decoded by tshark on kea's link) and binds at its first Solicit after
 // kea starts.
 func TestKeaAbsentAtStart(t *testing.T) {
-	requireRoot(t, "kea-dhcp6", "tshark")
+	requireRoot(t, "kea-dhcp6", "tshark", "dumpcap")
 	tp := newTopo(t)
-	ts := startProc(t, tp.srvNS, nil, "tshark", "-l", "-n", "-i", tp.srvLink, "-f", "udp port 547",
-		"-T", "fields", "-E", "separator=,", "-e", "frame.time_epoch", "-e", "dhcpv6.msgtype", "-e", "dhcpv6.xid")
-	waitFor(t, 30*time.Second, "tshark to capture", func() (bool, string) {
+	capture := filepath.Join(tp.dir, "dhcpv6.pcapng")
+	ts := startProc(t, tp.srvNS, nil, "dumpcap", "-q", "-i", tp.srvLink, "-f", "udp port 547", "-w", capture)
+	waitFor(t, 30*time.Second, "dumpcap to capture", func() (bool, string) {
 		return strings.Contains(ts.out.String(), "Capturing on"), ts.out.String()
 	})
-	time.Sleep(500 * time.Millisecond) // "Capturing on" comes just before the capture does
+	time.Sleep(200 * time.Millisecond) // "Capturing on" comes just before the capture does
 	c := tp.startClient(t, config.PrefixDelegation{Length: 56})
 	time.Sleep(4500 * time.Millisecond)
 	if st := c.Status(); st.State != pdclient.StateWaiting {
@@ -510,12 +593,14 @@ func TestKeaAbsentAtStart(t *testing.T) {
 	keaUp := time.Now()
 	c.waitBound(t, 15*time.Second)
 	bound := time.Now()
-	time.Sleep(500 * time.Millisecond) // tshark's line-buffered output
-	ts.stop()
+	time.Sleep(time.Second) // dumpcap writes what it read in blocks; SIGINT does not drain the socket
+	ts.interrupt()
+	decoded := run(t, "tshark", "-n", "-r", capture, "-T", "fields", "-E", "separator=,",
+		"-e", "frame.time_epoch", "-e", "dhcpv6.msgtype", "-e", "dhcpv6.xid")
 
 	var sols []float64
 	xids := map[string]bool{}
-	for _, line := range strings.Split(ts.out.String(), "\n") {
+	for _, line := range strings.Split(decoded, "\n") {
 		f := strings.Split(strings.TrimSpace(line), ",")
 		if len(f) != 3 || f[1] != "1" {
 			continue
@@ -526,6 +611,9 @@ func TestKeaAbsentAtStart(t *testing.T) {
 		}
 		sols = append(sols, at)
 		xids[f[2]] = true
+	}
+	if len(sols) < 3 {
+		t.Fatalf("tshark decoded %d Solicits:\n%s\ndumpcap: %s", len(sols), decoded, ts.out)
 	}
 	rel := make([]string, len(sols))
 	for i, at := range sols {
@@ -663,4 +751,56 @@ func TestDhclientCrossCheck(t *testing.T) {
 	if st := third.Status(); st.State != pdclient.StateWaiting || st.Prefix.IsValid() {
 		t.Errorf("third client %+v, want waiting for a delegation", st)
 	}
+}
+
+// recordConn saves what kea sends as seeds of FuzzReceive (run the kea tests
+// with PDCLIENT_RECORD_SEEDS=1 to refresh testdata/fuzz/FuzzReceive), each
+// with the fuzz state of the message it answers.
+type recordConn struct {
+	pdclient.Conn
+	t *testing.T
+
+	mu   sync.Mutex
+	last byte // message type last sent
+}
+
+func (r *recordConn) WriteTo(b []byte, dst netip.AddrPort) error {
+	if len(b) > 0 {
+		r.mu.Lock()
+		r.last = b[0]
+		r.mu.Unlock()
+	}
+	return r.Conn.WriteTo(b, dst)
+}
+
+// recorded numbers the seeds of each kind.
+var recorded = struct {
+	sync.Mutex
+	n map[string]int
+}{n: make(map[string]int)}
+
+func (r *recordConn) ReadFrom(b []byte) (int, netip.AddrPort, error) {
+	n, src, err := r.Conn.ReadFrom(b)
+	if err != nil || n == 0 {
+		return n, src, err
+	}
+	r.mu.Lock()
+	last := r.last
+	r.mu.Unlock()
+	// The fuzz states of fuzz_test.go by the message answered.
+	state, ok := map[byte]byte{1: 0, 3: 2, 5: 3, 6: 4, 8: 6}[last]
+	if ok {
+		recorded.Lock()
+		key := fmt.Sprintf("kea-%s-to-%s", strings.ToLower(dhcpv6.MessageType(b[0]).String()), strings.ToLower(dhcpv6.MessageType(last).String()))
+		recorded.n[key]++
+		name := filepath.Join("testdata", "fuzz", "FuzzReceive", fmt.Sprintf("%s-%d", key, recorded.n[key]))
+		recorded.Unlock()
+		seed := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\nbyte(%q)\nbool(true)\n", b[:n], rune(state))
+		if err := os.MkdirAll(filepath.Dir(name), 0o755); err == nil {
+			if err := os.WriteFile(name, []byte(seed), 0o644); err != nil {
+				r.t.Errorf("record seed: %v", err)
+			}
+		}
+	}
+	return n, src, err
 }

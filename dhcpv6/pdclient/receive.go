@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv6"
@@ -19,7 +20,7 @@ func (c *Client) receive(now time.Time, b []byte, src netip.AddrPort) {
 		return
 	}
 	c.stats.mu.Lock()
-	c.stats.received[m.MessageType.String()]++
+	c.stats.received[strings.ToLower(m.MessageType.String())]++
 	c.stats.mu.Unlock()
 	c.solMaxRTOption(m)
 	if m.MessageType == dhcpv6.MessageTypeAdvertise {

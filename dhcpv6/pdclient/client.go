@@ -45,6 +45,7 @@ type Client struct {
 	maxSubnetID uint64
 	notify      func(Change)
 	releaseWait time.Duration
+	listenFn    func(iface string) (Conn, error) // Listen; tests replace it
 
 	stats stats
 
@@ -81,8 +82,9 @@ type Option func(*Client)
 // WithLogger sets the logger (default: none); the client adds "iface".
 func WithLogger(l *slog.Logger) Option { return func(c *Client) { c.log = l } }
 
-// WithConn sets the socket (default: Listen(iface) when Run starts, retried
-// until the interface exists). Run closes it when it returns.
+// WithConn sets the socket of the first Run (default: Listen(iface) when Run
+// starts, retried until the interface exists). Run closes it when it
+// returns; a later Run opens its own.
 func WithConn(conn Conn) Option { return func(c *Client) { c.conn = conn } }
 
 // WithStateDir sets the directory of the lease file pd-IFACE.json and of the
@@ -136,6 +138,7 @@ func New(iface string, cfg config.PrefixDelegation, opts ...Option) *Client {
 		releaseWait: defaultReleaseTimeout,
 		solMaxRT:    solMaxRT,
 		iaid:        defaultIAID(iface),
+		listenFn:    Listen,
 	}
 	for _, o := range opts {
 		o(c)
@@ -163,7 +166,10 @@ type packet struct {
 // Run asks for a delegation and keeps it until ctx is done; then it sends a
 // Release if the config says so, closes the socket and returns nil. It
 // returns an error only when it cannot go on: a DUID given by WithDUID that
-// does not parse, or a socket that fails to read.
+// does not parse, or a socket that fails to read. Run may be called again
+// after it returned (a supervisor restarting a failed component): it goes
+// on from the delegation it held, confirming it with a Rebind, or else from
+// the lease file. Only one Run at a time.
 func (c *Client) Run(ctx context.Context) error {
 	defer c.setState(StateStopped)
 	if c.duid == nil {
@@ -185,6 +191,7 @@ func (c *Client) Run(ctx context.Context) error {
 	c.clientID = id
 
 	conn := c.conn
+	c.conn = nil // closed below: a later Run opens its own
 	if conn == nil {
 		if conn = c.listen(ctx); conn == nil {
 			return nil
@@ -227,7 +234,7 @@ func (c *Client) Run(ctx context.Context) error {
 func (c *Client) listen(ctx context.Context) Conn {
 	wait := minListenBackoff
 	for n := 0; ; n++ {
-		conn, err := Listen(c.iface)
+		conn, err := c.listenFn(c.iface)
 		if err == nil {
 			return conn
 		}
@@ -264,38 +271,56 @@ func read(conn Conn, out chan<- packet, errC chan<- error, done <-chan struct{})
 	}
 }
 
-// start takes up the lease kept from before: a still-valid one is used at
-// once and confirmed with a Rebind (RFC 8415 §18.2.12), an expired or
-// released one is the hint of the first Solicit.
+// start takes up the delegation of a previous Run of this Client, or else
+// the lease kept in the state dir: a still-valid one is used at once and
+// confirmed with a Rebind (RFC 8415 §18.2.12); an expired or released one is
+// the hint of the first Solicit.
 func (c *Client) start(now time.Time) {
-	if c.cfg.Length > 0 {
-		c.hint = netip.PrefixFrom(netip.IPv6Unspecified(), c.cfg.Length)
+	c.ex, c.backoff = nil, 0
+	if c.bind == nil {
+		c.hint = netip.Prefix{}
+		if c.cfg.Length > 0 {
+			c.hint = netip.PrefixFrom(netip.IPv6Unspecified(), c.cfg.Length)
+		}
+		c.loadLease(now)
 	}
+	if b := c.bind; b != nil {
+		if v := b.ValidUntil(); !v.IsZero() && !now.Before(v) {
+			c.expire(now)
+			return
+		}
+		c.startRebind(now, true)
+		return
+	}
+	c.log.Info("waiting for a delegation", "hint", c.hint)
+	c.startSolicit(now, time.Duration(c.rng.Float64()*float64(solMaxDelay)))
+}
+
+// loadLease reads the lease file: its IAID, its prefix as the hint, and its
+// delegation if still valid, published at once.
+func (c *Client) loadLease(now time.Time) {
 	doc, err := c.lease.load()
 	if err != nil {
 		c.log.Warn("ignoring the lease file", "err", err)
 	}
-	if doc != nil {
-		c.iaid, _ = parseIAID(doc.IAID)
-		if c.cfg.Length == 0 || c.cfg.Length == doc.Prefix.Bits() {
-			c.hint = doc.Prefix.Masked()
-		}
-		d := Delegation{Prefix: doc.Prefix.Masked(), Preferred: fromSeconds(doc.Preferred),
-			Valid: fromSeconds(doc.Valid), Obtained: doc.Obtained}
-		_, valid := d.Remaining(now)
-		if !doc.Released && valid > 0 && c.fits(d.Prefix) == nil {
-			sid, _ := hex.DecodeString(doc.ServerID)
-			c.bind = &binding{Delegation: d, t1: fromSeconds(doc.T1), t2: fromSeconds(doc.T2),
-				serverID: sid, server: doc.Server, unicast: doc.Unicast}
-			c.log.Info("using the delegation kept from before the restart", "prefix", d.Prefix,
-				"valid_until", d.ValidUntil())
-			c.publish(Change{Current: d})
-			c.startRebind(now, true)
-			return
-		}
+	if doc == nil {
+		return
 	}
-	c.log.Info("waiting for a delegation", "hint", c.hint)
-	c.startSolicit(now, time.Duration(c.rng.Float64()*float64(solMaxDelay)))
+	c.iaid, _ = parseIAID(doc.IAID)
+	if c.cfg.Length == 0 || c.cfg.Length == doc.Prefix.Bits() {
+		c.hint = doc.Prefix.Masked()
+	}
+	d := Delegation{Prefix: doc.Prefix.Masked(), Preferred: fromSeconds(doc.Preferred),
+		Valid: fromSeconds(doc.Valid), Obtained: doc.Obtained}
+	if _, valid := d.Remaining(now); doc.Released || valid == 0 || c.fits(d.Prefix) != nil {
+		return
+	}
+	sid, _ := hex.DecodeString(doc.ServerID)
+	c.bind = &binding{Delegation: d, t1: fromSeconds(doc.T1), t2: fromSeconds(doc.T2),
+		serverID: sid, server: doc.Server, unicast: doc.Unicast}
+	c.log.Info("using the delegation kept from before the restart", "prefix", d.Prefix,
+		"valid_until", d.ValidUntil())
+	c.publish(Change{Current: d})
 }
 
 // stop ends Run: a Release first when the config asks for it.

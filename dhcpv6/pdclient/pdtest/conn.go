@@ -24,11 +24,15 @@ type inbound struct {
 
 // Conn is an in-memory DHCPv6 client socket; it implements pdclient.Conn.
 // The test delivers datagrams with Deliver and reads what the client wrote
-// with Sent. After Close, ReadFrom and WriteTo return net.ErrClosed.
+// with Sent. After Close, ReadFrom and WriteTo return net.ErrClosed; after
+// FailRead(err), ReadFrom returns err.
 type Conn struct {
 	in        chan inbound
 	closed    chan struct{}
 	closeOnce sync.Once
+	failed    chan struct{}
+	failOnce  sync.Once
+	readErr   error
 
 	mu       sync.Mutex
 	sent     []Datagram
@@ -37,7 +41,7 @@ type Conn struct {
 
 // NewConn returns an open Conn.
 func NewConn() *Conn {
-	return &Conn{in: make(chan inbound, 64), closed: make(chan struct{})}
+	return &Conn{in: make(chan inbound, 64), closed: make(chan struct{}), failed: make(chan struct{})}
 }
 
 // Deliver queues b as a datagram from src for the client to read; it drops
@@ -64,6 +68,14 @@ func (c *Conn) SetWriteError(err error) {
 	c.mu.Unlock()
 }
 
+// FailRead makes ReadFrom return err from now on, as a socket that broke.
+func (c *Conn) FailRead(err error) {
+	c.failOnce.Do(func() {
+		c.readErr = err
+		close(c.failed)
+	})
+}
+
 // Closed reports whether Close was called.
 func (c *Conn) Closed() bool {
 	select {
@@ -80,6 +92,8 @@ func (c *Conn) ReadFrom(b []byte) (int, netip.AddrPort, error) {
 	select {
 	case <-c.closed:
 		return 0, netip.AddrPort{}, net.ErrClosed
+	case <-c.failed:
+		return 0, netip.AddrPort{}, c.readErr
 	case in := <-c.in:
 		return copy(b, in.b), in.src, nil
 	}

@@ -1,0 +1,78 @@
+package pdclient
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"net/netip"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/insomniacslk/dhcp/dhcpv6"
+	"github.com/vrouter/vrouter/config"
+	"github.com/vrouter/vrouter/dhcpv6/pdclient/pdtest"
+)
+
+// A Run that failed is called again by the supervisor: the next Run opens a
+// new socket and goes on with the delegation it held, confirming it with a
+// Rebind, without telling consumers it went away.
+func TestRunAgainAfterFailure(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		prefix := netip.MustParsePrefix("2001:db8:100::/56")
+		src := netip.AddrPortFrom(netip.MustParseAddr("fe80::53"), ServerPort)
+		srv := pdtest.NewServer(prefix)
+		var conns []*pdtest.Conn
+		var changes []Change
+		c := New("eth0", config.PrefixDelegation{Length: 56}, WithDUID([]byte{0, 3, 0, 1, 2, 0, 0, 0, 0, 1}),
+			WithRand(rand.New(rand.NewPCG(3, 4))), WithNotify(func(ch Change) { changes = append(changes, ch) }))
+		c.listenFn = func(string) (Conn, error) {
+			conns = append(conns, pdtest.NewConn())
+			return conns[len(conns)-1], nil
+		}
+		answer := func(conn *pdtest.Conn, want dhcpv6.MessageType) {
+			t.Helper()
+			synctest.Wait()
+			s := conn.Sent()
+			if len(s) == 0 || s[len(s)-1].Message.MessageType != want {
+				t.Fatalf("last sent %v, want a %v", s, want)
+			}
+			conn.Deliver(srv.Answer(s[len(s)-1].Message).ToBytes(), src)
+			synctest.Wait()
+		}
+
+		done := make(chan error, 1)
+		go func() { done <- c.Run(context.Background()) }()
+		time.Sleep(time.Second)
+		answer(conns[0], dhcpv6.MessageTypeSolicit)
+		time.Sleep(1100 * time.Millisecond)
+		answer(conns[0], dhcpv6.MessageTypeRequest)
+		if c.Current().Prefix != prefix {
+			t.Fatalf("not bound: %+v", c.Status())
+		}
+		conns[0].FailRead(errors.New("socket broke"))
+		if err := <-done; err == nil || !conns[0].Closed() {
+			t.Fatalf("Run returned %v, closed %v; want the read error and the socket closed", err, conns[0].Closed())
+		}
+
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() { done <- c.Run(ctx) }()
+		synctest.Wait()
+		if len(conns) != 2 || c.Current().Prefix != prefix || c.Status().State != StateRebinding {
+			t.Fatalf("second Run: %d sockets, status %+v; want a new socket and the delegation kept, rebinding", len(conns), c.Status())
+		}
+		answer(conns[1], dhcpv6.MessageTypeRebind)
+		if st := c.Status(); st.State != StateBound || st.Delegations != 1 {
+			t.Errorf("status %+v, want bound on the same delegation", st)
+		}
+		for _, ch := range changes {
+			if ch.Current.Prefix != prefix || len(ch.Gone) != 0 {
+				t.Errorf("change %+v: consumers should only have seen %v", ch, prefix)
+			}
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -22,13 +24,25 @@ func TestRunAgainAfterFailure(t *testing.T) {
 		prefix := netip.MustParsePrefix("2001:db8:100::/56")
 		src := netip.AddrPortFrom(netip.MustParseAddr("fe80::53"), ServerPort)
 		srv := pdtest.NewServer(prefix)
-		var conns []*pdtest.Conn
+		var mu sync.Mutex
+		var opened []*pdtest.Conn
 		var changes []Change
 		c := New("eth0", config.PrefixDelegation{Length: 56}, WithDUID([]byte{0, 3, 0, 1, 2, 0, 0, 0, 0, 1}),
-			WithRand(rand.New(rand.NewPCG(3, 4))), WithNotify(func(ch Change) { changes = append(changes, ch) }))
+			WithRand(rand.New(rand.NewPCG(3, 4))), WithNotify(func(ch Change) {
+				mu.Lock()
+				changes = append(changes, ch)
+				mu.Unlock()
+			}))
 		c.listenFn = func(string) (Conn, error) {
-			conns = append(conns, pdtest.NewConn())
-			return conns[len(conns)-1], nil
+			mu.Lock()
+			defer mu.Unlock()
+			opened = append(opened, pdtest.NewConn())
+			return opened[len(opened)-1], nil
+		}
+		conns := func() []*pdtest.Conn {
+			mu.Lock()
+			defer mu.Unlock()
+			return slices.Clone(opened)
 		}
 		answer := func(conn *pdtest.Conn, want dhcpv6.MessageType) {
 			t.Helper()
@@ -44,28 +58,31 @@ func TestRunAgainAfterFailure(t *testing.T) {
 		done := make(chan error, 1)
 		go func() { done <- c.Run(context.Background()) }()
 		time.Sleep(time.Second)
-		answer(conns[0], dhcpv6.MessageTypeSolicit)
+		answer(conns()[0], dhcpv6.MessageTypeSolicit)
 		time.Sleep(1100 * time.Millisecond)
-		answer(conns[0], dhcpv6.MessageTypeRequest)
+		answer(conns()[0], dhcpv6.MessageTypeRequest)
 		if c.Current().Prefix != prefix {
 			t.Fatalf("not bound: %+v", c.Status())
 		}
-		conns[0].FailRead(errors.New("socket broke"))
-		if err := <-done; err == nil || !conns[0].Closed() {
-			t.Fatalf("Run returned %v, closed %v; want the read error and the socket closed", err, conns[0].Closed())
+		conns()[0].FailRead(errors.New("socket broke"))
+		if err := <-done; err == nil || !conns()[0].Closed() {
+			t.Fatalf("Run returned %v, closed %v; want the read error and the socket closed", err, conns()[0].Closed())
 		}
 
 		ctx, cancel := context.WithCancel(context.Background())
 		go func() { done <- c.Run(ctx) }()
 		synctest.Wait()
-		if len(conns) != 2 || c.Current().Prefix != prefix || c.Status().State != StateRebinding {
-			t.Fatalf("second Run: %d sockets, status %+v; want a new socket and the delegation kept, rebinding", len(conns), c.Status())
+		if len(conns()) != 2 || c.Current().Prefix != prefix || c.Status().State != StateRebinding {
+			t.Fatalf("second Run: %d sockets, status %+v; want a new socket and the delegation kept, rebinding", len(conns()), c.Status())
 		}
-		answer(conns[1], dhcpv6.MessageTypeRebind)
+		answer(conns()[1], dhcpv6.MessageTypeRebind)
 		if st := c.Status(); st.State != StateBound || st.Delegations != 1 {
 			t.Errorf("status %+v, want bound on the same delegation", st)
 		}
-		for _, ch := range changes {
+		mu.Lock()
+		seen := slices.Clone(changes)
+		mu.Unlock()
+		for _, ch := range seen {
 			if ch.Current.Prefix != prefix || len(ch.Gone) != 0 {
 				t.Errorf("change %+v: consumers should only have seen %v", ch, prefix)
 			}

@@ -625,7 +625,7 @@ func (c *Client) syncStatus() {
 		s.state = StateBound
 		if c.ex != nil {
 			switch c.ex.kind {
-			case kindRenew, kindRequest:
+			case kindRenew, kindRequest, kindSolicit:
 				s.state = StateRenewing
 			case kindRebind:
 				s.state = StateRebinding

@@ -619,6 +619,40 @@ func TestRenewNoBinding(t *testing.T) {
 	})
 }
 
+// NoBinding, then NoPrefixAvail to the Request for the prefix: the client
+// solicits for another one, keeping the old prefix meanwhile, and reports the
+// old one gone with what remains of its valid lifetime once it has a new one.
+func TestNoBindingThenNoPrefixAvail(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, config.PrefixDelegation{Length: 56})
+		bound := h.bind()
+		h.takeChanges()
+		time.Sleep(50 * time.Second)
+		h.srv.NoBinding = true
+		h.answer(h.next(dhcpv6.MessageTypeRenew))
+		req := h.next(dhcpv6.MessageTypeRequest)
+		h.srv.NoBinding, h.srv.Prefix = false, netip.Prefix{}
+		h.answer(req)
+		if st := h.client.Status(); st.Prefix != p56 || st.State != pdclient.StateRenewing || st.Exchange != "solicit" {
+			t.Fatalf("status %+v, want the old prefix kept while soliciting", st)
+		}
+		time.Sleep(1100 * time.Millisecond) // the back-off after a failed attempt: 1-1.1s
+		sol := h.next(dhcpv6.MessageTypeSolicit)
+		h.srv.Prefix = p56b
+		h.answer(sol)
+		time.Sleep(1100 * time.Millisecond)
+		h.answer(h.next(dhcpv6.MessageTypeRequest))
+		now := time.Now()
+		want := []pdclient.Change{{
+			Current: pdclient.Delegation{Prefix: p56b, Preferred: 100 * time.Second, Valid: 200 * time.Second, Obtained: now},
+			Gone:    []pdclient.Delegation{{Prefix: p56, Valid: bound.Add(200 * time.Second).Sub(now), Obtained: now}},
+		}}
+		if diff := cmp.Diff(want, h.takeChanges(), eq); diff != "" {
+			t.Errorf("changes (-want +got):\n%s", diff)
+		}
+	})
+}
+
 // With a Server Unicast option Renew goes to that address; UseMulticast
 // turns it back to multicast at once.
 func TestRenewUnicastAndUseMulticast(t *testing.T) {

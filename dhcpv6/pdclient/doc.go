@@ -20,7 +20,9 @@
 //     UseMulticast), Rebind (§18.2.5) to any server at T2, and expiry at the
 //     end of the valid lifetime. A Reply that withdraws the prefix (valid
 //     lifetime 0) or delegates another one replaces it; NoBinding (§18.2.10.1)
-//     makes the client Request its prefix again.
+//     makes the client Request its prefix again, and solicit for another
+//     if the server will not give it back (the old one is kept meanwhile,
+//     and reported gone with what remains of its valid lifetime).
 //   - Release (§18.2.7) when Run stops, only with release_on_stop.
 //
 // Retransmissions follow §15 with the parameters of §7.6: RT = IRT +

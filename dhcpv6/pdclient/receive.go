@@ -277,6 +277,12 @@ func (c *Client) onReply(now time.Time, m *dhcpv6.Message, src netip.Addr) {
 			c.transmit(now)
 		case ex.kind == kindRequest && c.bind == nil:
 			c.solicitAgain(now)
+		case ex.kind == kindRequest && v.status != 0:
+			// The server lost our binding and will not give the
+			// prefix back: look for another while the old one lives
+			// out its valid lifetime.
+			c.log.Warn("the server will not delegate the prefix again; soliciting for another", "prefix", c.bind.Prefix)
+			c.solicitAgain(now)
 		}
 		return
 	}

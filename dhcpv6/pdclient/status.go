@@ -17,7 +17,8 @@ const (
 	// StateBound: a delegation, nothing to send before T1.
 	StateBound State = "bound"
 	// StateRenewing: past T1, renewing with the server that delegated
-	// (or requesting the prefix again after a NoBinding).
+	// (or requesting the prefix again after a NoBinding, or soliciting
+	// for another one when the server will not give it back).
 	StateRenewing State = "renewing"
 	// StateRebinding: past T2 (or just restarted with a lease), asking any
 	// server to extend the delegation.

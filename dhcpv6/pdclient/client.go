@@ -62,6 +62,7 @@ type Client struct {
 	suppressed [numRefusals]int
 	saveErr    string
 	sendErr    time.Time // when a send error was last logged
+	fatal      error     // ends Run after the event at hand
 }
 
 // binding is the delegation the client holds and where it came from.
@@ -166,7 +167,8 @@ type packet struct {
 // Run asks for a delegation and keeps it until ctx is done; then it sends a
 // Release if the config says so, closes the socket and returns nil. It
 // returns an error only when it cannot go on: a DUID given by WithDUID that
-// does not parse, or a socket that fails to read. Run may be called again
+// does not parse, a socket that fails to read, or an interface that is gone
+// (ErrInterfaceGone). Run may be called again
 // after it returned (a supervisor restarting a failed component): it goes
 // on from the delegation it held, confirming it with a Rebind, or else from
 // the lease file. Only one Run at a time.
@@ -205,6 +207,7 @@ func (c *Client) Run(ctx context.Context) error {
 	defer close(done)
 	go read(conn, pkts, readErr, done)
 
+	c.fatal = nil
 	c.start(time.Now())
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
@@ -225,6 +228,10 @@ func (c *Client) Run(ctx context.Context) error {
 			return fmt.Errorf("dhcpv6 prefix delegation on %s: read: %w", c.iface, err)
 		case <-timer.C:
 			c.tick(time.Now())
+		}
+		if err := c.fatal; err != nil {
+			c.fatal = nil
+			return err
 		}
 	}
 }
@@ -564,6 +571,9 @@ func (c *Client) transmit(now time.Time) {
 	c.stats.sent[ex.kind.String()]++
 	c.stats.mu.Unlock()
 	if err := c.cur.WriteTo(b, dst); err != nil {
+		if errors.Is(err, ErrInterfaceGone) && c.fatal == nil {
+			c.fatal = fmt.Errorf("dhcpv6 prefix delegation on %s: %w", c.iface, err)
+		}
 		c.stats.mu.Lock()
 		c.stats.sendErrors++
 		c.stats.mu.Unlock()

@@ -1,8 +1,15 @@
 package pdclient
 
 import (
+	"errors"
 	"net/netip"
 )
+
+// ErrInterfaceGone is wrapped by a Conn's WriteTo when the interface the
+// socket was bound to no longer exists; Run then returns, so that the next
+// Run (the daemon's supervisor restarts it) opens a socket on the interface
+// of that name, if it came back.
+var ErrInterfaceGone = errors.New("the interface is gone")
 
 // DHCPv6 ports and the All_DHCP_Relay_Agents_and_Servers group (RFC 8415
 // §7.1–7.2).
@@ -24,7 +31,8 @@ type Conn interface {
 	// returns an error wrapping net.ErrClosed.
 	ReadFrom(b []byte) (int, netip.AddrPort, error)
 	// WriteTo sends one datagram to dst: AllServers (link scope: the
-	// Conn's own link) or a server's unicast address, port ServerPort.
+	// Conn's own link) or a server's unicast address, port ServerPort. An
+	// error wrapping ErrInterfaceGone ends Run.
 	WriteTo(b []byte, dst netip.AddrPort) error
 	// Close wakes a blocked ReadFrom.
 	Close() error

@@ -2,6 +2,7 @@ package pdclient
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -61,7 +62,26 @@ func (c *udpConn) WriteTo(b []byte, dst netip.AddrPort) error {
 		a = a.WithZone(c.zone)
 	}
 	_, err := c.pc.WriteToUDPAddrPort(b, netip.AddrPortFrom(a, dst.Port()))
+	if err != nil && c.deviceGone() {
+		return fmt.Errorf("%w: %w", ErrInterfaceGone, err)
+	}
 	return err
+}
+
+// deviceGone reports whether the device the socket is bound to no longer
+// exists: the kernel names it by its index in the socket's own namespace,
+// whatever the calling thread's.
+func (c *udpConn) deviceGone() bool {
+	rc, err := c.pc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	var gone bool
+	_ = rc.Control(func(fd uintptr) {
+		_, err := unix.GetsockoptString(int(fd), unix.SOL_SOCKET, unix.SO_BINDTODEVICE)
+		gone = errors.Is(err, unix.ENXIO) || errors.Is(err, unix.ENODEV)
+	})
+	return gone
 }
 
 func (c *udpConn) Close() error { return c.pc.Close() }

@@ -15,6 +15,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -803,4 +804,28 @@ func (r *recordConn) ReadFrom(b []byte) (int, netip.AddrPort, error) {
 		}
 	}
 	return n, src, err
+}
+
+// The real socket tells a link that is down (a passing send error) from one
+// that is gone (ErrInterfaceGone, which ends Run).
+func TestListenInterfaceGone(t *testing.T) {
+	requireRoot(t)
+	tp := newTopo(t)
+	var conn pdclient.Conn
+	if err := inNetns(tp.cliFD, func() (err error) { conn, err = pdclient.Listen(tp.cliLink); return err }); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	dst := netip.AddrPortFrom(pdclient.AllServers, pdclient.ServerPort)
+	if err := conn.WriteTo([]byte{1, 0, 0, 1}, dst); err != nil {
+		t.Fatalf("send on the link: %v", err)
+	}
+	run(t, "ip", "-n", tp.cliNS, "link", "set", tp.cliLink, "down")
+	if err := conn.WriteTo([]byte{1, 0, 0, 2}, dst); err == nil || errors.Is(err, pdclient.ErrInterfaceGone) {
+		t.Errorf("send on the link down: %v, want an error that is not ErrInterfaceGone", err)
+	}
+	run(t, "ip", "-n", tp.cliNS, "link", "del", tp.cliLink)
+	if err := conn.WriteTo([]byte{1, 0, 0, 3}, dst); !errors.Is(err, pdclient.ErrInterfaceGone) {
+		t.Errorf("send on the deleted link: %v, want ErrInterfaceGone", err)
+	}
 }

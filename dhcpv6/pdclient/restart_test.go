@@ -3,6 +3,7 @@ package pdclient
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"slices"
@@ -86,6 +87,59 @@ func TestRunAgainAfterFailure(t *testing.T) {
 			if ch.Current.Prefix != prefix || len(ch.Gone) != 0 {
 				t.Errorf("change %+v: consumers should only have seen %v", ch, prefix)
 			}
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+}
+
+// A socket whose interface is gone ends Run with ErrInterfaceGone; the next
+// Run opens a new one and keeps the delegation.
+func TestRunEndsWhenInterfaceGone(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		prefix := netip.MustParsePrefix("2001:db8:100::/56")
+		src := netip.AddrPortFrom(netip.MustParseAddr("fe80::53"), ServerPort)
+		srv := pdtest.NewServer(prefix)
+		srv.T1, srv.T2 = 50*time.Second, 80*time.Second
+		first, second := pdtest.NewConn(), pdtest.NewConn()
+		c := New("eth0", config.PrefixDelegation{Length: 56}, WithConn(first), WithDUID([]byte{0, 3, 0, 1, 2, 0, 0, 0, 0, 1}),
+			WithRand(rand.New(rand.NewPCG(3, 4))))
+		c.listenFn = func(string) (Conn, error) { return second, nil }
+		last := func(conn *pdtest.Conn) *dhcpv6.Message {
+			synctest.Wait()
+			s := conn.Sent()
+			return s[len(s)-1].Message
+		}
+		done := make(chan error, 1)
+		go func() { done <- c.Run(context.Background()) }()
+		time.Sleep(time.Second)
+		first.Deliver(srv.Answer(last(first)).ToBytes(), src)
+		time.Sleep(1100 * time.Millisecond)
+		first.Deliver(srv.Answer(last(first)).ToBytes(), src)
+		synctest.Wait()
+		if c.Current().Prefix != prefix {
+			t.Fatalf("not bound: %+v", c.Status())
+		}
+		// A link that is down is no reason to stop; a link that is gone is.
+		first.SetWriteError(errors.New("sendto: cannot assign requested address"))
+		time.Sleep(50 * time.Second)
+		synctest.Wait()
+		select {
+		case err := <-done:
+			t.Fatalf("Run returned %v on a send error", err)
+		default:
+		}
+		first.SetWriteError(fmt.Errorf("%w: sendto: cannot assign requested address", ErrInterfaceGone))
+		time.Sleep(11 * time.Second)
+		if err := <-done; !errors.Is(err, ErrInterfaceGone) {
+			t.Fatalf("Run returned %v, want ErrInterfaceGone", err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() { done <- c.Run(ctx) }()
+		if m := last(second); m.MessageType != dhcpv6.MessageTypeRebind || c.Current().Prefix != prefix {
+			t.Errorf("second Run sent %v with %+v, want a Rebind for the delegation held", m.MessageType, c.Status())
 		}
 		cancel()
 		if err := <-done; err != nil {

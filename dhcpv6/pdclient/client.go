@@ -11,6 +11,7 @@ import (
 	mrand "math/rand/v2"
 	"net"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -167,8 +168,8 @@ type packet struct {
 // Run asks for a delegation and keeps it until ctx is done; then it sends a
 // Release if the config says so, closes the socket and returns nil. It
 // returns an error only when it cannot go on: a DUID given by WithDUID that
-// does not parse, a socket that fails to read, or an interface that is gone
-// (ErrInterfaceGone). Run may be called again
+// does not parse, no permission to bind port 546, a socket that fails to
+// read, or an interface that is gone (ErrInterfaceGone). Run may be called again
 // after it returned (a supervisor restarting a failed component): it goes
 // on from the delegation it held, confirming it with a Rebind, or else from
 // the lease file. Only one Run at a time.
@@ -195,8 +196,9 @@ func (c *Client) Run(ctx context.Context) error {
 	conn := c.conn
 	c.conn = nil // closed below: a later Run opens its own
 	if conn == nil {
-		if conn = c.listen(ctx); conn == nil {
-			return nil
+		var err error
+		if conn, err = c.listen(ctx); conn == nil {
+			return err
 		}
 	}
 	c.cur = conn
@@ -236,21 +238,25 @@ func (c *Client) Run(ctx context.Context) error {
 	}
 }
 
-// listen opens the socket, retrying with back-off until the interface
-// exists; nil when ctx is done first.
-func (c *Client) listen(ctx context.Context) Conn {
+// listen opens the socket, retrying with back-off while the interface does
+// not exist; nil and no error when ctx is done first, an error when retrying
+// cannot help (no permission to bind the port).
+func (c *Client) listen(ctx context.Context) (Conn, error) {
 	wait := minListenBackoff
 	for n := 0; ; n++ {
 		conn, err := c.listenFn(c.iface)
 		if err == nil {
-			return conn
+			return conn, nil
+		}
+		if errors.Is(err, os.ErrPermission) {
+			return nil, fmt.Errorf("%w (binding UDP port %d needs CAP_NET_BIND_SERVICE)", err, ClientPort)
 		}
 		if n == 0 {
 			c.log.Warn("cannot open the dhcpv6 client socket yet; retrying", "err", err)
 		}
 		select {
 		case <-ctx.Done():
-			return nil
+			return nil, nil
 		case <-time.After(wait):
 		}
 		wait = min(2*wait, maxListenBackoff)

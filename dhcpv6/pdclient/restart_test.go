@@ -7,7 +7,9 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -144,6 +146,20 @@ func TestRunEndsWhenInterfaceGone(t *testing.T) {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("Run: %v", err)
+		}
+	})
+}
+
+// Without the right to bind port 546 retrying cannot help: Run says why.
+func TestRunWithoutPermission(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := New("eth0", config.PrefixDelegation{Length: 56}, WithDUID([]byte{0, 3, 0, 1, 2, 0, 0, 0, 0, 1}))
+		c.listenFn = func(string) (Conn, error) {
+			return nil, fmt.Errorf("listen udp6 [::]:546: bind: %w", syscall.EACCES)
+		}
+		err := c.Run(context.Background())
+		if !errors.Is(err, syscall.EACCES) || !strings.Contains(err.Error(), "CAP_NET_BIND_SERVICE") {
+			t.Errorf("Run: %v, want the permission error naming CAP_NET_BIND_SERVICE", err)
 		}
 	})
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/insomniacslk/dhcp/dhcpv6"
 	"github.com/vrouter/vrouter/config"
+	vdhcp "github.com/vrouter/vrouter/dhcpv6"
 )
 
 // Defaults of the Options and limits of Run.
@@ -90,8 +91,9 @@ func WithLogger(l *slog.Logger) Option { return func(c *Client) { c.log = l } }
 func WithConn(conn Conn) Option { return func(c *Client) { c.conn = conn } }
 
 // WithStateDir sets the directory of the lease file pd-IFACE.json and of the
-// client's DUID. Without it (or with "") nothing is kept: the DUID is new at
-// every start and a restart solicits from scratch.
+// node's DUID (dhcpv6.LoadOrCreateDUID, shared with the DHCPv6 server).
+// Without it (or with "") nothing is kept: the DUID is new at every start
+// and a restart solicits from scratch.
 func WithStateDir(dir string) Option {
 	return func(c *Client) {
 		c.stateDir = dir
@@ -176,16 +178,11 @@ type packet struct {
 func (c *Client) Run(ctx context.Context) error {
 	defer c.setState(StateStopped)
 	if c.duid == nil {
-		d, err := loadOrCreateDUID(c.stateDir)
+		d, err := c.nodeDUID()
 		if err != nil {
-			// Better a DUID of this run (the server may delegate another
-			// prefix after a restart) than no delegation at all.
-			c.log.Warn("cannot keep the DUID; using one for this run only", "err", err)
-			if d, err = loadOrCreateDUID(""); err != nil {
-				return fmt.Errorf("dhcpv6 prefix delegation on %s: %w", c.iface, err)
-			}
+			return fmt.Errorf("dhcpv6 prefix delegation on %s: %w", c.iface, err)
 		}
-		c.duid = d
+		c.duid = d.ToBytes()
 	}
 	id, err := dhcpv6.DUIDFromBytes(c.duid)
 	if err != nil {
@@ -236,6 +233,21 @@ func (c *Client) Run(ctx context.Context) error {
 			return err
 		}
 	}
+}
+
+// nodeDUID is the node's DUID, shared with the DHCPv6 server (RFC 8415 §11),
+// kept in the state dir; without one, or when it cannot be kept, a DUID of
+// this client's life: better than no delegation, though the server may
+// delegate another prefix after a restart.
+func (c *Client) nodeDUID() (dhcpv6.DUID, error) {
+	if c.stateDir != "" {
+		d, err := vdhcp.LoadOrCreateDUID(c.stateDir, rand.Reader)
+		if err == nil {
+			return d, nil
+		}
+		c.log.Warn("cannot keep the DUID; using one for this run only", "err", err)
+	}
+	return randomDUID()
 }
 
 // listen opens the socket, retrying with back-off while the interface does

@@ -2,6 +2,7 @@ package pdclient_test
 
 import (
 	"context"
+	crand "crypto/rand"
 	"encoding/json"
 	"log/slog"
 	"math/rand/v2"
@@ -19,6 +20,7 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv6"
 	"github.com/insomniacslk/dhcp/iana"
 	"github.com/vrouter/vrouter/config"
+	vdhcp "github.com/vrouter/vrouter/dhcpv6"
 	"github.com/vrouter/vrouter/dhcpv6/pdclient"
 	"github.com/vrouter/vrouter/dhcpv6/pdclient/pdtest"
 )
@@ -968,6 +970,22 @@ func TestListenRetriesUntilStopped(t *testing.T) {
 		}
 		if st := c.Status(); st.State != pdclient.StateStopped {
 			t.Errorf("state %q after Run, want stopped", st.State)
+		}
+	})
+}
+
+// The client identifies itself with the node's DUID, the one the DHCPv6
+// server of the same state dir uses (RFC 8415 §11).
+func TestNodeDUIDShared(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		dir := t.TempDir()
+		node, err := vdhcp.LoadOrCreateDUID(dir, crand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := newHarness(t, config.PrefixDelegation{Length: 56}, pdclient.WithStateDir(dir), pdclient.WithDUID(nil))
+		if got := h.firstSolicit().Message.Options.ClientID(); !got.Equal(node) {
+			t.Errorf("client id %v, want the node's DUID %v", got, node)
 		}
 	})
 }

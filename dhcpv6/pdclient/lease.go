@@ -11,8 +11,9 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
+
+	"github.com/insomniacslk/dhcp/dhcpv6"
 )
 
 // leaseVersion is the format of the lease file.
@@ -141,43 +142,14 @@ func defaultIAID(iface string) [4]byte {
 	return id
 }
 
-// duidFile holds the client's DUID in hex.
-//
-// TODO(pd): use dhcpv6.LoadOrCreateDUID (one DUID per node, shared with the
-// DHCPv6 server, RFC 8415 §11) once it lands on main; this private one
-// lives in its own file until then.
-const duidFile = "pd-duid"
-
-// loadOrCreateDUID reads the DUID kept in dir, or creates a DUID-UUID (RFC
-// 6355) from random bytes and keeps it there; with dir "" the DUID lives
-// only as long as the process.
-func loadOrCreateDUID(dir string) ([]byte, error) {
-	name := filepath.Join(dir, duidFile)
-	if dir != "" {
-		b, err := os.ReadFile(name)
-		if err == nil {
-			d, err := hex.DecodeString(strings.TrimSpace(string(b)))
-			if err != nil || len(d) < 3 || len(d) > 130 {
-				return nil, fmt.Errorf("duid file %s: want 3 to 130 bytes in hex", name)
-			}
-			return d, nil
-		}
-		if !errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("read duid file: %w", err)
-		}
-	}
-	d := make([]byte, 18)
-	d[1] = 4 // DUID-UUID
-	if _, err := rand.Read(d[2:]); err != nil {
+// randomDUID returns a DUID-UUID (RFC 6355) of random bits, for a client
+// with no state directory to keep the node's DUID in.
+func randomDUID() (dhcpv6.DUID, error) {
+	var u dhcpv6.DUIDUUID
+	if _, err := rand.Read(u.UUID[:]); err != nil {
 		return nil, fmt.Errorf("duid: %w", err)
 	}
-	d[2+6] = d[2+6]&0x0f | 0x40 // version 4
-	d[2+8] = d[2+8]&0x3f | 0x80 // variant RFC 4122
-	if dir == "" {
-		return d, nil
-	}
-	if err := writeAtomic(name, []byte(hex.EncodeToString(d)+"\n")); err != nil {
-		return nil, err
-	}
-	return d, nil
+	u.UUID[6] = u.UUID[6]&0x0f | 0x40 // version 4
+	u.UUID[8] = u.UUID[8]&0x3f | 0x80 // variant RFC 4122
+	return &u, nil
 }

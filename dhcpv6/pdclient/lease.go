@@ -82,7 +82,7 @@ func (f leaseFile) load() (*leaseDoc, error) {
 }
 
 // save writes the lease atomically: a temporary file in the same directory,
-// fsync, rename.
+// fsync, rename, fsync of the directory.
 func (f leaseFile) save(d *leaseDoc) error {
 	if f == "" {
 		return nil
@@ -118,6 +118,15 @@ func writeAtomic(name string, b []byte) error {
 	}
 	if err := os.Rename(tmp.Name(), name); err != nil {
 		return fmt.Errorf("write %s: %w", name, err)
+	}
+	// The rename itself survives a crash once the directory is synced.
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("write %s: sync directory: %w", name, err)
 	}
 	return nil
 }

@@ -57,9 +57,14 @@ type fakes struct {
 	reload  chan struct{}
 	d       *daemon
 	notify  chan string
-	cancel  context.CancelFunc
+	cancel  context.CancelCauseFunc
 	errC    chan error
 	readyAt time.Time
+	// stateDir is Options.StateDir ("-" unless a test sets it); facts are
+	// published before the first apply (as a component restoring them
+	// from its state file in New would).
+	stateDir string
+	facts    *Facts
 }
 
 // startFakes runs the daemon on fakes with config cfg, inside a synctest
@@ -72,20 +77,36 @@ func startFakes(t *testing.T, cfg string) *fakes {
 // startFakesWith is startFakes with the fast path on fp.
 func startFakesWith(t *testing.T, cfg string, fp *fastpathtest.System) *fakes {
 	t.Helper()
+	f := newFakes(t, cfg, fp)
+	f.run()
+	return f
+}
+
+// newFakes prepares the fake systems with cfg, without starting the daemon.
+func newFakes(t *testing.T, cfg string, fp *fastpathtest.System) *fakes {
+	t.Helper()
 	f := &fakes{
 		t: t, path: filepath.Join(t.TempDir(), "vrouter.yaml"),
 		os: routertest.New(t), ra: ratest.NewSystem(), nd: ndproxytest.New(),
-		fp:  fp,
-		src: netwatchtest.New(), reload: make(chan struct{}, 1), notify: make(chan string, 64), errC: make(chan error, 1),
+		fp: fp, stateDir: "-",
 	}
 	f.write(cfg)
 	f.os.AddLink("eth0", net.HardwareAddr{0xfa, 0x16, 0x3e, 0x11, 0x11, 0x11})
 	f.os.AddLink("eth1", net.HardwareAddr{0xfa, 0x16, 0x3e, 0x22, 0x22, 0x22})
 	f.ra.SetLink("eth1", ra.LinkState{Index: 3, MAC: net.HardwareAddr{0xfa, 0x16, 0x3e, 0x22, 0x22, 0x22}, Up: true, LinkLocal: fakeLL,
 		Global: []netip.Prefix{netip.MustParsePrefix("2001:db8:0:2::1/64")}})
+	return f
+}
+
+// run starts a daemon on f's systems and waits until every component is
+// ready.
+func (f *fakes) run() {
+	t := f.t
+	t.Helper()
+	f.src, f.reload, f.notify, f.errC = netwatchtest.New(), make(chan struct{}, 1), make(chan string, 64), make(chan error, 1)
 	ready := make(chan struct{})
 	opts := Options{
-		ConfigPath: f.path, Socket: "-", StateDir: "-", Reload: f.reload,
+		ConfigPath: f.path, Socket: "-", StateDir: f.stateDir, Reload: f.reload,
 		Log: slog.New(slog.DiscardHandler),
 		Specs: []Spec{
 			RouterSpec(f.os),
@@ -102,10 +123,15 @@ func startFakesWith(t *testing.T, cfg string, fp *fastpathtest.System) *fakes {
 			}
 			return nil
 		},
-		Ready:   func() { close(ready) },
-		started: func(d *daemon) { f.d = d },
+		Ready: func() { close(ready) },
+		started: func(d *daemon) {
+			f.d = d
+			if f.facts != nil {
+				d.publish(func(fc *Facts) { *fc = f.facts.Clone() })
+			}
+		},
 	}
-	ctx, cancel := context.WithCancel(t.Context())
+	ctx, cancel := context.WithCancelCause(t.Context())
 	f.cancel = cancel
 	go func() { f.errC <- Run(ctx, opts) }()
 	select {
@@ -115,7 +141,6 @@ func startFakesWith(t *testing.T, cfg string, fp *fastpathtest.System) *fakes {
 	}
 	f.readyAt = time.Now()
 	synctest.Wait()
-	return f
 }
 
 func (f *fakes) write(cfg string) {
@@ -127,7 +152,14 @@ func (f *fakes) write(cfg string) {
 
 func (f *fakes) stop() {
 	f.t.Helper()
-	f.cancel()
+	f.stopWith(nil)
+}
+
+// stopWith cancels the daemon's context with cause (ErrRestart: a stop for
+// a restart) and waits for Run to return.
+func (f *fakes) stopWith(cause error) {
+	f.t.Helper()
+	f.cancel(cause)
 	if err := <-f.errC; err != nil {
 		f.t.Fatalf("Run = %v", err)
 	}

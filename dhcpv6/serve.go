@@ -281,8 +281,9 @@ func (s *Server) serve(ctx context.Context, c Conn, sweep <-chan time.Time) erro
 	}
 }
 
-// readSlots is how many datagrams a batchConn reads at once.
-const readSlots = 32
+// readSlots is how many datagrams a batchConn reads at once (each into a
+// buffer that holds any datagram).
+const readSlots = 8
 
 // read reads c and hands each datagram to push until c fails (its error)
 // or push returns false (nil). The datagram's bytes are push's only during

@@ -246,8 +246,14 @@ func (b *bench) ladder(srv server, client, mode string, round int) []trial {
 	var pts []trial
 	add := func(rate float64, prof string) trial {
 		tr := b.point(srv, mode, client, round, rate, prof)
-		pts = append(pts, tr)
 		b.trials = append(b.trials, tr)
+		// A client that fell short of its target without using its
+		// CPU was held up by other work on the machine: once more.
+		if tr.Capped && tr.ClientCPU < 0.9 {
+			tr = b.point(srv, mode, client, round, rate, prof)
+			b.trials = append(b.trials, tr)
+		}
+		pts = append(pts, tr)
 		return tr
 	}
 	if *only != "" {

@@ -62,6 +62,7 @@ var (
 	extras    = flag.Bool("extras", true, "also measure latency at a common load, kill -9 and RSS with 10,000 leases")
 	profile   = flag.String("cpuprofile", "", "write a pprof CPU profile of vrouter at the highest d6load-4way point of round 1 to this file")
 	only      = flag.String("rates", "", "instead of ladders, only these offered rates (comma-separated), e.g. for a profile")
+	baseline  = flag.String("baseline", "", "also measure the d6server at this path as server vrouter-base (another build, e.g. before a change)")
 )
 
 type bench struct {
@@ -100,6 +101,9 @@ func main() {
 		switch s {
 		case "vrouter":
 			b.servers = append(b.servers, vrouterServer{bin: filepath.Join(*binDir, "d6server")})
+			if *baseline != "" {
+				b.servers = append(b.servers, vrouterServer{bin: *baseline, label: "vrouter-base"})
+			}
 		case "kea":
 			b.servers = append(b.servers, keaServer{})
 		case "dnsmasq":

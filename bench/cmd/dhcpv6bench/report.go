@@ -76,7 +76,7 @@ func serverNames(trials []trial) []string {
 			names = append(names, t.Server)
 		}
 	}
-	order := map[string]int{"vrouter": 0, "kea": 1, "dnsmasq": 2}
+	order := map[string]int{"vrouter": 0, "vrouter-base": 1, "kea": 2, "dnsmasq": 3}
 	slices.SortFunc(names, func(a, b string) int { return cmp.Compare(order[a], order[b]) })
 	return names
 }
@@ -221,6 +221,7 @@ var palette = []color.Color{
 	color.RGBA{0x1f, 0x77, 0xb4, 0xff},
 	color.RGBA{0xd6, 0x27, 0x28, 0xff},
 	color.RGBA{0x2c, 0xa0, 0x2c, 0xff},
+	color.RGBA{0xff, 0x7f, 0x0e, 0xff},
 }
 
 // writePlot draws achieved against offered exchanges per second (log-log)
@@ -293,7 +294,7 @@ func writePlot(trials []trial, series, path string) error {
 		}
 		l.Color, l.Width = c, vg.Points(1.2)
 		p.Add(l)
-		shape := []draw.GlyphDrawer{draw.CircleGlyph{}, draw.TriangleGlyph{}, draw.SquareGlyph{}}[i%3]
+		shape := []draw.GlyphDrawer{draw.CircleGlyph{}, draw.TriangleGlyph{}, draw.SquareGlyph{}, draw.CrossGlyph{}}[i%4]
 		if len(xys) > 0 {
 			sc, err := plotter.NewScatter(xys)
 			if err != nil {

@@ -59,10 +59,16 @@ func leaseKey(duid []byte, addr netip.Addr) string {
 	return hex.EncodeToString(duid) + " " + addr.String()
 }
 
-// vrouterServer is package dhcpv6's server, run by bench/cmd/d6server.
-type vrouterServer struct{ bin string }
+// vrouterServer is package dhcpv6's server, run by bench/cmd/d6server
+// (label: its name in the results, default vrouter).
+type vrouterServer struct{ bin, label string }
 
-func (vrouterServer) name() string { return "vrouter" }
+func (v vrouterServer) name() string {
+	if v.label != "" {
+		return v.label
+	}
+	return "vrouter"
+}
 
 func vrouterConfig() string {
 	pool := fmt.Sprintf(`{"Start":%q,"End":%q}`, poolStart, poolEnd)
@@ -75,7 +81,7 @@ func (v vrouterServer) start(t *topo, dir, cpuprofile string) *proc {
 	if cpuprofile != "" {
 		args = append(args, "-cpuprofile", cpuprofile)
 	}
-	return waitListening(t, start("vrouter", t.srvNS, 1, nil, args...))
+	return waitListening(t, start(v.name(), t.srvNS, 1, nil, args...))
 }
 
 func (v vrouterServer) leases(t *topo, dir string) (map[string]bool, error) {

@@ -101,12 +101,12 @@ type step struct {
 // §6.4 and the group rule in the package doc). It is pure: time comes in
 // as arguments, effects go out as steps.
 type machine struct {
-	p        params
-	rng      *rand.Rand
-	state    State
-	running  bool
-	inst     []instance
-	last     Transition
+	p       params
+	rng     *rand.Rand
+	state   State
+	running bool
+	inst    []instance
+	last    Transition
 	// tieBreak: we last yielded on an equal-priority tie-break, and no
 	// Active has advertised steadily since (until tieBreakEnd). Then the
 	// next takeover waits for hold.

@@ -52,8 +52,6 @@ type port struct {
 	Port
 	spec PortSpec
 	done chan struct{} // closed when the port is closed
-	// retry: after a failure, no reopening before this.
-	retry time.Time
 	// what the last adverts said, to log each difference once
 	addrNote, intervalNote string
 	ownerNoted             bool

@@ -7,7 +7,7 @@ package ha_test
 //	                netns <p>sw
 //	   bridge <p>U (upstream)        bridge <p>T (tenant)
 //	     |            |                |            |          |
-//	  <p>au        <p>bu            <p>at        <p>bt      <p>vt
+//	 <p>rau       <p>rbu           <p>rat       <p>rbt     <p>vmt
 //	     |            |                |            |          |
 //	   <p>u         <p>u             <p>t         <p>t       <p>t
 //	 netns <p>ra  netns <p>rb      (ra)         (rb)     netns <p>vm
@@ -22,6 +22,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -190,15 +191,19 @@ func newTopo(t *testing.T, routers ...string) *topo {
 		tp.routers[r] = ns
 		addNS(ns)
 		run(t, "ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1", "net.ipv6.conf.default.forwarding=1")
-		attach(p+r+"t", p+"T", ns, tp.tIf, fmt.Sprintf("fa:16:3e:%02x:00:02", i+1))
-		attach(p+r+"u", p+"U", ns, tp.uIf, fmt.Sprintf("fa:16:3e:%02x:00:01", i+1))
+		attach(tp.port(r, "t"), p+"T", ns, tp.tIf, fmt.Sprintf("fa:16:3e:%02x:00:02", i+1))
+		attach(tp.port(r, "u"), p+"U", ns, tp.uIf, fmt.Sprintf("fa:16:3e:%02x:00:01", i+1))
 	}
-	attach(p+"vt", p+"T", tp.vm, tp.tIf, "fa:16:3e:33:33:33")
+	attach(p+"vmt", p+"T", tp.vm, tp.tIf, "fa:16:3e:33:33:33")
 	run(t, "ip", "-n", tp.vm, "addr", "add", "2001:db8:0:2::100/64", "dev", tp.tIf, "nodad")
 	return tp
 }
 
-// haConfigFor is the HA config of a router in the topology.
+// port is the switch-side port of router r's tenant ("t") or upstream
+// ("u") link.
+func (tp *topo) port(r, link string) string { return tp.p + "r" + r + link }
+
+// haConfig is the HA config of a router in the topology.
 func (tp *topo) haConfig(prio uint8, preempt bool, interval time.Duration) *config.HA {
 	return &config.HA{
 		VRID: 51, Priority: prio, AdvertInterval: interval, Preempt: preempt,
@@ -471,22 +476,21 @@ func (p *haProc) status() ha.Status {
 	}
 }
 
-// capture runs dumpcap in namespace ns on ifaces until stop is called,
-// and returns the file it wrote.
+// capture runs dumpcap on every interface of namespace ns, in Linux
+// cooked v2 headers that say on which interface and in which direction a
+// frame passed.
 type capture struct {
-	cmd  *exec.Cmd
-	file string
-	done chan struct{}
+	cmd    *exec.Cmd
+	ns     string
+	file   string
+	done   chan struct{}
+	ifaces map[string]string // ifindex -> name
 }
 
-func startCapture(t *testing.T, ns string, ifaces ...string) *capture {
+func startCapture(t *testing.T, ns string) *capture {
 	t.Helper()
-	c := &capture{file: filepath.Join(t.TempDir(), "cap.pcapng"), done: make(chan struct{})}
-	args := []string{"netns", "exec", ns, "dumpcap", "-q", "-w", c.file}
-	for _, i := range ifaces {
-		args = append(args, "-i", i)
-	}
-	c.cmd = exec.Command("ip", args...)
+	c := &capture{ns: ns, file: filepath.Join(t.TempDir(), "cap.pcapng"), done: make(chan struct{})}
+	c.cmd = exec.Command("ip", "netns", "exec", ns, "dumpcap", "-q", "-i", "any", "-y", "LINUX_SLL2", "-w", c.file)
 	c.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stderr, err := c.cmd.StderrPipe()
 	if err != nil {
@@ -498,14 +502,13 @@ func startCapture(t *testing.T, ns string, ifaces ...string) *capture {
 	started := make(chan struct{})
 	go func() {
 		sc := bufio.NewScanner(stderr)
-		n := 0
 		for sc.Scan() {
 			if strings.HasPrefix(sc.Text(), "Capturing on") {
-				if n++; n == 1 {
-					close(started)
-				}
+				close(started)
+				break
 			}
 		}
+		io.Copy(io.Discard, stderr)
 		c.cmd.Wait()
 		close(c.done)
 	}()
@@ -520,10 +523,23 @@ func startCapture(t *testing.T, ns string, ifaces ...string) *capture {
 		c.cmd.Process.Kill()
 		<-c.done
 	})
+	var links []struct {
+		Index int    `json:"ifindex"`
+		Name  string `json:"ifname"`
+	}
+	out := run(t, "ip", "-n", ns, "-j", "link", "show")
+	if err := json.Unmarshal([]byte(out), &links); err != nil {
+		t.Fatalf("ip -j link: %v", err)
+	}
+	c.ifaces = map[string]string{}
+	for _, l := range links {
+		c.ifaces[strconv.Itoa(l.Index)] = l.Name
+	}
 	return c
 }
 
-func (c *capture) stop(t *testing.T) string {
+// frames stops the capture and decodes it with tshark.
+func (c *capture) frames(t *testing.T) []frame {
 	t.Helper()
 	c.cmd.Process.Signal(syscall.SIGINT)
 	select {
@@ -531,14 +547,40 @@ func (c *capture) stop(t *testing.T) string {
 	case <-time.After(10 * time.Second):
 		t.Fatal("dumpcap did not stop")
 	}
-	return c.file
+	fields := []string{"frame.time_epoch", "sll.ifindex", "sll.pkttype", "sll.src.eth", "ipv6.src", "ipv6.hlim",
+		"vrrp.version", "vrrp.type", "vrrp.prio", "vrrp.checksum.status", "icmpv6.type",
+		"icmpv6.nd.na.flag.r", "icmpv6.nd.na.flag.s", "icmpv6.nd.na.flag.o", "icmpv6.opt.linkaddr"}
+	args := []string{"tshark", "-r", c.file, "-T", "fields", "-E", "separator=|"}
+	for _, f := range fields {
+		args = append(args, "-e", f)
+	}
+	var frames []frame
+	for _, line := range strings.Split(strings.TrimSpace(run(t, args...)), "\n") {
+		f := strings.Split(line, "|")
+		if len(f) != len(fields) {
+			continue
+		}
+		sec, _ := strconv.ParseFloat(f[0], 64)
+		frames = append(frames, frame{
+			at:    time.Unix(0, int64(sec*1e9)),
+			iface: c.ifaces[f[1]], inbound: f[2] != "4", src: f[3], ipSrc: f[4], hlim: f[5],
+			vrrp: f[6] != "", version: f[6], typ: f[7], prio: f[8], csum: f[9],
+			icmpType: f[10], naFlags: f[11] + f[12] + f[13], tlla: f[14],
+		})
+	}
+	if len(frames) == 0 {
+		t.Fatalf("no frames in %s", c.file)
+	}
+	return frames
 }
 
 // frame is one captured frame as tshark decodes it.
 type frame struct {
-	at                 time.Time
-	iface, src, ipSrc  string
-	inbound            bool // received by the capturing port: sent by the router behind it
+	at                time.Time
+	iface, src, ipSrc string
+	// inbound: received on iface (not PACKET_OUTGOING); on a switch port,
+	// sent by what is behind it.
+	inbound            bool
 	hlim               string
 	vrrp               bool
 	version, typ, prio string
@@ -546,42 +588,6 @@ type frame struct {
 	icmpType           string
 	naFlags            string // R, S, O of an NA
 	tlla               string
-}
-
-func readFrames(t *testing.T, file string) []frame {
-	t.Helper()
-	fields := []string{"frame.time_epoch", "frame.interface_name", "frame.packet_flags_direction", "eth.src", "ipv6.src", "ipv6.hlim",
-		"vrrp.version", "vrrp.type", "vrrp.prio", "vrrp.checksum.status", "icmpv6.type",
-		"icmpv6.nd.na.flag.r", "icmpv6.nd.na.flag.s", "icmpv6.nd.na.flag.o", "icmpv6.opt.linkaddr"}
-	args := []string{"-r", file, "-o", "vrrp.v3_checksum_as_in_v2:FALSE", "-T", "fields", "-E", "separator=|"}
-	for _, f := range fields {
-		args = append(args, "-e", f)
-	}
-	out, err := exec.Command("tshark", args...).Output()
-	if err != nil {
-		// An unknown preference on another tshark: read without it.
-		args = slices.Delete(args, 2, 4)
-		out = []byte(run(t, append([]string{"tshark"}, args...)...))
-	}
-	var frames []frame
-	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		f := strings.Split(line, "|")
-		if len(f) != len(fields) {
-			continue
-		}
-		sec, _ := strconv.ParseFloat(f[0], 64)
-		fr := frame{
-			at:    time.Unix(0, int64(sec*1e9)),
-			iface: f[1], inbound: f[2] == "1", src: f[3], ipSrc: f[4], hlim: f[5],
-			vrrp: f[6] != "", version: f[6], typ: f[7], prio: f[8], csum: f[9],
-			icmpType: f[10], naFlags: f[11] + f[12] + f[13], tlla: f[14],
-		}
-		frames = append(frames, fr)
-	}
-	if len(frames) == 0 {
-		t.Fatalf("no frames in %s", file)
-	}
-	return frames
 }
 
 // activeWindows are the times a router was Active, from its transitions;
@@ -625,7 +631,7 @@ func downAt(prio int) time.Duration { return 3*interval + skewAt(prio) }
 func TestNetnsFailover(t *testing.T) {
 	requireRoot(t, "dumpcap", "tshark", "ping")
 	tp := newTopo(t, "a", "b")
-	cap := startCapture(t, tp.sw, tp.p+"at", tp.p+"au", tp.p+"bt", tp.p+"bu")
+	cap := startCapture(t, tp.sw)
 	cfgA, cfgB := tp.haConfig(200, true, interval), tp.haConfig(100, true, interval)
 	var lls []netip.Addr
 	for _, ns := range tp.routers {
@@ -723,8 +729,8 @@ func TestNetnsFailover(t *testing.T) {
 
 	a.term()
 	end := b.term()
-	frames := readFrames(t, cap.stop(t))
-	checkWire(t, tp, frames, map[string][]ha.Transition{"b": b.transitions()}, end, lls...)
+	frames := cap.frames(t)
+	checkWire(t, tp, frames, map[string][]ha.Transition{"b": b.transitions()}, end, nil, lls...)
 	for _, st := range []*ha.Status{b.final} {
 		for _, in := range st.Instances {
 			if len(in.AdvertsDropped) != 0 || in.SendErrors != 0 {
@@ -734,18 +740,21 @@ func TestNetnsFailover(t *testing.T) {
 	}
 }
 
-// checkWire checks the captured frames: every VRRP advert is valid VRRPv3
-// for tshark, sent with hop limit 255 from the virtual MAC and a router's
-// link-local address; every frame from the virtual MAC of a router whose
-// transitions are given falls within its Active periods; NAs carry R and
-// O and the virtual MAC.
-func checkWire(t *testing.T, tp *topo, frames []frame, trs map[string][]ha.Transition, end time.Time, lls ...netip.Addr) {
+// checkWire checks the frames the routers sent: every VRRP advert is
+// valid VRRPv3 for tshark, sent with hop limit 255 from a router's
+// link-local address and the virtual MAC (or one of others: keepalived's);
+// every frame from the virtual MAC of a router whose transitions are given
+// falls within its Active periods; NAs carry R and O and the virtual MAC.
+func checkWire(t *testing.T, tp *topo, frames []frame, trs map[string][]ha.Transition, end time.Time, others []string, lls ...netip.Addr) {
 	t.Helper()
 	var adverts, nas int
 	for _, f := range frames {
+		if !f.inbound || !strings.HasPrefix(f.iface, tp.p+"r") {
+			continue // each frame once: as it enters the switch from a router
+		}
 		if f.vrrp {
 			adverts++
-			if f.version != "3" || f.typ != "1" || f.csum != "1" || f.hlim != "255" || f.src != vmac {
+			if f.version != "3" || f.typ != "1" || f.csum != "1" || f.hlim != "255" || (f.src != vmac && !slices.Contains(others, f.src)) {
 				t.Errorf("advert at %v on %s: version %s type %s checksum status %s hop limit %s from %s",
 					f.at, f.iface, f.version, f.typ, f.csum, f.hlim, f.src)
 			}
@@ -764,7 +773,7 @@ func checkWire(t *testing.T, tp *topo, frames []frame, trs map[string][]ha.Trans
 			}
 		}
 		for r, tr := range trs {
-			if f.src == vmac && f.inbound && strings.HasPrefix(f.iface, tp.p+r) && !inWindows(f.at, activeWindows(tr, end), 50*time.Millisecond) {
+			if f.src == vmac && strings.HasPrefix(f.iface, tp.p+"r"+r) && !inWindows(f.at, activeWindows(tr, end), 50*time.Millisecond) {
 				t.Errorf("%s sent from the virtual MAC at %v on %s while not Active (vrrp %v icmpv6 %s)", r, f.at, f.iface, f.vrrp, f.icmpType)
 			}
 		}

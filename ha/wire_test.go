@@ -8,6 +8,7 @@ import (
 	"errors"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -59,17 +60,32 @@ var (
 	vGlobal = netip.MustParseAddr("2001:db8:0:2::1")
 )
 
-// TestKeepalivedAdverts parses advertisements keepalived 2.2.7 sent and
-// builds the same bytes, checksum included: an independent implementation
-// agrees with ours on the wire format.
-func TestKeepalivedAdverts(t *testing.T) {
-	for _, p := range readCaptured(t, "testdata/keepalived-adverts.txt") {
+// TestCapturedAdverts parses advertisements keepalived 2.2.7 and vrouter
+// sent in TestKeepalivedInterop and builds the same bytes, checksum
+// included: an independent implementation agrees with ours on the wire
+// format, both ways.
+func TestCapturedAdverts(t *testing.T) {
+	for _, tc := range []struct {
+		file  string
+		prios []uint8
+	}{
+		{"testdata/keepalived-adverts.txt", []uint8{150, 50, 0}},
+		{"testdata/vrouter-adverts.txt", []uint8{100, 200, 0}},
+	} {
+		t.Run(tc.file, func(t *testing.T) { checkCaptured(t, tc.file, tc.prios) })
+	}
+}
+
+func checkCaptured(t *testing.T, file string, prios []uint8) {
+	seen := map[uint8]bool{}
+	for _, p := range readCaptured(t, file) {
 		a, err := ParseAdvert(p.data, p.src, p.dst)
 		if err != nil {
 			t.Fatalf("parse % x: %v", p.data, err)
 		}
-		if a.VRID != 51 || (a.Priority != 150 && a.Priority != 0) || a.Interval != 10 {
-			t.Errorf("advert %+v: want VRID 51, priority 150 or 0, 10 centiseconds", a)
+		seen[a.Priority] = true
+		if a.VRID != 51 || !slices.Contains(prios, a.Priority) || a.Interval != 10 {
+			t.Errorf("advert %+v: want VRID 51, priority in %v, 10 centiseconds", a, prios)
 		}
 		if diff := cmp.Diff([]netip.Addr{vLL, vGlobal}, a.Addresses, cmp.Comparer(func(x, y netip.Addr) bool { return x == y })); diff != "" {
 			t.Errorf("addresses (-want +got):\n%s", diff)
@@ -79,8 +95,11 @@ func TestKeepalivedAdverts(t *testing.T) {
 			t.Fatal(err)
 		}
 		if !bytes.Equal(b, p.data) {
-			t.Errorf("built\n% x\nkeepalived sent\n% x", b, p.data)
+			t.Errorf("built\n% x\nsent\n% x", b, p.data)
 		}
+	}
+	if len(seen) != len(prios) {
+		t.Errorf("priorities %v captured, want %v", seen, prios)
 	}
 }
 
@@ -200,8 +219,10 @@ func TestDropReasonNames(t *testing.T) {
 // FuzzParseAdvert: nothing panics; what parses builds back to the same
 // bytes (reserved bits cleared) and parses to the same advertisement.
 func FuzzParseAdvert(f *testing.F) {
-	for _, p := range readCaptured(f, "testdata/keepalived-adverts.txt") {
-		f.Add(p.data, p.src.AsSlice())
+	for _, file := range []string{"testdata/keepalived-adverts.txt", "testdata/vrouter-adverts.txt"} {
+		for _, p := range readCaptured(f, file) {
+			f.Add(p.data, p.src.AsSlice())
+		}
 	}
 	f.Add([]byte{0x31, 1, 255, 1, 0, 1, 0, 0}, []byte{0xfe, 0x80, 15: 1})
 	f.Fuzz(func(t *testing.T, b []byte, srcb []byte) {

@@ -9,7 +9,8 @@ LDFLAGS := -X main.version=$(VERSION)
 
 # Debian packages the tests and the demo use as real peers.
 DEB_PKGS := iproute2 iputils-ping iputils-tracepath traceroute radvd radvdump ndisc6 \
-            tshark ndppd netsniff-ng cloud-init procps kmod util-linux systemd
+            tshark ndppd netsniff-ng cloud-init procps kmod util-linux systemd \
+            keepalived nftables
 # ...and the service-VM image and its boot test (make image, make e2e-vm).
 VM_PKGS  := mmdebstrap extlinux syslinux-common qemu-utils qemu-system-x86 genisoimage \
             e2fsprogs fdisk mount curl

@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -250,6 +251,47 @@ func (tp *topo) vmNeighbor() string {
 	}
 	tp.t.Fatalf("VM has no neighbour entry for fe80::1: %q", out)
 	return ""
+}
+
+// watchNeighbor pings fe80::1 from the VM every 20ms and samples the VM's
+// neighbour entry for it every 50ms until the returned function is called,
+// which returns the MACs seen.
+func (tp *topo) watchNeighbor() func() []string {
+	tp.t.Helper()
+	ping := exec.Command("ip", "netns", "exec", tp.vm, "ping", "-6", "-q", "-i", "0.02", "fe80::1%"+tp.tIf)
+	ping.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := ping.Start(); err != nil {
+		tp.t.Fatal(err)
+	}
+	stop, done := make(chan struct{}), make(chan []string)
+	go func() {
+		seen := map[string]bool{}
+		for {
+			out, _ := runErr("ip", "-n", tp.vm, "-6", "neigh", "show", "fe80::1", "dev", tp.tIf)
+			if f := strings.Fields(out); slices.Contains(f, "lladdr") {
+				seen[f[slices.Index(f, "lladdr")+1]] = true
+			}
+			select {
+			case <-stop:
+				ping.Process.Kill()
+				ping.Wait()
+				done <- slices.Sorted(maps.Keys(seen))
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}()
+	var once sync.Once
+	var seen []string
+	get := func() []string {
+		once.Do(func() {
+			close(stop)
+			seen = <-done
+		})
+		return seen
+	}
+	tp.t.Cleanup(func() { get() })
+	return get
 }
 
 // checkVirtualLinks checks the macvlans of router ns: when active, up and
@@ -653,8 +695,9 @@ func TestNetnsFailover(t *testing.T) {
 		t.Fatalf("VM resolves fe80::1 to %s, want %s", mac, vmac)
 	}
 	run(t, "ip", "netns", "exec", tp.vm, "ping", "-6", "-c", "1", "-W", "2", "2001:db8:0:2::1")
+	macs := tp.watchNeighbor()
 	st := b.status()
-	if in := st.Instances[0]; in.Peer == nil || in.Peer.Address != llA || in.Peer.Priority != 200 || in.Peer.AdvertIntervalMS != 100 {
+	if in := st.Instances[0]; in.Peer == nil || in.Peer.Address != llA || in.Peer.Priority != 200 || in.Peer.AdvertIntervalMS != interval.Milliseconds() {
 		t.Errorf("b's view of its peer: %+v", in.Peer)
 	}
 
@@ -727,6 +770,9 @@ func TestNetnsFailover(t *testing.T) {
 	tp.checkVirtualLinks(tp.routers["a"], true, cfgA)
 	tp.checkVirtualLinks(tp.routers["b"], false, cfgB)
 
+	if seen := macs(); len(seen) != 1 || seen[0] != vmac {
+		t.Errorf("the VM's neighbour entry for fe80::1 held %v, want only %s", seen, vmac)
+	}
 	a.term()
 	end := b.term()
 	frames := cap.frames(t)

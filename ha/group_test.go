@@ -265,6 +265,9 @@ func TestGroupsCleanStop(t *testing.T) {
 		if took := b.lastTo(ha.StateActive).Sub(stop); took != skew(100) {
 			t.Errorf("b took over %v after the stop, want Skew_Time %v", took, skew(100))
 		}
+		if trs := b.transitions(); !strings.Contains(trs[len(trs)-1].Reason, "resigned") {
+			t.Errorf("b's reason: %q", trs[len(trs)-1].Reason)
+		}
 		if st := a.g.Status(); st.EffectivePriority != 0 || st.LastTransition.Reason != "stopped" {
 			t.Errorf("stopped status %+v", st)
 		}
@@ -301,6 +304,9 @@ func TestGroupsLinkDownAndPreemption(t *testing.T) {
 		wantStates(t, "link back", a, ha.StateActive, b, ha.StateBackup)
 		if got := a.lastTo(ha.StateActive).Sub(linkUp); got != down(200) {
 			t.Errorf("a preempted %v after its link came back, want Active_Down_Interval %v", got, down(200))
+		}
+		if trs := a.transitions(); !strings.Contains(trs[len(trs)-1].Reason, "preempting fe80::b:") {
+			t.Errorf("a's reason: %q", trs[len(trs)-1].Reason)
 		}
 		if got := b.lastTo(ha.StateBackup); !got.Equal(a.lastTo(ha.StateActive)) {
 			t.Errorf("b yielded at %v, a became Active at %v", got, a.lastTo(ha.StateActive))

@@ -113,6 +113,9 @@ type machine struct {
 	tieBreak    bool
 	tieBreakEnd time.Time
 	hold        time.Time
+	// why the Backup will take over when its timers run out, for the
+	// transition's reason.
+	why string
 }
 
 func newMachine(p params, rng *rand.Rand) *machine {
@@ -158,6 +161,7 @@ func (m *machine) startup(now time.Time, steps []step) []step {
 		in.expired = false
 		in.adverTimer = time.Time{}
 	}
+	m.why = "no advertisement within Active_Down_Interval of startup"
 	return m.transition(now, StateBackup, "startup", steps)
 }
 
@@ -214,16 +218,17 @@ func (m *machine) advert(i int, a Advert, src netip.Addr, now time.Time) []step 
 	in.peer = peer{addr: src, priority: a.Priority, interval: a.IntervalDuration(), seen: now}
 	switch m.state {
 	case StateBackup:
-		return m.backupAdvert(i, a, now)
+		return m.backupAdvert(i, a, src, now)
 	case StateActive:
 		return m.activeAdvert(i, a, src, now)
 	}
 	return nil
 }
 
-func (m *machine) backupAdvert(i int, a Advert, now time.Time) []step {
+func (m *machine) backupAdvert(i int, a Advert, src netip.Addr, now time.Time) []step {
 	in := &m.inst[i]
 	if a.Priority == 0 {
+		m.why = fmt.Sprintf("%s resigned on %s (priority 0)", src, m.p.names[i])
 		// The Active resigned: take over after Skew_Time. It resigned
 		// the whole group, so the other links get no longer either.
 		for j := range m.inst {
@@ -248,9 +253,12 @@ func (m *machine) backupAdvert(i int, a Advert, now time.Time) []step {
 		if m.tieBreak && !now.Before(m.tieBreakEnd) {
 			m.tieBreak, m.hold = false, time.Time{}
 		}
+		m.why = "no advertisement from the Active within Active_Down_Interval"
+		return nil
 	}
-	// else: Preempt_Mode and a lower priority: discarded, so the
+	// Preempt_Mode and a lower priority: discarded, so the
 	// Active_Down_Timer runs out and we take over.
+	m.why = fmt.Sprintf("preempting %s on %s (priority %d)", src, m.p.names[i], a.Priority)
 	return nil
 }
 
@@ -284,6 +292,7 @@ func (m *machine) activeAdvert(i int, a Advert, src netip.Addr, now time.Time) [
 		}
 	}
 	m.tieBreak, m.tieBreakEnd, m.hold = tie, now.Add(activeDownInterval(m.p.priority, ivl)), time.Time{}
+	m.why = "no advertisement from the Active within Active_Down_Interval"
 	var reason string
 	if tie {
 		reason = fmt.Sprintf("%s on %s has our priority %d and a higher address", src, m.p.names[i], a.Priority)
@@ -328,7 +337,7 @@ func (m *machine) tick(now time.Time) []step {
 				return nil
 			}
 		}
-		return m.becomeActive(now, "no advertisement from a better router within Active_Down_Interval", steps)
+		return m.becomeActive(now, m.why, steps)
 	}
 	return steps
 }

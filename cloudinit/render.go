@@ -13,6 +13,7 @@ import (
 
 	"github.com/vrouter/vrouter/config"
 	"github.com/vrouter/vrouter/images"
+	"github.com/vrouter/vrouter/internal/ifname"
 )
 
 // Paths of what the user-data writes in the service VM.
@@ -59,16 +60,13 @@ func ParseNIC(s string) (NIC, error) {
 	return NIC{Name: name, MAC: hw}, nil
 }
 
+// checkIfName is the interface-name rule, and no '=' (which separates the
+// name from the MAC in --match-mac).
 func checkIfName(name string) error {
-	if name == "" || len(name) > 15 || name == "." || name == ".." {
-		return fmt.Errorf("interface name %q must be 1 to 15 characters", name)
+	if strings.Contains(name, "=") {
+		return fmt.Errorf("interface name %q has '=', not allowed here", name)
 	}
-	for _, r := range name {
-		if r <= ' ' || r == '/' || r == ':' || r == '=' || r > '~' {
-			return fmt.Errorf("interface name %q has a character not allowed in Linux interface names", name)
-		}
-	}
-	return nil
+	return ifname.Check(name)
 }
 
 // Options selects what the user-data does.

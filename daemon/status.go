@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/vrouter/vrouter/internal/netwatch"
 	"github.com/vrouter/vrouter/ndproxy"
 	"github.com/vrouter/vrouter/ra"
 )
@@ -27,6 +28,10 @@ type Status struct {
 	Interfaces []InterfaceStatus    `json:"interfaces"`
 	Fastpath   *FastpathStatus      `json:"fastpath,omitempty"`
 	NDProxy    []ndproxy.RuleStatus `json:"ndproxy,omitempty"`
+	// Components is every component as its supervisor sees it.
+	Components []ComponentStatus `json:"components,omitempty"`
+	// Watcher is the netlink watcher's state.
+	Watcher *netwatch.Status `json:"watcher,omitempty"`
 }
 
 // InterfaceStatus is the state of one configured interface.

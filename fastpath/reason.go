@@ -19,8 +19,8 @@ const (
 )
 
 var kernelReasonNames = [NumKernelReasons]string{
-	"not-ipv6", "truncated", "bad-version", "multicast", "link-local",
-	"fragment", "ext-header", "local", "hop-limit", "oversize",
+	"not_ipv6", "truncated", "bad_version", "multicast", "link_local",
+	"fragment", "ext_header", "local", "hop_limit", "oversize",
 }
 
 func (r KernelReason) String() string {
@@ -51,9 +51,9 @@ const (
 )
 
 var dropReasonNames = [NumDropReasons]string{
-	"bad-length", "bad-address", "other-host", "no-route", "reject-route",
-	"no-neighbour", "egress-not-owned", "too-big", "capture-short", "tx-error",
-	"pending-full", "pending-expired",
+	"bad_length", "bad_address", "other_host", "no_route", "reject_route",
+	"no_neighbour", "egress_not_owned", "too_big", "capture_short", "tx_error",
+	"pending_full", "pending_expired",
 }
 
 func (r DropReason) String() string {
@@ -78,7 +78,7 @@ type Stats struct {
 	// ICMPRateLimited counts ICMPv6 errors not sent because of the rate limit.
 	ICMPRateLimited uint64
 	// Queued counts frames held while their next hop was being resolved;
-	// each is later counted as forwarded or dropped (pending-full excluded:
+	// each is later counted as forwarded or dropped (pending_full excluded:
 	// those were never held).
 	Queued uint64
 	// Pending is how many frames are held now.

@@ -30,16 +30,14 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/vrouter/vrouter/config"
+	"github.com/vrouter/vrouter/internal/netns"
 	"github.com/vrouter/vrouter/ndproxy"
 	"github.com/vrouter/vrouter/ndproxy/internal/ndwire"
 	"github.com/vrouter/vrouter/ndproxy/internal/probe"
@@ -323,38 +321,10 @@ func (pp *proxyProc) rule(t testing.TB) ndproxy.RuleStatus {
 	return st.Rules[0]
 }
 
-// inNetns runs fn on a thread switched into namespace ns. Sockets opened by
-// fn stay in ns.
-func inNetns(ns string, fn func() error) error {
-	runtime.LockOSThread()
-	orig, err := os.Open("/proc/thread-self/ns/net")
-	if err != nil {
-		runtime.UnlockOSThread()
-		return err
-	}
-	defer orig.Close()
-	target, err := os.Open("/var/run/netns/" + ns)
-	if err != nil {
-		runtime.UnlockOSThread()
-		return err
-	}
-	defer target.Close()
-	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-		runtime.UnlockOSThread()
-		return err
-	}
-	ferr := fn()
-	if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
-		return err // leave the thread locked: it dies with the goroutine
-	}
-	runtime.UnlockOSThread()
-	return ferr
-}
-
 func openProber(t testing.TB, ns string) *probe.Prober {
 	t.Helper()
 	var p *probe.Prober
-	if err := inNetns(ns, func() (err error) { p, err = probe.Open("eth0"); return err }); err != nil {
+	if err := netns.Do(ns, func() (err error) { p, err = probe.Open("eth0"); return err }); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.Close() })

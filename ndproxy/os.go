@@ -2,10 +2,10 @@ package ndproxy
 
 import (
 	"context"
-	"errors"
 	"io"
 	"net/netip"
 
+	"github.com/vrouter/vrouter/internal/netwatch"
 	"github.com/vrouter/vrouter/ndproxy/internal/ndwire"
 )
 
@@ -13,8 +13,9 @@ import (
 type MAC = ndwire.MAC
 
 // ErrLinkNotFound is returned (wrapped) by System.Link for an interface that
-// does not exist (yet). The proxy waits for it to appear.
-var ErrLinkNotFound = errors.New("link not found")
+// does not exist (yet). The proxy waits for it to appear. It is
+// netwatch.ErrLinkNotFound, the one sentinel of every component.
+var ErrLinkNotFound = netwatch.ErrLinkNotFound
 
 // Link is what the proxy needs to know about one interface.
 type Link struct {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/vrouter/vrouter/config"
+	"github.com/vrouter/vrouter/internal/ifname"
 	"github.com/vrouter/vrouter/ndproxy/internal/ndwire"
 )
 
@@ -82,6 +83,7 @@ type options struct {
 	sys              System
 	lim              Limits
 	answerFromTarget bool
+	events           <-chan struct{}
 }
 
 // Option configures a Proxy.
@@ -89,6 +91,11 @@ type Option func(*options)
 
 // WithSystem replaces the operating system (tests pass ndproxytest.System).
 func WithSystem(s System) Option { return func(o *options) { o.sys = s } }
+
+// WithEvents makes the proxy re-read its links whenever events receives a
+// value (the daemon passes a subscription of its shared watcher to links,
+// addresses and neighbours) instead of calling System.Watch.
+func WithEvents(events <-chan struct{}) Option { return func(o *options) { o.events = events } }
 
 // WithLimits replaces DefaultLimits.
 func WithLimits(l Limits) Option { return func(o *options) { o.lim = l } }
@@ -105,11 +112,18 @@ type Proxy struct {
 	opts options
 	kick chan []ruleConfig
 
+	readyOnce sync.Once
+	readyC    chan struct{}
+
 	mu      sync.Mutex
 	cfg     []ruleConfig
 	runners map[string]*runner
 	order   []string
 }
+
+// Ready returns a channel that is closed once Run has started the rules of
+// its first config.
+func (p *Proxy) Ready() <-chan struct{} { return p.readyC }
 
 // New validates cfg and returns a Proxy; nothing touches the system until
 // Run.
@@ -130,7 +144,7 @@ func New(cfg []config.NDProxy, log *slog.Logger, opts ...Option) (*Proxy, error)
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	p := &Proxy{log: log, opts: o, kick: make(chan []ruleConfig, 1), runners: make(map[string]*runner)}
+	p := &Proxy{log: log, opts: o, kick: make(chan []ruleConfig, 1), runners: make(map[string]*runner), readyC: make(chan struct{})}
 	rc, err := p.rules(cfg)
 	if err != nil {
 		return nil, err
@@ -139,29 +153,55 @@ func New(cfg []config.NDProxy, log *slog.Logger, opts ...Option) (*Proxy, error)
 	return p, nil
 }
 
-func (p *Proxy) rules(cfg []config.NDProxy) ([]ruleConfig, error) {
-	var out []ruleConfig
+// Validate returns the rules of cfg the proxy cannot run, with paths
+// relative to the ndproxy section ("[1].prefix"), for the daemon's one
+// validation path. New and Update refuse a config with problems.
+func Validate(cfg []config.NDProxy) []config.Problem {
+	var ps []config.Problem
 	seen := make(map[string]bool)
 	for i, c := range cfg {
-		rc := ruleConfig{NDProxy: c, answerFromTarget: p.opts.answerFromTarget || c.AnswerFromTarget}
+		at := func(field string) string { return fmt.Sprintf("[%d]%s", i, field) }
 		switch {
 		case c.Upstream == "" || c.Downstream == "":
-			return nil, fmt.Errorf("ndproxy[%d]: upstream and downstream interfaces are required", i)
+			ps = append(ps, config.Problemf(at(""), "upstream and downstream interfaces are required"))
+			continue
+		case !ifname.Valid(c.Upstream):
+			ps = append(ps, config.Problemf(at(".upstream"), "%v", ifname.Check(c.Upstream)))
+			continue
+		case !ifname.Valid(c.Downstream):
+			ps = append(ps, config.Problemf(at(".downstream"), "%v", ifname.Check(c.Downstream)))
+			continue
 		case c.Upstream == c.Downstream:
-			return nil, fmt.Errorf("ndproxy[%d]: upstream and downstream are both %q", i, c.Upstream)
+			ps = append(ps, config.Problemf(at(".downstream"), "upstream and downstream are both %q", c.Upstream))
+			continue
 		case !c.Prefix.IsValid() || !c.Prefix.Addr().Is6() || c.Prefix.Addr().Is4In6():
-			return nil, fmt.Errorf("ndproxy[%d]: prefix %v is not an IPv6 prefix", i, c.Prefix)
+			ps = append(ps, config.Problemf(at(".prefix"), "prefix %v is not an IPv6 prefix", c.Prefix))
+			continue
 		case c.Mode != "" && c.Mode != config.NDProxyStatic && c.Mode != config.NDProxyAuto:
-			return nil, fmt.Errorf("ndproxy[%d]: mode %q is not static or auto", i, c.Mode)
+			ps = append(ps, config.Problemf(at(".mode"), "mode %q is not static or auto", c.Mode))
+			continue
 		}
+		rc := ruleConfig{NDProxy: c}
+		rc.Prefix = c.Prefix.Masked()
+		if seen[rc.key()] {
+			ps = append(ps, config.Problemf(at(""), "%s from %s to %s is listed twice", rc.Prefix, c.Upstream, c.Downstream))
+		}
+		seen[rc.key()] = true
+	}
+	return ps
+}
+
+func (p *Proxy) rules(cfg []config.NDProxy) ([]ruleConfig, error) {
+	if ps := Validate(cfg); len(ps) > 0 {
+		return nil, fmt.Errorf("ndproxy%s: %s", ps[0].Path, ps[0].Msg)
+	}
+	var out []ruleConfig
+	for _, c := range cfg {
+		rc := ruleConfig{NDProxy: c, answerFromTarget: p.opts.answerFromTarget || c.AnswerFromTarget}
 		rc.Prefix = c.Prefix.Masked()
 		if rc.Mode == "" {
 			rc.Mode = config.NDProxyStatic
 		}
-		if seen[rc.key()] {
-			return nil, fmt.Errorf("ndproxy[%d]: %s from %s to %s is listed twice", i, rc.Prefix, c.Upstream, c.Downstream)
-		}
-		seen[rc.key()] = true
 		out = append(out, rc)
 	}
 	return out, nil
@@ -191,17 +231,26 @@ func (p *Proxy) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	wg.Go(func() {
+		if p.opts.events != nil {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-p.opts.events:
+					p.notify()
+				}
+			}
+		}
 		if err := p.opts.sys.Watch(ctx, p.notify); err != nil && ctx.Err() == nil {
 			p.log.Warn("ndproxy: watching links failed; polling only", "err", err)
 		}
-	}()
+	})
 	p.mu.Lock()
 	cfg := p.cfg
 	p.mu.Unlock()
 	p.apply(ctx, cfg)
+	p.readyOnce.Do(func() { close(p.readyC) })
 	for {
 		select {
 		case <-ctx.Done():
@@ -262,30 +311,33 @@ func (p *Proxy) apply(ctx context.Context, cfg []ruleConfig) {
 
 // Status is a snapshot of the proxy for `vrouter status` and metrics.
 type Status struct {
-	Rules []RuleStatus
+	Rules []RuleStatus `json:"rules"`
 }
 
 // RuleStatus describes one proxied prefix.
 type RuleStatus struct {
-	Upstream   string
-	Downstream string
-	Prefix     netip.Prefix
-	Mode       config.NDProxyMode
+	Upstream   string             `json:"upstream"`
+	Downstream string             `json:"downstream"`
+	Prefix     netip.Prefix       `json:"prefix"`
+	Mode       config.NDProxyMode `json:"mode"`
 	// Active is true while both interfaces exist and the proxy listens.
-	Active bool
+	Active bool `json:"active"`
 	// Targets are the learned targets (auto mode); in static mode every
 	// address of Prefix is proxied and Targets is empty.
-	Targets []netip.Addr
+	Targets []netip.Addr `json:"targets"`
 	// Pending is the number of targets being probed downstream.
-	Pending int
+	Pending int `json:"pending"`
 	// Answered counts solicited NAs sent, Defended DAD defences, Probes NS
 	// sent downstream, Unsolicited unsolicited NAs sent upstream.
-	Answered, Defended, Probes, Unsolicited uint64
+	Answered    uint64 `json:"answered"`
+	Defended    uint64 `json:"defended"`
+	Probes      uint64 `json:"probes"`
+	Unsolicited uint64 `json:"unsolicited"`
 	// AnsweredUnicast counts the answers to unicast NS (neighbour
 	// unreachability detection by upstream nodes), included in Answered.
-	AnsweredUnicast uint64
+	AnsweredUnicast uint64 `json:"answered_unicast"`
 	// Dropped counts solicitations not answered, by reason (non-zero only).
-	Dropped map[string]uint64
+	Dropped map[string]uint64 `json:"dropped"`
 }
 
 // Status returns a snapshot of every rule.

@@ -6,8 +6,12 @@
 // The kernel is reached only through the small [OS] interface; [LinuxOS] is
 // the real implementation (vishvananda/netlink and /proc/sys) and package
 // routertest holds a fake that keeps state and renders it as sorted
-// ip-like lines. [Watch] turns rtnetlink link and address notifications into
-// wake-ups for [Reconciler.Run].
+// ip-like lines. [Reconciler.Run] re-applies on every wake-up of a
+// link/address subscription of the daemon's netwatch watcher ([Watch] makes
+// one for standalone use), and [Validate] is the reconciler's part of the
+// daemon's one validation path. Addresses follow RFC 4291 (no unspecified,
+// multicast or loopback interface addresses) and MTUs RFC 8200 §5 (at least
+// 1280).
 //
 // Interfaces the config does not name are left exactly as they are. On a
 // configured interface only addresses that some applied config asked for are

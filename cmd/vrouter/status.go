@@ -73,6 +73,16 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 			}
 		}
 	}
+	for _, c := range st.Components {
+		line := fmt.Sprintf("component %-9s %s", c.Name, c.State)
+		if c.Restarts > 0 {
+			line += fmt.Sprintf(" restarts=%d last_error=%q", c.Restarts, c.LastError)
+		}
+		fmt.Fprintln(stdout, line)
+	}
+	if w := st.Watcher; w != nil {
+		fmt.Fprintf(stdout, "netlink watcher: subscribed=%t resyncs=%d overflows=%d\n", w.Subscribed, w.Resyncs, w.Overflows)
+	}
 	return exitOK
 }
 

@@ -10,7 +10,8 @@ import (
 
 // ErrLinkNotReady reports that an HA interface does not exist, is down, or
 // has no usable link-local address yet. The Group keeps its instance down
-// and tries again on the next link change.
+// and tries again on the next link change. A missing interface's error
+// also wraps netwatch.ErrLinkNotFound, the sentinel of every component.
 var ErrLinkNotReady = errors.New("link not ready")
 
 // System is the part of the operating system a Group uses. NewLinuxSystem

@@ -17,6 +17,8 @@ import (
 	"golang.org/x/net/ipv6"
 	"golang.org/x/sys/unix"
 
+	"github.com/vrouter/vrouter/internal/ifname"
+	"github.com/vrouter/vrouter/internal/netwatch"
 	"github.com/vrouter/vrouter/router"
 )
 
@@ -38,7 +40,7 @@ func (linuxSystem) Link(name string) (Link, error) {
 	if err != nil {
 		var nf netlink.LinkNotFoundError
 		if errors.As(err, &nf) {
-			return Link{}, fmt.Errorf("interface %s does not exist: %w", name, ErrLinkNotReady)
+			return Link{}, fmt.Errorf("interface %s does not exist: %w: %w", name, ErrLinkNotReady, netwatch.ErrLinkNotFound)
 		}
 		return Link{}, fmt.Errorf("link %s: %w", name, err)
 	}
@@ -148,8 +150,8 @@ func setVirtualSysctls(spec PortSpec) error {
 }
 
 func sysctlPath(iface, key string) (string, error) {
-	if iface == "" || len(iface) > 15 || iface == "." || iface == ".." || strings.ContainsAny(iface, "/\x00") {
-		return "", fmt.Errorf("invalid interface name %q", iface)
+	if err := ifname.Check(iface); err != nil {
+		return "", err
 	}
 	return "/proc/sys/net/ipv6/conf/" + iface + "/" + key, nil
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/netip"
 	"time"
+
+	"github.com/vrouter/vrouter/internal/csum"
 )
 
 // Protocol is the IPv6 next header of VRRP (RFC 9568 §5.1.2.4).
@@ -128,22 +130,5 @@ func (a *Advert) Append(b []byte, src, dst netip.Addr) ([]byte, error) {
 // carries its checksum it is 0 when the checksum is right; over one with a
 // zero checksum field it is the value to put there.
 func checksum(src, dst netip.Addr, msg []byte) uint16 {
-	var sum uint32
-	s, d := src.As16(), dst.As16()
-	for i := 0; i < 16; i += 2 {
-		sum += uint32(s[i])<<8 | uint32(s[i+1])
-		sum += uint32(d[i])<<8 | uint32(d[i+1])
-	}
-	sum += uint32(len(msg)>>16) + uint32(len(msg)&0xffff)
-	sum += Protocol
-	for i := 0; i+1 < len(msg); i += 2 {
-		sum += uint32(msg[i])<<8 | uint32(msg[i+1])
-	}
-	if len(msg)%2 == 1 {
-		sum += uint32(msg[len(msg)-1]) << 8
-	}
-	for sum > 0xffff {
-		sum = sum>>16 + sum&0xffff
-	}
-	return ^uint16(sum)
+	return csum.IPv6(src, dst, Protocol, msg)
 }

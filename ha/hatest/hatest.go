@@ -13,6 +13,7 @@ import (
 	"sync"
 
 	"github.com/vrouter/vrouter/ha"
+	"github.com/vrouter/vrouter/internal/netwatch"
 )
 
 // errDown is what a send through a virtual link that is down returns, as
@@ -148,7 +149,7 @@ func (s *System) Link(name string) (ha.Link, error) {
 	defer s.mu.Unlock()
 	in, ok := s.ifaces[name]
 	if !ok {
-		return ha.Link{}, fmt.Errorf("interface %s does not exist: %w", name, ha.ErrLinkNotReady)
+		return ha.Link{}, fmt.Errorf("interface %s does not exist: %w: %w", name, ha.ErrLinkNotReady, netwatch.ErrLinkNotFound)
 	}
 	return ha.Link{Index: in.Index, Up: in.Up, LinkLocal: in.LinkLocal}, nil
 }

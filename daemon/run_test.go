@@ -11,12 +11,15 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/mdlayher/ndp"
 
+	"github.com/vrouter/vrouter/dhcpv6"
+	"github.com/vrouter/vrouter/dhcpv6/dhcpv6test"
 	"github.com/vrouter/vrouter/fastpath"
 	"github.com/vrouter/vrouter/fastpath/fastpathtest"
 	"github.com/vrouter/vrouter/internal/netwatch"
@@ -60,6 +63,19 @@ type fakes struct {
 	cancel  context.CancelFunc
 	errC    chan error
 	readyAt time.Time
+	// dhcp receives the socket of every DHCPv6 server opened, and
+	// noDHCPLink names interfaces whose socket cannot be opened.
+	dhcp       chan dhcpSocket
+	noDHCPLink sync.Map // interface name → true
+	// noWait: startFakesOpts returns without waiting for every component
+	// to be ready (set by its mod, which then sets Options.Ready).
+	noWait bool
+}
+
+// dhcpSocket is a DHCPv6 server socket the daemon opened on a fake.
+type dhcpSocket struct {
+	iface string
+	conn  *dhcpv6test.Conn
 }
 
 // startFakes runs the daemon on fakes with config cfg, inside a synctest
@@ -72,8 +88,19 @@ func startFakes(t *testing.T, cfg string) *fakes {
 // startFakesWith is startFakes with the fast path on fp.
 func startFakesWith(t *testing.T, cfg string, fp *fastpathtest.System) *fakes {
 	t.Helper()
+	return startFakesOpts(t, cfg, fp, nil)
+}
+
+// startFakesOpts is startFakesWith with the options changed by mod (when
+// not nil) before Run.
+func startFakesOpts(t *testing.T, cfg string, fp *fastpathtest.System, mod func(*fakes, *Options)) *fakes {
+	t.Helper()
+	if fp == nil {
+		fp = &fastpathtest.System{Interfaces: map[string]fastpathtest.Interface{}}
+	}
 	f := &fakes{
-		t: t, path: filepath.Join(t.TempDir(), "vrouter.yaml"),
+		dhcp: make(chan dhcpSocket, 16),
+		t:    t, path: filepath.Join(t.TempDir(), "vrouter.yaml"),
 		os: routertest.New(t), ra: ratest.NewSystem(), nd: ndproxytest.New(),
 		fp:  fp,
 		src: netwatchtest.New(), reload: make(chan struct{}, 1), notify: make(chan string, 64), errC: make(chan error, 1),
@@ -92,6 +119,14 @@ func startFakesWith(t *testing.T, cfg string, fp *fastpathtest.System) *fakes {
 			RASpec(ra.WithSystem(f.ra), ra.WithRand(rand.New(rand.NewPCG(1, 2)))),
 			NDProxySpec(ndproxy.WithSystem(f.nd)),
 			FastpathSpec(fastpath.WithSystem(f.fp)),
+			DHCPv6Spec(dhcpv6.WithListen(func(iface string) (dhcpv6.Conn, error) {
+				if v, _ := f.noDHCPLink.Load(iface); v == true {
+					return nil, errors.New("no such link")
+				}
+				c := dhcpv6test.NewConn()
+				f.dhcp <- dhcpSocket{iface, c}
+				return c, nil
+			})),
 		},
 		NetSource:       f.src,
 		CheckPrivileges: func() error { return nil },
@@ -104,6 +139,12 @@ func startFakesWith(t *testing.T, cfg string, fp *fastpathtest.System) *fakes {
 		},
 		Ready:   func() { close(ready) },
 		started: func(d *daemon) { f.d = d },
+	}
+	if mod != nil {
+		mod(f, &opts)
+	}
+	if f.noWait {
+		close(ready)
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	f.cancel = cancel
@@ -174,7 +215,7 @@ func TestRunAppliesReloadsAndStops(t *testing.T) {
 			t.Errorf("%d RAs at start, want 1", n)
 		}
 		st := f.status()
-		if len(st.Components) != 4 || len(st.NDProxy) != 1 || st.Watcher == nil || !st.Watcher.Subscribed {
+		if len(st.Components) != 5 || len(st.NDProxy) != 1 || st.Watcher == nil || !st.Watcher.Subscribed {
 			t.Fatalf("status: %+v", st)
 		}
 		for _, cs := range st.Components {

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/vrouter/vrouter/cloudinit"
+	"github.com/vrouter/vrouter/daemon"
 	"github.com/vrouter/vrouter/config"
 )
 
@@ -73,8 +74,13 @@ func cmdCloudinit(args []string, stdout, stderr io.Writer) int {
 	}
 
 	cc, cfg, err := cloudinit.Build(opts)
+	if err == nil {
+		// The components' rules too, as `vrouter check` on the VM will run
+		// them: a config it would refuse is not rendered.
+		err = daemon.Validate(cfg)
+	}
 	if err != nil {
-		// config.Parse errors already read FILE:LINE:COL: path: message.
+		// config errors already read FILE:LINE:COL: path: message.
 		fmt.Fprintf(stderr, "vrouter cloudinit: %v\n", err)
 		return exitUsage
 	}

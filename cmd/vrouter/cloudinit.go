@@ -9,8 +9,8 @@ import (
 	"strings"
 
 	"github.com/vrouter/vrouter/cloudinit"
-	"github.com/vrouter/vrouter/daemon"
 	"github.com/vrouter/vrouter/config"
+	"github.com/vrouter/vrouter/daemon"
 )
 
 // cmdCloudinit prints #cloud-config user-data that installs, configures

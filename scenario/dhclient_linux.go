@@ -2,7 +2,9 @@ package scenario
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -53,7 +55,7 @@ type DHClient struct {
 // configures bound addresses and records every event (Events, WaitEvent)
 // instead of dhclient-script, so nothing outside the namespace changes.
 // The lease file stays across a Stop and a new start (a restarted client
-// asks for its address again).
+// asks for its address again); the events are those of this start.
 func (s *Scenario) StartDHClient(ctx context.Context, n Node, ifname string, args ...string) (*DHClient, error) {
 	if _, err := exec.LookPath("dhclient"); err != nil {
 		return nil, fmt.Errorf("scenario: %w (Debian package isc-dhcp-client)", err)
@@ -61,6 +63,10 @@ func (s *Scenario) StartDHClient(ctx context.Context, n Node, ifname string, arg
 	name := "dhclient-" + string(n) + "-" + ifname
 	base := filepath.Join(s.dir, name)
 	if err := os.WriteFile(base+".sh", []byte(dhclientScript), 0o755); err != nil {
+		return nil, fmt.Errorf("scenario: %w", err)
+	}
+	// Events are this run's; the lease file is kept.
+	if err := os.Remove(base + ".events"); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("scenario: %w", err)
 	}
 	full := append([]string{"dhclient", "-6", "-d", "-v", "-lf", base + ".leases", "-pf", base + ".pid", "-sf", base + ".sh"}, args...)

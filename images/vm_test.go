@@ -98,6 +98,7 @@ func TestVM(t *testing.T) {
 	}
 	t.Run("fastpath", func(t *testing.T) { bootFastpath(t, image) })
 	t.Run("invalid-config", func(t *testing.T) { bootBadConfig(t, image) })
+	t.Run("dhcpv6-stateful", func(t *testing.T) { bootStatefulDHCPv6(t, image) })
 }
 
 // bootGood boots the router with the embedded default config and returns

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/vrouter/vrouter/cloudinit"
+	"github.com/vrouter/vrouter/images"
 )
 
 // statefulConfig is the tenant network of the VM boot in dhcpv6-stateful
@@ -60,7 +61,7 @@ func bootStatefulDHCPv6(t *testing.T, image string) {
 	}
 	// Once the server holds a lease, its status line on the console.
 	cc.Runcmd = append(cc.Runcmd, []string{"systemd-run", "--unit=e2e-dhcpv6", "--no-block", "sh", "-c",
-		`for i in $(seq 600); do if /usr/local/bin/vrouter status | grep -q "dhcpv6 eth1 .*leases=[1-9]"; then /usr/local/bin/vrouter status | grep dhcpv6 | sed "s/^/` +
+		`for i in $(seq 600); do if ` + images.BinaryPath + ` status | grep -q "dhcpv6 eth1 .*leases=[1-9]"; then ` + images.BinaryPath + ` status | grep dhcpv6 | sed "s/^/` +
 			markerDHCPv6 + `/" > /dev/console; exit 0; fi; sleep 1; done; echo "` + markerDHCPv6 + `timeout" > /dev/console`})
 	lab := newLab(t)
 	vm := lab.boot(t, image, cc)

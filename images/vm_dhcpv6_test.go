@@ -65,8 +65,19 @@ func bootStatefulDHCPv6(t *testing.T, image string) {
 			markerDHCPv6 + `/" > /dev/console; exit 0; fi; sleep 1; done; echo "` + markerDHCPv6 + `timeout" > /dev/console`})
 	lab := newLab(t)
 	vm := lab.boot(t, image, cc)
-	vm.waitSerial(t, "vrouter: cloud-init final stage done", finalTimeout)
-	vm.waitSerial(t, markerService+"active", 10*time.Second)
+	// The router starts right after cloud-init's init stage: once VM1 has
+	// its default route from the RA (M=1), the server runs beside the
+	// advertiser, and a client started then is not left in Solicit back-off.
+	waitFor(t, "VM1 to get a default route from the VM's RA", finalTimeout+vm1Timeout, func() error {
+		out, err := output(lab.ns("vm1"), "ip", "-6", "route", "show", "default")
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(out, "default via fe80:") {
+			return fmt.Errorf("VM1 default routes: %q", out)
+		}
+		return nil
+	})
 
 	script := filepath.Join(lab.dir, "dhclient-script")
 	if err := os.WriteFile(script, []byte(vm1Script), 0o755); err != nil {
@@ -99,6 +110,8 @@ func bootStatefulDHCPv6(t *testing.T, image string) {
 		return nil
 	})
 	t.Logf("boot → VM1 has %s by DHCPv6: %s", addrVM1Stateful, time.Since(vm.start).Round(100*time.Millisecond))
+	vm.waitSerial(t, "vrouter: cloud-init final stage done", finalTimeout)
+	vm.waitSerial(t, markerService+"active", 10*time.Second)
 	// A=0: no SLAAC address on the stateful network.
 	out, _ := output(lab.ns("vm1"), "ip", "-6", "-o", "addr", "show", "dev", "eth0", "scope", "global")
 	if strings.Contains(out, addrVM1+"/64") {

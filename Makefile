@@ -12,7 +12,7 @@ LDFLAGS := -X main.version=$(VERSION)
 # Debian packages the tests and the demo use as real peers.
 DEB_PKGS := iproute2 iputils-ping iputils-tracepath traceroute radvd radvdump ndisc6 \
             tshark ndppd netsniff-ng cloud-init procps kmod util-linux systemd \
-            isc-dhcp-client dhcpcd-base dnsmasq-base \
+            isc-dhcp-client dhcpcd-base dnsmasq-base kea-dhcp6-server \
             lintian mmdebstrap genisoimage
 # ...the subset `make demo` needs...
 DEMO_PKGS := iproute2 iputils-ping procps radvd

@@ -26,7 +26,13 @@ import (
 // across restarts: Run is called again on the same value after a failure.
 //
 // Run does the component's work until ctx is done, calls ready once it
-// serves, and returns nil after ctx is done. An error return is a failure:
+// serves, and returns nil after ctx is done. When ctx ends for a restart
+// (Restarting(ctx): SIGUSR2) it leaves what it serves in place for the
+// next process instead of withdrawing it (no final RA, no Release, routes
+// kept), so that a restart with an unchanged config is invisible; a
+// component that restores runtime facts from Env.StateDir publishes them
+// in New, before the first apply, or the reconciler removes their
+// addresses at start and adds them back. An error return is a failure:
 // the supervisor logs it, waits (1s doubling to 30s, reset after a healthy
 // run) and calls Run again. A component never returns nil before ctx is
 // done.

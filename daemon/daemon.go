@@ -63,6 +63,18 @@ func DefaultSpecs() []Spec {
 // ErrConfig wraps a config that cannot be loaded at start.
 var ErrConfig = errors.New("config error")
 
+// ErrRestart is the cause (context.Cause) with which the context given to
+// Run is canceled to stop for a restart rather than for good (`vrouter run`
+// on SIGUSR2, the unit's RestartKillSignal). Components then leave what
+// they serve in place for the next start instead of withdrawing it: no
+// final RA (hosts keep their default route through the restart), the NDP
+// proxy's routes stay for its successor to adopt. Addresses and sysctls
+// stay on any stop.
+var ErrRestart = errors.New("stopping for a restart")
+
+// Restarting reports whether ctx was canceled for a restart (ErrRestart).
+func Restarting(ctx context.Context) bool { return errors.Is(context.Cause(ctx), ErrRestart) }
+
 // component is one built component and its supervisor.
 type component struct {
 	name string
@@ -86,7 +98,8 @@ type daemon struct {
 }
 
 // Run runs the daemon until ctx is done, then stops every component (the
-// advertisers send their final RAs) and returns nil. It returns an error
+// advertisers send their final RAs, unless ctx was canceled with cause
+// ErrRestart) and returns nil. It returns an error
 // when it cannot start: missing privileges (naming the capability), or a
 // bad config (wrapping ErrConfig).
 func Run(ctx context.Context, opts Options) error {
@@ -199,7 +212,11 @@ func Run(ctx context.Context, opts Options) error {
 		select {
 		case <-ctx.Done():
 			_ = opts.Notify("STOPPING=1")
-			log.Info("shutting down: sending final router advertisements")
+			if Restarting(ctx) {
+				log.Info("stopping for a restart: leaving advertisements, routes and addresses in place")
+			} else {
+				log.Info("shutting down: sending final router advertisements")
+			}
 			wg.Wait()
 			log.Info("stopped")
 			return nil

@@ -43,15 +43,29 @@ func (c *ndproxyComponent) Apply(d Desired) error {
 	return nil
 }
 
+// Run proxies until ctx is done. When the daemon stops for a restart
+// (Restarting) the proxy leaves its routes for the next process to adopt,
+// so no route flaps.
 func (c *ndproxyComponent) Run(ctx context.Context, ready func()) error {
+	// The proxy's context ends only after SkipCleanup is decided, so its
+	// clean-up sees the decision.
+	pctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() {
+		if Restarting(ctx) {
+			c.proxy.SkipCleanup()
+		}
+		cancel()
+	})
+	defer stop()
 	go func() {
 		select {
 		case <-c.proxy.Ready():
 			ready()
-		case <-ctx.Done():
+		case <-pctx.Done():
 		}
 	}()
-	return c.proxy.Run(ctx)
+	return c.proxy.Run(pctx)
 }
 
 func (c *ndproxyComponent) Status(st *Status) { st.NDProxy = c.proxy.Status().Rules }

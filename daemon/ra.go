@@ -145,7 +145,9 @@ func (c *raComponent) start(name string, w raWant) *advertiser {
 }
 
 // Run advertises until ctx is done, then lets every advertiser send its
-// final RA (at most shutdownTimeout). It wakes the advertisers on every
+// final RA (at most shutdownTimeout), or none when the daemon stops for a
+// restart (Restarting): hosts keep the default route and prefixes they have
+// until the next process advertises again. It wakes the advertisers on every
 // change of links, addresses and forwarding, so they do not poll. An
 // advertiser that fails (no permission for its socket) fails the
 // component: the others stop without final RA and the supervisor starts
@@ -163,7 +165,7 @@ func (c *raComponent) Run(ctx context.Context, ready func()) error {
 	for {
 		select {
 		case <-ctx.Done():
-			c.stopAll(false)
+			c.stopAll(Restarting(ctx))
 			return nil
 		case err := <-failed:
 			c.stopAll(true)

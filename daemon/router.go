@@ -8,13 +8,16 @@ import (
 )
 
 // RouterSpec is the netlink and sysctl reconciler on osys
-// (router.LinuxOS() in `vrouter run`, routertest.OS in tests).
+// (router.LinuxOS() in `vrouter run`, routertest.OS in tests). The
+// addresses it adds, runtime ones (Facts.Addresses) included, are recorded
+// in Env.StateDir, so a restart removes those the desired state dropped
+// while the daemon was down and touches nothing else.
 func RouterSpec(osys router.OS) Spec {
 	return Spec{
 		Name:     "router",
 		Validate: router.Validate,
 		New: func(env Env) (Component, error) {
-			return &routerComponent{env: env, rec: router.New(osys, env.Log)}, nil
+			return &routerComponent{env: env, rec: router.New(osys, env.Log, router.WithStateDir(env.StateDir))}, nil
 		},
 	}
 }

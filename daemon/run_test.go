@@ -60,15 +60,22 @@ type fakes struct {
 	reload  chan struct{}
 	d       *daemon
 	notify  chan string
-	cancel  context.CancelFunc
+	cancel  context.CancelCauseFunc
 	errC    chan error
 	readyAt time.Time
+	// stateDir is Options.StateDir ("-" unless a test sets it); facts are
+	// published before the first apply (as a component restoring them
+	// from its state file in New would).
+	stateDir string
+	facts    *Facts
 	// dhcp receives the socket of every DHCPv6 server opened, and
 	// noDHCPLink names interfaces whose socket cannot be opened.
 	dhcp       chan dhcpSocket
 	noDHCPLink sync.Map // interface name → true
-	// noWait: startFakesOpts returns without waiting for every component
-	// to be ready (set by its mod, which then sets Options.Ready).
+	// mod, when set, changes the Options before Run; noWait (set by mod,
+	// which then sets Options.Ready) makes run return without waiting for
+	// every component to be ready.
+	mod    func(*Options)
 	noWait bool
 }
 
@@ -88,31 +95,51 @@ func startFakes(t *testing.T, cfg string) *fakes {
 // startFakesWith is startFakes with the fast path on fp.
 func startFakesWith(t *testing.T, cfg string, fp *fastpathtest.System) *fakes {
 	t.Helper()
-	return startFakesOpts(t, cfg, fp, nil)
+	f := newFakes(t, cfg, fp)
+	f.run()
+	return f
 }
 
-// startFakesOpts is startFakesWith with the options changed by mod (when
-// not nil) before Run.
+// startFakesOpts is startFakesWith (fp nil: no fast-path interfaces) with
+// the options changed by mod (when not nil) before Run.
 func startFakesOpts(t *testing.T, cfg string, fp *fastpathtest.System, mod func(*fakes, *Options)) *fakes {
+	t.Helper()
+	f := newFakes(t, cfg, fp)
+	if mod != nil {
+		f.mod = func(o *Options) { mod(f, o) }
+	}
+	f.run()
+	return f
+}
+
+// newFakes prepares the fake systems with cfg, without starting the daemon.
+func newFakes(t *testing.T, cfg string, fp *fastpathtest.System) *fakes {
 	t.Helper()
 	if fp == nil {
 		fp = &fastpathtest.System{Interfaces: map[string]fastpathtest.Interface{}}
 	}
 	f := &fakes{
-		dhcp: make(chan dhcpSocket, 16),
-		t:    t, path: filepath.Join(t.TempDir(), "vrouter.yaml"),
+		t: t, path: filepath.Join(t.TempDir(), "vrouter.yaml"),
 		os: routertest.New(t), ra: ratest.NewSystem(), nd: ndproxytest.New(),
-		fp:  fp,
-		src: netwatchtest.New(), reload: make(chan struct{}, 1), notify: make(chan string, 64), errC: make(chan error, 1),
+		fp: fp, stateDir: "-", dhcp: make(chan dhcpSocket, 16),
 	}
 	f.write(cfg)
 	f.os.AddLink("eth0", net.HardwareAddr{0xfa, 0x16, 0x3e, 0x11, 0x11, 0x11})
 	f.os.AddLink("eth1", net.HardwareAddr{0xfa, 0x16, 0x3e, 0x22, 0x22, 0x22})
 	f.ra.SetLink("eth1", ra.LinkState{Index: 3, MAC: net.HardwareAddr{0xfa, 0x16, 0x3e, 0x22, 0x22, 0x22}, Up: true, LinkLocal: fakeLL,
 		Global: []netip.Prefix{netip.MustParsePrefix("2001:db8:0:2::1/64")}})
+	return f
+}
+
+// run starts a daemon on f's systems and waits until every component is
+// ready.
+func (f *fakes) run() {
+	t := f.t
+	t.Helper()
+	f.src, f.reload, f.notify, f.errC = netwatchtest.New(), make(chan struct{}, 1), make(chan string, 64), make(chan error, 1)
 	ready := make(chan struct{})
 	opts := Options{
-		ConfigPath: f.path, Socket: "-", StateDir: "-", Reload: f.reload,
+		ConfigPath: f.path, Socket: "-", StateDir: f.stateDir, Reload: f.reload,
 		Log: slog.New(slog.DiscardHandler),
 		Specs: []Spec{
 			RouterSpec(f.os),
@@ -137,16 +164,21 @@ func startFakesOpts(t *testing.T, cfg string, fp *fastpathtest.System, mod func(
 			}
 			return nil
 		},
-		Ready:   func() { close(ready) },
-		started: func(d *daemon) { f.d = d },
+		Ready: func() { close(ready) },
+		started: func(d *daemon) {
+			f.d = d
+			if f.facts != nil {
+				d.publish(func(fc *Facts) { *fc = f.facts.Clone() })
+			}
+		},
 	}
-	if mod != nil {
-		mod(f, &opts)
+	if f.mod != nil {
+		f.mod(&opts)
 	}
 	if f.noWait {
 		close(ready)
 	}
-	ctx, cancel := context.WithCancel(t.Context())
+	ctx, cancel := context.WithCancelCause(t.Context())
 	f.cancel = cancel
 	go func() { f.errC <- Run(ctx, opts) }()
 	select {
@@ -156,7 +188,6 @@ func startFakesOpts(t *testing.T, cfg string, fp *fastpathtest.System, mod func(
 	}
 	f.readyAt = time.Now()
 	synctest.Wait()
-	return f
 }
 
 func (f *fakes) write(cfg string) {
@@ -168,7 +199,14 @@ func (f *fakes) write(cfg string) {
 
 func (f *fakes) stop() {
 	f.t.Helper()
-	f.cancel()
+	f.stopWith(nil)
+}
+
+// stopWith cancels the daemon's context with cause (ErrRestart: a stop for
+// a restart) and waits for Run to return.
+func (f *fakes) stopWith(cause error) {
+	f.t.Helper()
+	f.cancel(cause)
 	if err := <-f.errC; err != nil {
 		f.t.Fatalf("Run = %v", err)
 	}

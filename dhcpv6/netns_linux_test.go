@@ -466,13 +466,17 @@ func startDHCPCD(t *testing.T, ns string, conf string) (events string, stop func
 		"mount --bind \"$1\" /var/lib/dhcpcd && mount -t tmpfs none /run && exec dhcpcd -f \"$2\" -c \"$3\" -B -d eth0",
 		"sh", lib, filepath.Join(dir, "conf"), script)
 	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	// Its own process group: dhcpcd forks privilege-separation proxies
+	// that outlive a killed parent, so stop signals the whole group.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan struct{})
 	go func() { cmd.Wait(); close(done) }()
+	pgid := cmd.Process.Pid
 	stop = func() {
+		defer syscall.Kill(-pgid, syscall.SIGKILL) // the proxies, whatever happened
 		select {
 		case <-done:
 			return

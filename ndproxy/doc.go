@@ -37,9 +37,20 @@
 //     target is announced upstream with up to 3 unsolicited NAs (S=0, O=0)
 //     to ff02::1. Targets learned from our probes are re-probed after
 //     Limits.Reachable and forgotten when they stop answering.
+//   - When the upstream link becomes operationally up again, and when a
+//     rule starts, every active target (auto: the learned ones; static:
+//     the prefix's addresses in the downstream neighbour table) is
+//     announced with up to 3 unsolicited NAs, Limits.UnsolicitedInterval
+//     (RetransTimer, 1 s) apart (RFC 4861 §7.2.6), so upstream neighbours
+//     whose entries failed or expired while the link was down need not
+//     wait for their own resolution. Nothing is sent while the link is
+//     down.
 //   - Where the kernel does not already route a target (or, in static mode,
 //     the prefix) out of the downstream link, a route is installed (proto
-//     199) and removed when the target is forgotten or the proxy stops.
+//     199) and removed when the target is forgotten or the proxy stops —
+//     unless it stops for a restart (Proxy.SkipCleanup): a proxy adopts at
+//     start the proto-199 routes its rules want, so a restart flaps no
+//     route, and removes the others (a rule dropped while it was down).
 //   - Unknown targets cost bounded work and memory: probes are limited per
 //     soliciting source and globally (token buckets), the number of targets
 //     being probed, of cached absences, of learned targets and of tracked

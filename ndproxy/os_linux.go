@@ -33,7 +33,7 @@ func (linuxSystem) Link(name string) (Link, error) {
 		return Link{}, fmt.Errorf("link %s: %w", name, err)
 	}
 	a := l.Attrs()
-	out := Link{Index: a.Index, Name: a.Name}
+	out := Link{Index: a.Index, Name: a.Name, Up: a.Flags&net.FlagUp != 0 && a.RawFlags&unix.IFF_LOWER_UP != 0}
 	if len(a.HardwareAddr) != 6 {
 		return Link{}, fmt.Errorf("link %s: not an Ethernet interface (hardware address %q)", name, a.HardwareAddr)
 	}
@@ -147,6 +147,26 @@ func (linuxSystem) DelRoute(ifindex int, dst netip.Prefix) error {
 		return fmt.Errorf("delete route %s dev %d: %w", dst, ifindex, err)
 	}
 	return nil
+}
+
+func (linuxSystem) OwnedRoutes() ([]Route, error) {
+	rs, err := netlink.RouteListFiltered(netlink.FAMILY_V6, &netlink.Route{Protocol: rtprotNDProxy}, netlink.RT_FILTER_PROTOCOL)
+	if err != nil {
+		return nil, fmt.Errorf("list proxy routes: %w", err)
+	}
+	var out []Route
+	for _, r := range rs {
+		if r.Dst == nil || r.LinkIndex <= 0 {
+			continue
+		}
+		a, ok := netip.AddrFromSlice(r.Dst.IP)
+		ones, bits := r.Dst.Mask.Size()
+		if !ok || bits != 128 {
+			continue
+		}
+		out = append(out, Route{Ifindex: r.LinkIndex, Dst: netip.PrefixFrom(a, ones)})
+	}
+	return out, nil
 }
 
 // Watch implements System with a netwatch.Watcher of its own (the daemon

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -114,11 +115,16 @@ type Proxy struct {
 
 	readyOnce sync.Once
 	readyC    chan struct{}
+	// keep: SkipCleanup was called; Run leaves its routes in place.
+	keep atomic.Bool
 
 	mu      sync.Mutex
 	cfg     []ruleConfig
 	runners map[string]*runner
 	order   []string
+	// inherited holds, by rule key, routes an earlier run left that the
+	// rule takes over when it starts (see adopt).
+	inherited map[string][]Route
 }
 
 // Ready returns a channel that is closed once Run has started the rules of
@@ -225,8 +231,17 @@ func (p *Proxy) Update(cfg []config.NDProxy) {
 	p.kick <- rc
 }
 
+// SkipCleanup makes Run, once its context is done, leave the routes it
+// installed in place instead of removing them, so that the proxy of the
+// process started next (a restart) adopts them and no route flaps. Call it
+// before the context is canceled.
+func (p *Proxy) SkipCleanup() { p.keep.Store(true) }
+
 // Run proxies until ctx is done, then removes the routes and memberships it
-// installed and returns nil. It returns an error only if it cannot start.
+// installed (the routes stay after SkipCleanup) and returns nil. When it
+// starts it adopts the routes an earlier run left behind (a restart, or a
+// crash) that its rules want and removes the others. It returns an error
+// only if it cannot start.
 func (p *Proxy) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -249,6 +264,7 @@ func (p *Proxy) Run(ctx context.Context) error {
 	p.mu.Lock()
 	cfg := p.cfg
 	p.mu.Unlock()
+	p.adopt(cfg)
 	p.apply(ctx, cfg)
 	p.readyOnce.Do(func() { close(p.readyC) })
 	for {
@@ -262,6 +278,58 @@ func (p *Proxy) Run(ctx context.Context) error {
 			p.apply(ctx, cfg)
 		}
 	}
+}
+
+// adopt sorts the routes that an earlier run installed and left (it
+// stopped for a restart, or crashed): each one a rule of cfg would install
+// now (a static rule's prefix, an auto rule's /128 of a target, out of the
+// rule's downstream link) is handed to that rule, which takes it over
+// instead of installing it again; the others are removed.
+func (p *Proxy) adopt(cfg []ruleConfig) {
+	routes, err := p.opts.sys.OwnedRoutes()
+	if err != nil {
+		p.log.Warn("ndproxy: cannot list the routes an earlier run left; they stay", "err", err)
+		return
+	}
+	if len(routes) == 0 {
+		return
+	}
+	index := make(map[string]int) // downstream name -> ifindex (0: missing)
+	inherited := make(map[string][]Route)
+	removed := 0
+	for _, rt := range routes {
+		key := ""
+		for _, c := range cfg {
+			i, ok := index[c.Downstream]
+			if !ok {
+				if l, err := p.opts.sys.Link(c.Downstream); err == nil {
+					i = l.Index
+				}
+				index[c.Downstream] = i
+			}
+			if i != rt.Ifindex {
+				continue
+			}
+			if c.Mode == config.NDProxyAuto && rt.Dst.Bits() == 128 && c.Prefix.Contains(rt.Dst.Addr()) ||
+				c.Mode != config.NDProxyAuto && rt.Dst == c.Prefix {
+				key = c.key()
+				break
+			}
+		}
+		if key != "" {
+			inherited[key] = append(inherited[key], rt)
+			continue
+		}
+		if err := p.opts.sys.DelRoute(rt.Ifindex, rt.Dst); err != nil {
+			p.log.Warn("ndproxy: removing a route an earlier run left failed", "route", rt.Dst, "ifindex", rt.Ifindex, "err", err)
+			continue
+		}
+		removed++
+	}
+	p.log.Info("ndproxy: routes of an earlier run", "adopted", len(routes)-removed, "removed", removed)
+	p.mu.Lock()
+	p.inherited = inherited
+	p.mu.Unlock()
 }
 
 func (p *Proxy) notify() {
@@ -303,7 +371,10 @@ func (p *Proxy) apply(ctx context.Context, cfg []ruleConfig) {
 		if _, ok := p.runners[k]; ok {
 			continue
 		}
-		r := newRunner(ctx, newRule(want[k], p.opts.lim, p.log, p.opts.sys))
+		rl := newRule(want[k], p.opts.lim, p.log, p.opts.sys)
+		rl.inherited = p.inherited[k]
+		delete(p.inherited, k)
+		r := newRunner(ctx, rl, &p.keep)
 		p.runners[k] = r
 	}
 	p.order = order
@@ -386,11 +457,15 @@ type runner struct {
 	events chan struct{}
 	cancel context.CancelFunc
 	done   chan struct{}
+	keep   *atomic.Bool // the Proxy's SkipCleanup
+	// upWasUp: the upstream link was operationally up at the last sync of
+	// the current session.
+	upWasUp bool
 }
 
-func newRunner(ctx context.Context, r *rule) *runner {
+func newRunner(ctx context.Context, r *rule, keep *atomic.Bool) *runner {
 	ctx, cancel := context.WithCancel(ctx)
-	rn := &runner{r: r, events: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{})}
+	rn := &runner{r: r, events: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{}), keep: keep}
 	go func() {
 		defer close(rn.done)
 		rn.run(ctx)
@@ -428,6 +503,7 @@ func (rn *runner) run(ctx context.Context) {
 				rn.stop(s)
 				s = nil
 			}
+			rn.upWasUp = false
 			r.mu.Lock()
 			if !errors.Is(err, ErrLinkNotFound) {
 				r.warn(now, "link", "ndproxy: reading interfaces failed", "err", err)
@@ -443,7 +519,8 @@ func (rn *runner) run(ctx context.Context) {
 			rn.stop(s)
 			s = nil
 		}
-		if s == nil {
+		fresh := s == nil
+		if fresh {
 			if s, err = rn.start(up, down); err != nil {
 				r.mu.Lock()
 				r.warn(now, "start", "ndproxy: cannot start", "err", err)
@@ -459,6 +536,16 @@ func (rn *runner) run(ctx context.Context) {
 				r.setNeighbors(ns, now)
 			}
 		}
+		// Upstream neighbours may hold entries for our targets that went
+		// stale or failed while the link was down (or this proxy was not
+		// running): tell them at once (RFC 4861 §7.2.6).
+		switch {
+		case up.Up && fresh:
+			rn.announce(s, now, "start")
+		case up.Up && !rn.upWasUp:
+			rn.announce(s, now, "upstream link up")
+		}
+		rn.upWasUp = up.Up
 	}
 	sync()
 	for {
@@ -499,6 +586,46 @@ func (rn *runner) run(ctx context.Context) {
 	}
 }
 
+// announce queues Limits.Unsolicited unsolicited advertisements (RFC 4861
+// §7.2.6: to ff02::1, O=0 as a proxy, RetransTimer apart) for every active
+// target: the learned ones in auto mode; in static mode the addresses of
+// the prefix that the downstream neighbour table holds (those in use; the
+// proxy cannot know which others of a static prefix exist).
+func (rn *runner) announce(s *session, now time.Time, why string) {
+	r := rn.r
+	var inUse []netip.Addr
+	if r.static() {
+		ns, err := r.sys.Neighbors(s.down.Index)
+		if err != nil {
+			r.mu.Lock()
+			r.warn(now, "neighbors", "ndproxy: reading the downstream neighbours failed; targets not announced", "err", err)
+			r.mu.Unlock()
+			return
+		}
+		inUse = ns
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	if r.static() {
+		for _, a := range inUse {
+			if n < r.lim.MaxTargets && r.cfg.Prefix.Contains(a) && !r.isLocal(a) {
+				r.queueUnsolicited(a, now)
+				n++
+			}
+		}
+	} else {
+		for t := range r.learned {
+			r.queueUnsolicited(t, now)
+			n++
+		}
+	}
+	if n > 0 {
+		r.log.Info("ndproxy: announcing proxied targets upstream", "reason", why, "targets", n)
+	}
+	r.sendUnsolicited(now)
+}
+
 // setLinks refreshes addresses of links whose identity did not change.
 func (r *rule) setLinks(up, down Link) {
 	r.mu.Lock()
@@ -535,13 +662,25 @@ func (rn *runner) start(up, down Link) (s *session, err error) {
 	if s.groups, err = r.sys.JoinGroups(up.Index, gs, all); err != nil {
 		return s, fmt.Errorf("join groups on %s: %w", up.Name, err)
 	}
-	if r.static() {
-		installed, err := r.sys.AddRoute(down.Index, r.cfg.Prefix)
-		if err != nil {
-			return s, fmt.Errorf("route %s to %s: %w", r.cfg.Prefix, down.Name, err)
+	// Routes an earlier run left out of this downstream link are ours.
+	inherited := make(map[netip.Prefix]bool, len(r.inherited))
+	for _, rt := range r.inherited {
+		if rt.Ifindex == down.Index {
+			inherited[rt.Dst] = true
 		}
-		if installed {
+	}
+	r.inherited = nil
+	if r.static() {
+		if inherited[r.cfg.Prefix] {
 			s.routes[r.cfg.Prefix] = true
+		} else {
+			installed, err := r.sys.AddRoute(down.Index, r.cfg.Prefix)
+			if err != nil {
+				return s, fmt.Errorf("route %s to %s: %w", r.cfg.Prefix, down.Name, err)
+			}
+			if installed {
+				s.routes[r.cfg.Prefix] = true
+			}
 		}
 	}
 	r.mu.Lock()
@@ -552,6 +691,21 @@ func (rn *runner) start(up, down Link) (s *session, err error) {
 	// old session.
 	for _, l := range r.learned {
 		l.route = false
+	}
+	if !r.static() {
+		// The targets of an earlier run's routes: answered at once,
+		// re-probed after Limits.Reachable and forgotten (with the route)
+		// when they do not answer, as targets learned from probes are.
+		now := time.Now()
+		for d := range inherited {
+			l, ok := r.learned[d.Addr()]
+			if !ok {
+				l = &learnedTarget{confirmed: now}
+				r.learned[d.Addr()] = l
+			}
+			l.route = true
+			s.routes[d] = true
+		}
 	}
 	r.routeWork = len(r.learned) > 0
 	clear(r.pending)
@@ -618,6 +772,12 @@ func (rn *runner) stop(s *session) {
 		if err := s.groups.Close(); err != nil {
 			r.log.Warn("ndproxy: leaving groups failed", "err", err)
 		}
+	}
+	if rn.keep != nil && rn.keep.Load() {
+		if len(s.routes) > 0 {
+			r.log.Info("ndproxy: leaving routes in place for the next run", "routes", len(s.routes))
+		}
+		return
 	}
 	for d := range s.routes {
 		if err := r.sys.DelRoute(s.down.Index, d); err != nil {

@@ -13,9 +13,13 @@
 // multicast or loopback interface addresses) and MTUs RFC 8200 §5 (at least
 // 1280).
 //
-// Interfaces the config does not name are left exactly as they are. On a
-// configured interface only addresses that some applied config asked for are
-// ever removed, so the kernel's link-local and SLAAC addresses stay.
+// Interfaces the config does not name are left exactly as they are. Only
+// addresses the reconciler itself added are ever removed, so the kernel's
+// link-local and SLAAC addresses, an operator's and another daemon's stay.
+// With [WithStateDir] that ownership survives a restart: it is recorded in
+// a file (written before each add, atomically), so an address dropped from
+// the config while vrouter was down is removed at the next start, and a
+// restart with an unchanged config changes nothing.
 //
 // Sysctl ordering follows the kernel's rules: with net.ipv6.conf.all.forwarding
 // set, an interface accepts Router Advertisements only with accept_ra=2, and

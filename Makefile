@@ -13,7 +13,7 @@ LDFLAGS := -X main.version=$(VERSION)
 DEB_PKGS := iproute2 iputils-ping iputils-tracepath traceroute radvd radvdump ndisc6 \
             tshark ndppd netsniff-ng cloud-init procps kmod util-linux systemd \
             isc-dhcp-client dhcpcd-base dnsmasq-base kea-dhcp6-server \
-            lintian mmdebstrap genisoimage
+            lintian mmdebstrap genisoimage keepalived nftables
 # ...the subset `make demo` needs...
 DEMO_PKGS := iproute2 iputils-ping procps radvd
 # ...and the service-VM image and its boot test (make image, make e2e-vm).

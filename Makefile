@@ -13,14 +13,14 @@ LDFLAGS := -X main.version=$(VERSION)
 DEB_PKGS := iproute2 iputils-ping iputils-tracepath traceroute radvd radvdump ndisc6 \
             tshark ndppd netsniff-ng cloud-init procps kmod util-linux systemd \
             isc-dhcp-client dhcpcd-base dnsmasq-base kea-dhcp6-server \
-            lintian mmdebstrap genisoimage
+            lintian mmdebstrap genisoimage keepalived nftables
 # ...the subset `make demo` needs...
 DEMO_PKGS := iproute2 iputils-ping procps radvd
 # ...and the service-VM image and its boot test (make image, make e2e-vm).
 VM_PKGS  := mmdebstrap extlinux syslinux-common qemu-utils qemu-system-x86 genisoimage \
             e2fsprogs fdisk mount curl
 # The VM boot test's own peers beside qemu (the lab around the VM).
-VM_TEST_PKGS := iproute2 iputils-ping radvd ndisc6 coreutils
+VM_TEST_PKGS := iproute2 iputils-ping radvd ndisc6 coreutils isc-dhcp-client
 # The DHCPv6 benchmark's peers (make bench-dhcpv6): the servers it compares
 # vrouter's with, and Kea's load generator perfdhcp (kea-admin).
 BENCH_PKGS := iproute2 util-linux kea-dhcp6-server kea-admin dnsmasq-base

@@ -3,7 +3,9 @@ package netns
 import (
 	"os"
 	"os/exec"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func TestDo(t *testing.T) {
@@ -34,6 +36,36 @@ func TestDo(t *testing.T) {
 	}
 	if err := Do("vrns-absent-"+randSuffix(), func() error { return nil }); err == nil {
 		t.Error("Do on a missing namespace: want error")
+	}
+}
+
+// TestDoKeepsPdeathsigChildren: a child started inside Do with Pdeathsig
+// outlives Do. The thread that forked it used to exit with Do's goroutine,
+// and the kernel then killed the child (kea in the PD tests, at random).
+func TestDoKeepsPdeathsigChildren(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("skipping: needs root to create a network namespace; run as root")
+	}
+	name := "vrns" + randSuffix()
+	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
+		t.Fatalf("ip netns add: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", name).Run() })
+	var cmd *exec.Cmd
+	if err := Do(name, func() error {
+		cmd = exec.Command("sleep", "30")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		return cmd.Start()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() { _ = cmd.Process.Kill(); <-exited })
+	select {
+	case err := <-exited:
+		t.Fatalf("child started in Do exited when Do returned: %v", err)
+	case <-time.After(500 * time.Millisecond):
 	}
 }
 

@@ -77,8 +77,8 @@ bench:
 # Needs root (network namespaces) and the packages of BENCH_PKGS.
 bench-dhcpv6:
 	@$(NEED_DEBS) "make bench-dhcpv6" $(BENCH_PKGS)
-	$(GO) build -o bin/ ./bench/cmd/d6server ./bench/cmd/d6load ./bench/cmd/dhcpv6bench
-	bin/dhcpv6bench -bin bin -out bench/results/dhcpv6 -rounds 3 -trial 3s
+	$(GO) build -o bin/ ./cmd/vrouter ./bench/cmd/d6server ./bench/cmd/d6load ./bench/cmd/dhcpv6bench
+	bin/dhcpv6bench -bin bin -out bench/results/dhcpv6 -rounds 3 -trial 2s
 
 # bin/vrouter_VERSION_amd64.deb (and the symlink bin/vrouter.deb), built
 # with nfpm from a static, stripped binary; VERSION from git describe.

@@ -50,19 +50,19 @@ import (
 )
 
 var (
-	binDir    = flag.String("bin", "bin", "directory with d6server and d6load")
+	binDir    = flag.String("bin", "bin", "directory with vrouter, d6server and d6load")
 	outDir    = flag.String("out", "bench/results", "results directory")
 	rounds    = flag.Int("rounds", 3, "rounds")
 	trialDur  = flag.Duration("trial", 3*time.Second, "sending period of each point")
 	startRate = flag.Float64("start", 1000, "first offered rate of each ladder (Solicits/s)")
 	maxPoints = flag.Int("points", 8, "points of a ladder at most")
-	serverArg = flag.String("servers", "vrouter,kea,dnsmasq", "servers to measure: vrouter, kea, dnsmasq")
+	serverArg = flag.String("servers", "vrouter,kea,dnsmasq", "servers to measure: vrouter (vrouter run), kea, dnsmasq, d6server (package dhcpv6's server alone, for -cpuprofile)")
 	seriesArg = flag.String("series", "perfdhcp-4way,d6load-4way,d6load-rapid", "ladders, CLIENT-EXCHANGE: perfdhcp-4way (Kea's perfdhcp, four-message exchange), d6load-4way, d6load-rapid (Rapid Commit, which perfdhcp 2.2 cannot count)")
 	clients   = flag.Int("clients", 50000, "distinct clients a point cycles through (vrouter's lease table holds 65536)")
 	extras    = flag.Bool("extras", true, "also measure latency at a common load, kill -9 and RSS with 10,000 leases")
-	profile   = flag.String("cpuprofile", "", "write a pprof CPU profile of vrouter at the highest d6load-4way point of round 1 to this file")
+	profile   = flag.String("cpuprofile", "", "write a pprof CPU profile of server d6server at the highest d6load-4way point of round 1 to this file")
 	only      = flag.String("rates", "", "instead of ladders, only these offered rates (comma-separated), e.g. for a profile")
-	baseline  = flag.String("baseline", "", "also measure the d6server at this path as server vrouter-base (another build, e.g. before a change)")
+	baseline  = flag.String("baseline", "", "also measure the vrouter binary at this path (vrouter run; a d6server if its name says so) as server vrouter-base: another build, e.g. main's before a change")
 )
 
 type bench struct {
@@ -97,13 +97,17 @@ type rssResult struct {
 func main() {
 	flag.Parse()
 	b := &bench{}
+	leasesBin := filepath.Join(*binDir, "d6server")
 	for _, s := range strings.Split(*serverArg, ",") {
 		switch s {
 		case "vrouter":
-			b.servers = append(b.servers, vrouterServer{bin: filepath.Join(*binDir, "d6server")})
+			b.servers = append(b.servers, vrouterServer{bin: filepath.Join(*binDir, "vrouter"), leasesBin: leasesBin})
 			if *baseline != "" {
-				b.servers = append(b.servers, vrouterServer{bin: *baseline, label: "vrouter-base"})
+				b.servers = append(b.servers, vrouterServer{bin: *baseline, leasesBin: leasesBin, label: "vrouter-base",
+					d6server: strings.Contains(filepath.Base(*baseline), "d6server")})
 			}
+		case "d6server":
+			b.servers = append(b.servers, vrouterServer{bin: leasesBin, leasesBin: leasesBin, label: "d6server", d6server: true})
 		case "kea":
 			b.servers = append(b.servers, keaServer{})
 		case "dnsmasq":
@@ -173,7 +177,7 @@ func checkPeers(servers []server, series []string) error {
 			missing = append(missing, fmt.Sprintf("%s (Debian package %s)", prog, pkg))
 		}
 	}
-	for _, f := range []string{"d6server", "d6load"} {
+	for _, f := range []string{"vrouter", "d6server", "d6load"} {
 		if _, err := os.Stat(filepath.Join(*binDir, f)); err != nil {
 			missing = append(missing, fmt.Sprintf("%s (go build -o %s/ ./bench/cmd/%s)", filepath.Join(*binDir, f), *binDir, f))
 		}
@@ -267,7 +271,7 @@ func (b *bench) ladder(srv server, client, mode string, round int) []trial {
 				fatal(fmt.Errorf("-rates: %w", err))
 			}
 			prof := ""
-			if i == len(strings.Split(*only, ","))-1 && round == 1 && client == "d6load" && mode == "4way" && srv.name() == "vrouter" {
+			if i == len(strings.Split(*only, ","))-1 && round == 1 && client == "d6load" && mode == "4way" && srv.name() == "d6server" {
 				prof = *profile
 			}
 			add(r, prof)
@@ -287,7 +291,7 @@ func (b *bench) ladder(srv server, client, mode string, round int) []trial {
 		}
 		add(next, "")
 	}
-	if *profile != "" && round == 1 && client == "d6load" && mode == "4way" && srv.name() == "vrouter" {
+	if *profile != "" && round == 1 && client == "d6load" && mode == "4way" && srv.name() == "d6server" {
 		top := pts[0]
 		for _, p := range pts {
 			if p.Target > top.Target && !p.Capped {

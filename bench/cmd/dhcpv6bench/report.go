@@ -76,7 +76,7 @@ func serverNames(trials []trial) []string {
 			names = append(names, t.Server)
 		}
 	}
-	order := map[string]int{"vrouter": 0, "vrouter-base": 1, "kea": 2, "dnsmasq": 3}
+	order := map[string]int{"vrouter": 0, "vrouter-base": 1, "d6server": 2, "kea": 3, "dnsmasq": 4}
 	slices.SortFunc(names, func(a, b string) int { return cmp.Compare(order[a], order[b]) })
 	return names
 }

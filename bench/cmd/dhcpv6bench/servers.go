@@ -24,6 +24,7 @@ import (
 // valid 7200 s, T1 1800 s, T2 2880 s, Rapid Commit allowed, no DNS options,
 // leases on disk, no per-message logs.
 const (
+	srvAddr   = "2001:db8:0:2::1/64" // the server interface's address
 	poolStart = "2001:db8:0:2::1000"
 	poolEnd   = "2001:db8:0:2::ffff:ffff"
 )
@@ -59,9 +60,17 @@ func leaseKey(duid []byte, addr netip.Addr) string {
 	return hex.EncodeToString(duid) + " " + addr.String()
 }
 
-// vrouterServer is package dhcpv6's server, run by bench/cmd/d6server
-// (label: its name in the results, default vrouter).
-type vrouterServer struct{ bin, label string }
+// vrouterServer is vrouter's DHCPv6 server: `vrouter run` (bin) with a
+// config that has only the server's interface, its address and its dhcpv6
+// section, as shipped; or, with d6server set, bench/cmd/d6server, which runs
+// package dhcpv6's server alone and can write a CPU profile. Its leases
+// are read with d6server -leases (leasesBin), which loads the state
+// directory as a restart does (label: its name in the results, default
+// vrouter).
+type vrouterServer struct {
+	bin, leasesBin, label string
+	d6server              bool
+}
 
 func (v vrouterServer) name() string {
 	if v.label != "" {
@@ -70,13 +79,44 @@ func (v vrouterServer) name() string {
 	return "vrouter"
 }
 
+// vrouterConfig is the dhcpv6 section of d6server's -config (JSON,
+// config.DHCPv6).
 func vrouterConfig() string {
 	pool := fmt.Sprintf(`{"Start":%q,"End":%q}`, poolStart, poolEnd)
 	return fmt.Sprintf(`{"Mode":"stateful","RapidCommit":true,"PreferredLifetime":%d,"ValidLifetime":%d,"T1":%d,"T2":%d,"InformationRefreshTime":%d,"Pools":[%s]}`,
 		3600*time.Second, 7200*time.Second, 1800*time.Second, 2880*time.Second, 86400*time.Second, pool)
 }
 
+// vrouterYAML is vrouter run's config: the same server on iface.
+func vrouterYAML(iface string) string {
+	return fmt.Sprintf(`interfaces:
+  %s:
+    role: downstream
+    addresses: [%s]
+    dhcpv6:
+      mode: stateful
+      rapid_commit: true
+      preferred_lifetime: 1h
+      valid_lifetime: 2h
+      t1: 30m
+      t2: 48m
+      pools: [{start: %q, end: %q}]
+`, iface, srvAddr, poolStart, poolEnd)
+}
+
 func (v vrouterServer) start(t *topo, dir, cpuprofile string) *proc {
+	if !v.d6server {
+		if cpuprofile != "" {
+			fatal(fmt.Errorf("%s: a CPU profile needs the d6server server (-servers d6server)", v.name()))
+		}
+		// Beside the state directory, not in it: vrouter owns that.
+		cfg := dir + ".yaml"
+		if err := os.WriteFile(cfg, []byte(vrouterYAML(t.srvIf)), 0o644); err != nil {
+			fatal(err)
+		}
+		return waitListening(t, start(v.name(), t.srvNS, 1, nil, v.bin, "run", "--config", cfg,
+			"--state-dir", dir, "--socket", "-", "--log-level", "warn"))
+	}
 	args := []string{v.bin, "-iface", t.srvIf, "-state", dir, "-config", vrouterConfig()}
 	if cpuprofile != "" {
 		args = append(args, "-cpuprofile", cpuprofile)
@@ -85,7 +125,7 @@ func (v vrouterServer) start(t *topo, dir, cpuprofile string) *proc {
 }
 
 func (v vrouterServer) leases(t *topo, dir string) (map[string]bool, error) {
-	out, err := exec.Command(v.bin, "-iface", t.srvIf, "-state", dir, "-config", vrouterConfig(), "-leases").Output()
+	out, err := exec.Command(v.leasesBin, "-iface", t.srvIf, "-state", dir, "-config", vrouterConfig(), "-leases").Output()
 	if err != nil {
 		return nil, fmt.Errorf("d6server -leases: %w", err)
 	}

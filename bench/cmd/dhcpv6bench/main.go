@@ -62,6 +62,7 @@ var (
 	extras    = flag.Bool("extras", true, "also measure latency at a common load, kill -9 and RSS with 10,000 leases")
 	profile   = flag.String("cpuprofile", "", "write a pprof CPU profile of server d6server at the highest d6load-4way point of round 1 to this file")
 	only      = flag.String("rates", "", "instead of ladders, only these offered rates (comma-separated), e.g. for a profile")
+	table     = flag.String("table", "", "only print the offered → answered table of every series of this points.csv (a finished run's) and exit")
 	baseline  = flag.String("baseline", "", "also measure the vrouter binary at this path (vrouter run; a d6server if its name says so) as server vrouter-base: another build, e.g. main's before a change")
 )
 
@@ -96,6 +97,13 @@ type rssResult struct {
 
 func main() {
 	flag.Parse()
+	if *table != "" {
+		if err := printTables(*table); err != nil {
+			fmt.Fprintln(os.Stderr, "bench-dhcpv6:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	b := &bench{}
 	leasesBin := filepath.Join(*binDir, "d6server")
 	for _, s := range strings.Split(*serverArg, ",") {
@@ -515,4 +523,28 @@ func (b *bench) rssTest(srv server, round int, rate float64) rssResult {
 	fmt.Fprintf(os.Stderr, "round %d %-8s RSS %d KiB empty, %d KiB with %d leases (peak %d KiB)\n",
 		round, srv.name(), rr.EmptyKB, rr.RSSKB, rr.Leases, rr.HWMKB)
 	return rr
+}
+
+// printTables prints byRateTable for every series of a points.csv.
+func printTables(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	ts, err := readPoints(f)
+	if err != nil {
+		return err
+	}
+	var series []string
+	for _, t := range ts {
+		if x := t.series(); !slices.Contains(series, x) {
+			series = append(series, x)
+		}
+	}
+	for _, x := range series {
+		client, mode, _ := strings.Cut(x, "-")
+		fmt.Printf("## %s, offered by %s\n\n%s\n", modeName(mode), client, byRateTable(ts, x))
+	}
+	return nil
 }

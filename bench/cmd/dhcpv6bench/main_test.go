@@ -245,3 +245,60 @@ func TestServerNames(t *testing.T) {
 		t.Errorf("%v", got)
 	}
 }
+
+func TestByRateTable(t *testing.T) {
+	kea := func(target, offered, achieved float64, round int) trial {
+		p := pt(target, offered, achieved, false)
+		p.Server, p.Round = "kea", round
+		return p
+	}
+	r2 := pt(2000, 1990, 1500, false)
+	r2.Round = 2
+	trials := []trial{
+		kea(2000, 2000, 1800, 1),
+		pt(2000, 2000, 2000, false),
+		r2,
+		pt(4000, 3000, 3000, true),
+		kea(4000, 4000, 900, 1),
+		{Server: "dnsmasq", Mode: "rapid", Client: "d6load", Round: 1, Target: 2000, Offered: 2000, Achieved: 100}, // another series
+	}
+	got := byRateTable(trials, "d6load-4way")
+	want := "| target/s | vrouter offered → answered/s | kea offered → answered/s |\n" +
+		"|---|---|---|\n" +
+		"| 2000 | 1995 → 1750 (1500–2000) | 2000 → 1800 |\n" +
+		"| 4000 | 3000 → 3000 capped 1/1 | 4000 → 900 |\n"
+	if got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+	if got := byRateTable(trials, "perfdhcp-4way"); got != "" {
+		t.Errorf("a series without points: %q", got)
+	}
+}
+
+func TestReadPoints(t *testing.T) {
+	in := "server,mode,client,round,target,offered,achieved,client_cpu,capped,kind\n" +
+		"vrouter,4way,perfdhcp,2,16000,15800,15000,0.7,false,ladder\n" +
+		"kea,rapid,d6load,1,8000,7000,7000,0.95,true,ladder\n" +
+		"kea,4way,d6load,1,3000,3000,3000,0.2,false,latency\n"
+	got, err := readPoints(strings.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []trial{
+		{Server: "vrouter", Mode: "4way", Client: "perfdhcp", Round: 2, Target: 16000, Offered: 15800, Achieved: 15000},
+		{Server: "kea", Mode: "rapid", Client: "d6load", Round: 1, Target: 8000, Offered: 7000, Achieved: 7000, Capped: true},
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("(-want +got)\n%s", d)
+	}
+	for _, bad := range []string{
+		"",
+		"server,mode,client,round,target,offered,achieved\n",                                     // no capped column
+		"server,mode,client,round,target,offered,achieved,capped\nk,4way,d6load,1,x,1,1,false\n", // not a number
+		"server,mode,client,round,target,offered,achieved,capped\nk,4way,d6load,1,1\n",           // short row
+	} {
+		if _, err := readPoints(strings.NewReader(bad)); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
+	}
+}

@@ -2,14 +2,17 @@ package main
 
 import (
 	"cmp"
+	"encoding/csv"
 	"fmt"
 	"image/color"
+	"io"
 	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -133,6 +136,8 @@ func (b *bench) write(took time.Duration) error {
 			fmt.Fprintf(&md, "| %s | %s | %s | %s | %s | %d |\n", name, fmtRange(peaks, "%.0f"), fmtRange(ratios, "%.2f"),
 				fmtRange(overAt, "%.1f"), fmtRange(over, "%.2f"), ncap)
 		}
+		md.WriteString("\nEach offered rate, every server: offered → answered exchanges/s, median (min–max) over the rounds' points (a point run again after a client hold-up counts twice):\n\n")
+		md.WriteString(byRateTable(b.trials, x))
 		md.WriteString("\n")
 	}
 	if len(b.lats) > 0 {
@@ -199,10 +204,14 @@ func (b *bench) write(took time.Duration) error {
 		return err
 	}
 	var csv strings.Builder
-	csv.WriteString("server,mode,client,round,target,offered,achieved,client_cpu,server_cpu,cpu1_others,cpu1_irq,cpu1_idle,capped,rcvbuf_drops,p50_us,p99_us,max_us\n")
-	for _, t := range all {
-		fmt.Fprintf(&csv, "%s,%s,%s,%d,%.0f,%.0f,%.0f,%.3f,%.3f,%.3f,%.3f,%.3f,%t,%d,%d,%d,%d\n", t.Server, t.Mode, t.Client, t.Round,
-			t.Target, t.Offered, t.Achieved, t.ClientCPU, t.ServerCPU, t.OtherCPU, t.SoftirqCPU, t.IdleCPU, t.Capped, t.RcvbufErrors, t.P50US, t.P99US, t.MaxUS)
+	csv.WriteString("server,mode,client,round,target,offered,achieved,client_cpu,server_cpu,cpu1_others,cpu1_irq,cpu1_idle,capped,rcvbuf_drops,p50_us,p99_us,max_us,kind\n")
+	for i, t := range all {
+		kind := "ladder"
+		if i >= len(b.trials) {
+			kind = "latency"
+		}
+		fmt.Fprintf(&csv, "%s,%s,%s,%d,%.0f,%.0f,%.0f,%.3f,%.3f,%.3f,%.3f,%.3f,%t,%d,%d,%d,%d,%s\n", t.Server, t.Mode, t.Client, t.Round,
+			t.Target, t.Offered, t.Achieved, t.ClientCPU, t.ServerCPU, t.OtherCPU, t.SoftirqCPU, t.IdleCPU, t.Capped, t.RcvbufErrors, t.P50US, t.P99US, t.MaxUS, kind)
 	}
 	if err := os.WriteFile(filepath.Join(*outDir, "points.csv"), []byte(csv.String()), 0o644); err != nil {
 		return err
@@ -318,4 +327,114 @@ func writePlot(trials []trial, series, path string) error {
 		return fmt.Errorf("plot: %w", err)
 	}
 	return nil
+}
+
+// byRateTable is one exchange's points side by side: a row per target
+// rate, a column per server with the offered and answered rates (median
+// over the rounds' points at that target, then min–max of the answered
+// rate) and how many of them were client-capped ("capped k/n").
+func byRateTable(trials []trial, series string) string {
+	names := []string{}
+	targets := []float64{}
+	for _, t := range trials {
+		if t.series() != series {
+			continue
+		}
+		if !slices.Contains(names, t.Server) {
+			names = append(names, t.Server)
+		}
+		if !slices.Contains(targets, t.Target) {
+			targets = append(targets, t.Target)
+		}
+	}
+	if len(targets) == 0 {
+		return ""
+	}
+	slices.Sort(targets)
+	names = serverNames(trialsNamed(names))
+	var b strings.Builder
+	b.WriteString("| target/s |")
+	for _, n := range names {
+		fmt.Fprintf(&b, " %s offered → answered/s |", n)
+	}
+	b.WriteString("\n|---|" + strings.Repeat("---|", len(names)) + "\n")
+	for _, tg := range targets {
+		fmt.Fprintf(&b, "| %.0f |", tg)
+		for _, n := range names {
+			var off, ach []float64
+			ncap := 0
+			for _, t := range trials {
+				if t.Server == n && t.series() == series && t.Target == tg {
+					off, ach = append(off, t.Offered), append(ach, t.Achieved)
+					if t.Capped {
+						ncap++
+					}
+				}
+			}
+			if len(off) == 0 {
+				b.WriteString(" |")
+				continue
+			}
+			mo, _, _ := median(off)
+			fmt.Fprintf(&b, " %.0f → %s", mo, fmtRange(ach, "%.0f"))
+			if ncap > 0 {
+				fmt.Fprintf(&b, " capped %d/%d", ncap, len(off))
+			}
+			b.WriteString(" |")
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+func trialsNamed(names []string) []trial {
+	ts := make([]trial, len(names))
+	for i, n := range names {
+		ts[i].Server = n
+	}
+	return ts
+}
+
+// readPoints reads the ladder points of a points.csv written by write.
+func readPoints(r io.Reader) ([]trial, error) {
+	rows, err := csv.NewReader(r).ReadAll()
+	if err != nil {
+		return nil, fmt.Errorf("points.csv: %w", err)
+	}
+	if len(rows) == 0 {
+		return nil, fmt.Errorf("points.csv: empty")
+	}
+	col := map[string]int{}
+	for i, h := range rows[0] {
+		col[h] = i
+	}
+	for _, h := range []string{"server", "mode", "client", "round", "target", "offered", "achieved", "capped"} {
+		if _, ok := col[h]; !ok {
+			return nil, fmt.Errorf("points.csv: no column %q", h)
+		}
+	}
+	var ts []trial
+	for i, row := range rows[1:] {
+		// The latency points (kind latency) are no ladder's; a file
+		// without the column has only ladder points, or the caller
+		// removed the others.
+		if k, ok := col["kind"]; ok && row[k] != "ladder" {
+			continue
+		}
+		num := func(h string) float64 {
+			v, e := strconv.ParseFloat(row[col[h]], 64)
+			if e != nil && err == nil {
+				err = fmt.Errorf("points.csv line %d: %s: %w", i+2, h, e)
+			}
+			return v
+		}
+		t := trial{Server: row[col["server"]], Mode: row[col["mode"]], Client: row[col["client"]],
+			Round: int(num("round")), Target: num("target"), Offered: num("offered"), Achieved: num("achieved"),
+			Capped: row[col["capped"]] == "true"}
+		if err != nil {
+			return nil, err
+		}
+		ts = append(ts, t)
+	}
+	return ts, nil
 }

@@ -1,7 +1,9 @@
 // Command d6server runs only the DHCPv6 server of package dhcpv6 on one
-// interface (no RA, no reconciler), for `make bench-dhcpv6` until `vrouter
-// run` serves DHCPv6. The config is the dhcpv6 section of one interface, as
-// JSON (config.DHCPv6). SIGTERM or SIGINT stops it; it then prints its
+// interface (no RA, no reconciler). `make bench-dhcpv6` measures `vrouter
+// run`; it uses d6server to read a state directory's leases as a restart
+// loads them (-leases), and as the server d6server to profile package
+// dhcpv6 alone (-cpuprofile, -trace). The config is the dhcpv6 section of
+// one interface, as JSON (config.DHCPv6). SIGTERM or SIGINT stops it; it then prints its
 // Status as one JSON line. With -leases it only loads the state directory,
 // prints the unexpired leases as JSON lines and exits: what a restart would
 // serve.

@@ -185,9 +185,9 @@ func checkPeers(servers []server, series []string) error {
 			missing = append(missing, fmt.Sprintf("%s (Debian package %s)", prog, pkg))
 		}
 	}
-	for _, f := range []string{"vrouter", "d6server", "d6load"} {
+	for f, pkg := range map[string]string{"vrouter": "./cmd/vrouter", "d6server": "./bench/cmd/d6server", "d6load": "./bench/cmd/d6load"} {
 		if _, err := os.Stat(filepath.Join(*binDir, f)); err != nil {
-			missing = append(missing, fmt.Sprintf("%s (go build -o %s/ ./bench/cmd/%s)", filepath.Join(*binDir, f), *binDir, f))
+			missing = append(missing, fmt.Sprintf("%s (go build -o %s/ %s)", filepath.Join(*binDir, f), *binDir, pkg))
 		}
 	}
 	if len(missing) > 0 {

@@ -12,6 +12,8 @@
 #        DISK_SIZE    virtual disk size (default 2G; cloud-init grows the root fs)
 #        EXTRA_PKGS   more packages, comma-separated
 #        QCOW2_COMPRESS=1  compressed qcow2 (smaller upload)
+#        DEB_CACHE    directory that keeps the downloaded .debs between builds
+#                     (created; reused by the next build with the same mirror)
 #        PLAIN=1      no vrouter package; git, make and this machine's Go
 #                     toolchain (GOROOT) instead: the image in which
 #                     TestCloneDemo runs `git clone` + `make demo`
@@ -114,6 +116,17 @@ else
 		')
 fi
 
+cache_hooks=()
+if [ -n "${DEB_CACHE:-}" ]; then
+	mkdir -p "$DEB_CACHE"
+	cache=$(cd "$DEB_CACHE" && pwd)
+	cache_hooks=(--skip=essential/unlink
+		--setup-hook='mkdir -p "$1/var/cache/apt/archives"'
+		--setup-hook="sync-in $cache /var/cache/apt/archives/"
+		--customize-hook="sync-out /var/cache/apt/archives $cache"
+		--customize-hook='rm -f "$1"/var/cache/apt/archives/*.deb')
+fi
+
 echo "build-image: mmdebstrap bookworm from $mirror"
 # Hooks run on the host with the rootfs as $1.
 mmdebstrap --variant=minbase --mode=root --format=directory \
@@ -121,6 +134,7 @@ mmdebstrap --variant=minbase --mode=root --format=directory \
 	--dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' \
 	--dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/locale/*' \
 	--dpkgopt='path-include=/usr/share/doc/vrouter/*' \
+	"${cache_hooks[@]}" \
 	--customize-hook='
 		set -e
 		root=$1

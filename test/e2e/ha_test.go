@@ -1,0 +1,518 @@
+//go:build linux
+
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vrouter/vrouter/daemon"
+	"github.com/vrouter/vrouter/ha"
+)
+
+// The HA pair end to end (issue 12): two `vrouter run` on the same
+// upstream and tenant links, each a bridge in a switch namespace:
+//
+//	[up] eth0 2001:db8:0:1::1/64, route 2001:db8:0:2::/64 via 2001:db8:0:1::fe
+//	  | bridge U
+//	[a] eth0, eth1  priority 200, preempt     [b] eth0, eth1  priority 100
+//	  | bridge T
+//	[vm1] eth0: SLAAC from the Active's RAs, default router fe80::1
+//
+// Virtual addresses: eth0 fe80::1, 2001:db8:0:1::fe/64; eth1 fe80::1,
+// 2001:db8:0:2::1/64. VM1 pings 2001:db8:0:1::1 every 10 ms through kill -9
+// of the Active (systemd restarts it: preemption back), its tenant link
+// down and up, and SIGTERM (restart: preemption back); every loss window is
+// recorded, VM1's default router is fe80::1 throughout, and no echo reply
+// arrives twice.
+
+// haPair is the topology and the two routers.
+type haPair struct {
+	t        *testing.T
+	p        string // random prefix of the namespace names
+	up, vm   string
+	sw       string
+	ns       map[string]string // router name → namespace
+	dir      string
+	interval time.Duration
+	procs    map[string]*exec.Cmd
+	logs     map[string]*os.File
+}
+
+func haRandPrefix() string {
+	b := make([]byte, 4)
+	rand.Read(b)
+	for i := range b {
+		b[i] = 'a' + b[i]%26
+	}
+	return "vh" + string(b)
+}
+
+func haRun(t *testing.T, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, args[0], args[1:]...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+const haRouterConfig = `interfaces:
+  eth0:
+    role: upstream
+  eth1:
+    role: downstream
+    advertise:
+      max_interval: 4s
+      min_interval: 3s
+      prefixes: [{prefix: "2001:db8:0:2::/64"}]
+forwarding: true
+ha:
+  vrid: 51
+  priority: %d
+  advert_interval: %s
+  preempt: true
+  interfaces:
+    eth0: {virtual_addresses: ["fe80::1", "2001:db8:0:1::fe/64"]}
+    eth1: {virtual_addresses: ["fe80::1", "2001:db8:0:2::1/64"]}
+`
+
+func newHAPair(t *testing.T, interval time.Duration) *haPair {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("skipping: the HA end-to-end test needs root (network namespaces); CI runs it as root")
+	}
+	for _, prog := range []string{"ip", "ping"} {
+		if _, err := exec.LookPath(prog); err != nil {
+			t.Fatalf("%v (.ci/run installs iproute2, iputils-ping)", err)
+		}
+	}
+	if buildErr != nil {
+		t.Fatalf("building vrouter: %v", buildErr)
+	}
+	p := haRandPrefix()
+	h := &haPair{t: t, p: p, up: p + "up", vm: p + "vm1", sw: p + "sw",
+		ns: map[string]string{"a": p + "a", "b": p + "b"}, dir: t.TempDir(), interval: interval,
+		procs: map[string]*exec.Cmd{}, logs: map[string]*os.File{}}
+	t.Cleanup(h.close)
+	addNS := func(ns string) {
+		haRun(t, "ip", "netns", "add", ns)
+		haRun(t, "ip", "-n", ns, "link", "set", "lo", "up")
+		haRun(t, "ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.default.accept_dad=0", "net.ipv6.conf.all.accept_dad=0")
+	}
+	for _, ns := range []string{h.sw, h.up, h.vm, h.ns["a"], h.ns["b"]} {
+		addNS(ns)
+	}
+	for _, br := range []string{"brU", "brT"} {
+		haRun(t, "ip", "-n", h.sw, "link", "add", br, "type", "bridge", "mcast_snooping", "0")
+		haRun(t, "ip", "-n", h.sw, "link", "set", br, "up")
+	}
+	attach := func(swPort, bridge, ns, name, mac string) {
+		haRun(t, "ip", "-n", h.sw, "link", "add", swPort, "type", "veth", "peer", "name", name, "address", mac, "netns", ns)
+		haRun(t, "ip", "-n", h.sw, "link", "set", swPort, "master", bridge, "up")
+		haRun(t, "ip", "-n", ns, "link", "set", name, "up")
+	}
+	attach("sup", "brU", h.up, "eth0", "fa:16:3e:00:00:01")
+	attach("sau", "brU", h.ns["a"], "eth0", "fa:16:3e:11:11:11")
+	attach("sat", "brT", h.ns["a"], "eth1", "fa:16:3e:22:22:22")
+	attach("sbu", "brU", h.ns["b"], "eth0", "fa:16:3e:11:11:12")
+	attach("sbt", "brT", h.ns["b"], "eth1", "fa:16:3e:22:22:23")
+	attach("svm", "brT", h.vm, "eth0", "fa:16:3e:33:33:33")
+	haRun(t, "ip", "-n", h.up, "addr", "add", "2001:db8:0:1::1/64", "dev", "eth0", "nodad")
+	haRun(t, "ip", "-n", h.up, "-6", "route", "add", "2001:db8:0:2::/64", "via", "2001:db8:0:1::fe", "dev", "eth0")
+	haRun(t, "ip", "netns", "exec", h.vm, "sysctl", "-qw", "net.ipv6.conf.eth0.accept_ra=2")
+	for r, prio := range map[string]int{"a": 200, "b": 100} {
+		cfg := fmt.Sprintf(haRouterConfig, prio, interval)
+		if err := os.WriteFile(filepath.Join(h.dir, r+".yaml"), []byte(cfg), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return h
+}
+
+func (h *haPair) socket(r string) string { return filepath.Join(h.dir, r+".sock") }
+
+// start runs router r's vrouter (again, as systemd's Restart= does).
+func (h *haPair) start(r string) {
+	t := h.t
+	t.Helper()
+	log, err := os.OpenFile(filepath.Join(h.dir, r+".log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("ip", "netns", "exec", h.ns[r], vrouterBin, "run",
+		"--config", filepath.Join(h.dir, r+".yaml"), "--socket", h.socket(r), "--state-dir", "-", "--log-level", "debug")
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	h.procs[r], h.logs[r] = cmd, log
+}
+
+// signal sends sig to router r's vrouter and waits for it to exit.
+func (h *haPair) signal(r string, sig syscall.Signal) {
+	h.t.Helper()
+	cmd := h.procs[r]
+	if cmd == nil {
+		return
+	}
+	// ip netns exec execs the program: the pid is vrouter's.
+	_ = cmd.Process.Signal(sig)
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+		h.t.Errorf("router %s did not exit on %v", r, sig)
+	}
+	h.procs[r] = nil
+}
+
+func (h *haPair) close() {
+	for r := range h.procs {
+		h.signal(r, syscall.SIGTERM)
+	}
+	if h.t.Failed() {
+		for _, r := range []string{"a", "b"} {
+			b, _ := os.ReadFile(filepath.Join(h.dir, r+".log"))
+			h.t.Logf("router %s log:\n%s", r, tailLines(string(b), 60))
+		}
+	}
+	for _, f := range h.logs {
+		f.Close()
+	}
+	for _, ns := range []string{h.vm, h.up, h.ns["a"], h.ns["b"], h.sw} {
+		_ = exec.Command("ip", "netns", "del", ns).Run()
+	}
+}
+
+func tailLines(s string, n int) string {
+	l := strings.Split(s, "\n")
+	if len(l) > n {
+		l = l[len(l)-n:]
+	}
+	return strings.Join(l, "\n")
+}
+
+// state is router r's HA state ("" when it does not answer).
+func (h *haPair) state(r string) ha.State {
+	st, err := daemon.QueryStatus(h.socket(r))
+	if err != nil || st.HA == nil {
+		return ""
+	}
+	return st.HA.State
+}
+
+// waitState waits until router r is in state s.
+func (h *haPair) waitState(r string, s ha.State, timeout time.Duration) {
+	h.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if h.state(r) == s {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	h.t.Fatalf("router %s not %s after %v (now %q)", r, s, timeout, h.state(r))
+}
+
+// defaultRoutes returns VM1's default routes, "via GW dev DEV" each.
+func (h *haPair) defaultRoutes() []string {
+	out, err := exec.Command("ip", "-n", h.vm, "-6", "route", "show", "default").Output()
+	if err != nil {
+		return []string{"error: " + err.Error()}
+	}
+	var rs []string
+	for l := range strings.Lines(string(out)) {
+		f := strings.Fields(l)
+		if len(f) >= 5 && f[1] == "via" {
+			rs = append(rs, f[2]+" "+f[4])
+		}
+	}
+	return rs
+}
+
+// pinger pings from VM1 every 10 ms and keeps the reply times.
+type pinger struct {
+	cmd   *exec.Cmd
+	mu    sync.Mutex
+	reply []time.Time // arrival of each first reply
+	seqs  map[int]int // replies per sequence number
+	dups  int
+	done  chan struct{}
+}
+
+func (h *haPair) ping() *pinger {
+	h.t.Helper()
+	pg := &pinger{seqs: map[int]int{}, done: make(chan struct{})}
+	pg.cmd = exec.Command("ip", "netns", "exec", h.vm, "ping", "-6", "-n", "-D", "-i", "0.01", "-W", "1", "2001:db8:0:1::1")
+	out, err := pg.cmd.StdoutPipe()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if err := pg.cmd.Start(); err != nil {
+		h.t.Fatal(err)
+	}
+	go func() {
+		defer close(pg.done)
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			l := sc.Text()
+			// [1733130000.123456] 64 bytes from 2001:db8:0:1::1: icmp_seq=12 ttl=63 time=0.1 ms
+			if !strings.HasPrefix(l, "[") || !strings.Contains(l, "icmp_seq=") {
+				continue
+			}
+			ts, _, _ := strings.Cut(l[1:], "]")
+			sec, err := strconv.ParseFloat(ts, 64)
+			if err != nil {
+				continue
+			}
+			_, rest, _ := strings.Cut(l, "icmp_seq=")
+			seqS, _, _ := strings.Cut(rest, " ")
+			seq, _ := strconv.Atoi(seqS)
+			at := time.Unix(0, int64(sec*1e9))
+			pg.mu.Lock()
+			pg.seqs[seq]++
+			if pg.seqs[seq] > 1 || strings.Contains(l, "DUP!") {
+				pg.dups++
+			} else {
+				pg.reply = append(pg.reply, at)
+			}
+			pg.mu.Unlock()
+		}
+	}()
+	return pg
+}
+
+func (pg *pinger) stop() {
+	_ = pg.cmd.Process.Signal(syscall.SIGINT)
+	<-pg.done
+	_ = pg.cmd.Wait()
+}
+
+// gap is the longest time between two consecutive replies that arrived in
+// [from, to], counting the last reply before from.
+func (pg *pinger) gap(from, to time.Time) time.Duration {
+	pg.mu.Lock()
+	defer pg.mu.Unlock()
+	rs := slices.Clone(pg.reply)
+	sort.Slice(rs, func(i, j int) bool { return rs[i].Before(rs[j]) })
+	var longest time.Duration
+	for i := 1; i < len(rs); i++ {
+		if rs[i].Before(from) || rs[i-1].After(to) {
+			continue
+		}
+		longest = max(longest, rs[i].Sub(rs[i-1]))
+	}
+	return longest
+}
+
+func (pg *pinger) replies() int {
+	pg.mu.Lock()
+	defer pg.mu.Unlock()
+	return len(pg.reply)
+}
+
+func (pg *pinger) duplicates() int {
+	pg.mu.Lock()
+	defer pg.mu.Unlock()
+	return pg.dups
+}
+
+// haEvent is one disruption and the loss window VM1 saw.
+type haEvent struct {
+	Name   string
+	Outage time.Duration
+}
+
+// runEvents runs the whole sequence on a started pair with a converged VM1
+// and returns the loss window of each event. settle is how long each state
+// is held before the next event.
+func (h *haPair) runEvents(pg *pinger, settle time.Duration) []haEvent {
+	t := h.t
+	t.Helper()
+	var evs []haEvent
+	event := func(name string, do func(), after func()) {
+		t.Helper()
+		from := time.Now()
+		do()
+		after()
+		time.Sleep(settle)
+		evs = append(evs, haEvent{name, pg.gap(from, time.Now())})
+	}
+	waitB := func() { h.waitState("b", ha.StateActive, 5*time.Second) }
+	waitA := func() { h.waitState("a", ha.StateActive, 10*time.Second) }
+	event("kill -9", func() {
+		// A crashed service VM: the process dies and its links with it
+		// (a killed process alone leaves the kernel forwarding on the
+		// old virtual link, which hides the failover).
+		h.signal("a", syscall.SIGKILL)
+		haRun(t, "ip", "-n", h.sw, "link", "set", "sat", "down")
+		haRun(t, "ip", "-n", h.sw, "link", "set", "sau", "down")
+	}, waitB)
+	event("preemption after kill -9", func() {
+		haRun(t, "ip", "-n", h.sw, "link", "set", "sat", "up")
+		haRun(t, "ip", "-n", h.sw, "link", "set", "sau", "up")
+		h.start("a")
+	}, waitA)
+	event("tenant link down", func() {
+		haRun(t, "ip", "-n", h.ns["a"], "link", "set", "eth1", "down")
+	}, waitB)
+	event("preemption after link up", func() {
+		haRun(t, "ip", "-n", h.ns["a"], "link", "set", "eth1", "up")
+	}, waitA)
+	event("SIGTERM", func() { h.signal("a", syscall.SIGTERM) }, waitB)
+	event("preemption after SIGTERM", func() { h.start("a") }, waitA)
+	return evs
+}
+
+// converge starts both routers and waits for VM1's address, default route
+// and first replies.
+func (h *haPair) converge() *pinger {
+	t := h.t
+	t.Helper()
+	h.start("a")
+	h.start("b")
+	h.waitState("a", ha.StateActive, 15*time.Second)
+	h.waitState("b", ha.StateBackup, 5*time.Second)
+	deadline := time.Now().Add(30 * time.Second)
+	for !slices.Equal(h.defaultRoutes(), []string{"fe80::1 eth0"}) {
+		if time.Now().After(deadline) {
+			t.Fatalf("VM1 default routes %v, want via fe80::1", h.defaultRoutes())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for {
+		out, _ := exec.Command("ip", "-n", h.vm, "-6", "addr", "show", "dev", "eth0", "scope", "global").Output()
+		if strings.Contains(string(out), "2001:db8:0:2:f816:3eff:fe33:3333") && !strings.Contains(string(out), "tentative") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("VM1 has no SLAAC address:\n%s", out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	pg := h.ping()
+	for pg.replies() == 0 {
+		if time.Now().After(deadline) {
+			pg.stop()
+			t.Fatal("VM1 gets no echo reply through the Active")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return pg
+}
+
+// watchDefaultRoute polls VM1's default routes every 20 ms until stop is
+// called and returns every set of routes other than "via fe80::1" seen.
+func (h *haPair) watchDefaultRoute() (stop func() []string) {
+	quit := make(chan struct{})
+	var bad []string
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-quit:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			if rs := h.defaultRoutes(); !slices.Equal(rs, []string{"fe80::1 eth0"}) {
+				bad = append(bad, fmt.Sprint(time.Now().Format("15:04:05.000"), rs))
+			}
+		}
+	}()
+	return func() []string { close(quit); <-done; return bad }
+}
+
+// TestHAPairFailover is the reference scenario with an HA pair at 100 ms
+// adverts: bounded loss windows, the default router fe80::1 throughout,
+// no duplicate.
+func TestHAPairFailover(t *testing.T) {
+	h := newHAPair(t, 100*time.Millisecond)
+	pg := h.converge()
+	stopWatch := h.watchDefaultRoute()
+	evs := h.runEvents(pg, time.Second)
+	bad := stopWatch()
+	pg.stop()
+	// Active_Down_Interval at 100 ms is 3×100 ms + Skew_Time (61 ms for
+	// priority 100); the rest of a crash's loss is detection slack.
+	// Preemption and SIGTERM hand over at once or after Skew_Time.
+	bounds := map[string]time.Duration{
+		"kill -9": 800 * time.Millisecond, "tenant link down": 500 * time.Millisecond, "SIGTERM": 500 * time.Millisecond,
+		"preemption after kill -9": 500 * time.Millisecond, "preemption after link up": 500 * time.Millisecond,
+		"preemption after SIGTERM": 500 * time.Millisecond,
+	}
+	for _, e := range evs {
+		t.Logf("%-26s outage %v", e.Name, e.Outage.Round(time.Millisecond))
+		if e.Outage > bounds[e.Name] {
+			t.Errorf("%s: outage %v, want at most %v", e.Name, e.Outage, bounds[e.Name])
+		}
+	}
+	if len(bad) > 0 {
+		t.Errorf("VM1's default router was not fe80::1 alone %d times: %v", len(bad), bad[:min(len(bad), 5)])
+	}
+	if d := pg.duplicates(); d != 0 {
+		t.Errorf("%d duplicate echo replies: two routers forwarded the same packet", d)
+	}
+}
+
+// TestHAPairFigures measures the loss windows of every event at 100 ms and
+// 20 ms adverts over several rounds (VROUTER_HA_ROUNDS, default 5) for
+// bench/report/ha.md; it runs only when VROUTER_HA_FIGURES=1 (under
+// /work/bin/quiet on a shared machine).
+func TestHAPairFigures(t *testing.T) {
+	if os.Getenv("VROUTER_HA_FIGURES") != "1" {
+		t.Skip("set VROUTER_HA_FIGURES=1 to measure the HA figures")
+	}
+	rounds := 5
+	if n, err := strconv.Atoi(os.Getenv("VROUTER_HA_ROUNDS")); err == nil && n > 0 {
+		rounds = n
+	}
+	for _, ivl := range []time.Duration{100 * time.Millisecond, 20 * time.Millisecond} {
+		res := map[string][]time.Duration{}
+		var order []string
+		dups := 0
+		for range rounds {
+			t.Run(ivl.String(), func(t *testing.T) {
+				h := newHAPair(t, ivl)
+				pg := h.converge()
+				evs := h.runEvents(pg, 700*time.Millisecond)
+				pg.stop()
+				dups += pg.duplicates()
+				for _, e := range evs {
+					if _, ok := res[e.Name]; !ok {
+						order = append(order, e.Name)
+					}
+					res[e.Name] = append(res[e.Name], e.Outage)
+				}
+			})
+		}
+		var b strings.Builder
+		fmt.Fprintf(&b, "advert_interval %v, %d rounds, duplicates %d\n| event | median | range |\n| --- | --- | --- |\n", ivl, rounds, dups)
+		for _, name := range order {
+			ds := res[name]
+			slices.Sort(ds)
+			fmt.Fprintf(&b, "| %s | %v | %v – %v |\n", name, ds[len(ds)/2].Round(time.Millisecond),
+				ds[0].Round(time.Millisecond), ds[len(ds)-1].Round(time.Millisecond))
+		}
+		t.Logf("FIGURES\n%s", b.String())
+	}
+}

@@ -94,6 +94,13 @@ ha:
 
 func newHAPair(t *testing.T, interval time.Duration) *haPair {
 	t.Helper()
+	return newHAPairConfig(t, interval, haRouterConfig)
+}
+
+// newHAPairConfig is newHAPair with the routers' config template cfg
+// (priority and advert_interval as %d and %s).
+func newHAPairConfig(t *testing.T, interval time.Duration, cfgTemplate string) *haPair {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("skipping: the HA end-to-end test needs root (network namespaces); CI runs it as root")
 	}
@@ -137,7 +144,8 @@ func newHAPair(t *testing.T, interval time.Duration) *haPair {
 	haRun(t, "ip", "-n", h.up, "-6", "route", "add", "2001:db8:0:2::/64", "via", "2001:db8:0:1::fe", "dev", "eth0")
 	haRun(t, "ip", "netns", "exec", h.vm, "sysctl", "-qw", "net.ipv6.conf.eth0.accept_ra=2")
 	for r, prio := range map[string]int{"a": 200, "b": 100} {
-		cfg := fmt.Sprintf(haRouterConfig, prio, interval)
+		// @R@: the router's own name, for its own addresses.
+		cfg := strings.ReplaceAll(fmt.Sprintf(cfgTemplate, prio, interval), "@R@", r)
 		if err := os.WriteFile(filepath.Join(h.dir, r+".yaml"), []byte(cfg), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -514,5 +522,141 @@ func TestHAPairFigures(t *testing.T) {
 				ds[0].Round(time.Millisecond), ds[len(ds)-1].Round(time.Millisecond))
 		}
 		t.Logf("FIGURES\n%s", b.String())
+	}
+}
+
+// haDHCPv6Config is haRouterConfig with a stateful DHCPv6 server on eth1,
+// renewing every 2 s. Each router has its own address on eth1 (the fixed
+// IP of its Neutron port): a pool must be on-link among the interface's
+// own addresses, which the virtual ones are not.
+var haDHCPv6Config = strings.Replace(haRouterConfig, `      prefixes: [{prefix: "2001:db8:0:2::/64"}]
+`, `      prefixes: [{prefix: "2001:db8:0:2::/64"}]
+    addresses: ["2001:db8:0:2::@R@/64"]
+    dhcpv6:
+      mode: stateful
+      t1: 2s
+      t2: 3s
+      preferred_lifetime: 30s
+      valid_lifetime: 60s
+      pools: [{start: "2001:db8:0:2::1000", end: "2001:db8:0:2::10ff"}]
+`, 1)
+
+// haDHClientScript records each dhclient event as one line:
+// "reason=X addr=Y".
+const haDHClientScript = `#!/bin/sh
+echo "reason=$reason addr=$new_ip6_address" >> "$(dirname "$0")/events"
+exit 0
+`
+
+// TestHAPairDHCPv6Lease: ISC dhclient -6 -N in VM1 takes a lease from
+// the Active; the Backup learns the binding passively; after a failover
+// (SIGTERM of the Active) the client's Renew is answered by the former
+// Backup with the same address, under the same server DUID.
+func TestHAPairDHCPv6Lease(t *testing.T) {
+	h := newHAPairConfig(t, 100*time.Millisecond, haDHCPv6Config)
+	if _, err := exec.LookPath("dhclient"); err != nil {
+		t.Fatalf("%v (.ci/run installs isc-dhcp-client)", err)
+	}
+	h.start("a")
+	h.start("b")
+	h.waitState("a", ha.StateActive, 15*time.Second)
+	h.waitState("b", ha.StateBackup, 5*time.Second)
+	dir := t.TempDir()
+	script := filepath.Join(dir, "script.sh")
+	if err := os.WriteFile(script, []byte(haDHClientScript), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cl := exec.Command("ip", "netns", "exec", h.vm, "dhclient", "-6", "-N", "-d", "-v",
+		"-lf", filepath.Join(dir, "leases"), "-pf", filepath.Join(dir, "pid"), "-sf", script, "eth0")
+	out, err := os.Create(filepath.Join(dir, "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	cl.Stdout, cl.Stderr = out, out
+	if err := cl.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cl.Process.Kill()
+		_ = cl.Wait()
+		if t.Failed() {
+			b, _ := os.ReadFile(filepath.Join(dir, "out"))
+			t.Logf("dhclient:\n%s", tailLines(string(b), 40))
+		}
+	})
+	// event waits for the n-th line (from 0) whose reason is one of
+	// reasons and returns its address.
+	event := func(skip int, timeout time.Duration, reasons ...string) (string, int) {
+		t.Helper()
+		deadline := time.Now().Add(timeout)
+		for time.Now().Before(deadline) {
+			b, _ := os.ReadFile(filepath.Join(dir, "events"))
+			lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+			for i := skip; i < len(lines); i++ {
+				f := strings.Fields(lines[i])
+				if len(f) == 2 && slices.Contains(reasons, strings.TrimPrefix(f[0], "reason=")) {
+					return strings.TrimPrefix(f[1], "addr="), i
+				}
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		t.Fatalf("no dhclient event %v after %v", reasons, timeout)
+		return "", 0
+	}
+	addr, i := event(0, 20*time.Second, "BOUND6")
+	if !strings.HasPrefix(addr, "2001:db8:0:2::10") {
+		t.Fatalf("bound %q, want an address of the pool", addr)
+	}
+	leases := func(r string) (int, string) {
+		st, err := daemon.QueryStatus(h.socket(r))
+		if err != nil {
+			return -1, err.Error()
+		}
+		for _, is := range st.Interfaces {
+			if is.Name == "eth1" && is.DHCPv6 != nil {
+				return is.DHCPv6.LeasesInUse, is.DHCPv6.ServerDUID
+			}
+		}
+		return -1, "no dhcpv6 status"
+	}
+	// The Backup learned the binding from the client's multicast Request.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if n, _ := leases("b"); n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			n, why := leases("b")
+			t.Fatalf("the Backup holds %d leases (%s), want the client's", n, why)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	_, duidA := leases("a")
+	_, duidB := leases("b")
+	if duidA != duidB {
+		t.Errorf("server DUIDs differ: a %s, b %s", duidA, duidB)
+	}
+	h.signal("a", syscall.SIGTERM)
+	h.waitState("b", ha.StateActive, 5*time.Second)
+	failover := i + 1
+	// Renews go on every 2 s: the next one after the failover is B's.
+	time.Sleep(100 * time.Millisecond)
+	b, _ := os.ReadFile(filepath.Join(dir, "events"))
+	failover = max(failover, len(strings.Split(strings.TrimSpace(string(b)), "\n")))
+	got, _ := event(failover, 10*time.Second, "RENEW6", "REBIND6")
+	if got != addr {
+		t.Errorf("after the failover the client has %q, want %q", got, addr)
+	}
+	evs, _ := os.ReadFile(filepath.Join(dir, "events"))
+	t.Logf("dhclient events (failover after line %d):\n%s", failover, evs)
+	st, err := daemon.QueryStatus(h.socket("b"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, is := range st.Interfaces {
+		if is.Name == "eth1" && (is.DHCPv6 == nil || is.DHCPv6.Sent["reply"] == 0) {
+			t.Errorf("the new Active sent no Reply: %+v", is.DHCPv6)
+		}
 	}
 }

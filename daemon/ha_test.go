@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -321,4 +322,69 @@ func TestWithoutVirtualAddresses(t *testing.T) {
 func isSLLA(o ndp.Option, mac net.HardwareAddr) bool {
 	lla, ok := o.(*ndp.LinkLayerAddress)
 	return ok && lla.Direction == ndp.Source && lla.Addr.String() == mac.String()
+}
+
+// TestRAStateFollowsTheInterface: the advertiser's state file is named
+// after the config interface, whichever link it is served on, so RFC 9096
+// withdrawals carry over between eth1 and its HA virtual link.
+func TestRAStateFollowsTheInterface(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFakes(t, fakeConfig, nil)
+		f.stateDir = t.TempDir()
+		f.ra.SetLink("vl", ra.LinkState{Index: 10, MAC: ha.VirtualMAC(51), Up: true, LinkLocal: virtualLL,
+			Global: []netip.Prefix{netip.MustParsePrefix("2001:db8:0:2::1/64")}})
+		f.run()
+		f.conn()
+		time.Sleep(time.Minute)
+		// The prefix goes while eth1 is served on the virtual link.
+		f.d.publish(func(fc *Facts) { fc.ServeOn = map[string]string{"eth1": "vl"} })
+		time.Sleep(time.Second)
+		synctest.Wait()
+		f.write(strings.Replace(fakeConfig, `prefixes: [{prefix: "2001:db8:0:2::/64"}]`, `prefixes: []`, 1))
+		f.reload <- struct{}{}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		// Back on eth1: the withdrawal goes on there.
+		f.d.publish(func(fc *Facts) { fc.ServeOn = nil })
+		time.Sleep(time.Second)
+		synctest.Wait()
+		var c *ratest.Conn
+		for _, cc := range h2conns(f) {
+			c = cc
+		}
+		if c == nil {
+			t.Fatal("no advertiser back on eth1")
+		}
+		withdrawn := false
+		for _, p := range c.Packets() {
+			for _, o := range raOf(p).Options {
+				if pi, ok := o.(*ndp.PrefixInformation); ok && pi.Prefix == netip.MustParseAddr("2001:db8:0:2::") && pi.ValidLifetime == 0 {
+					withdrawn = true
+				}
+			}
+		}
+		if !withdrawn {
+			t.Error("the prefix withdrawn on the virtual link is not withdrawn on eth1 after the move")
+		}
+		f.stop()
+		entries, _ := os.ReadDir(f.stateDir)
+		for _, e := range entries {
+			if strings.HasPrefix(e.Name(), "ra-") && e.Name() != "ra-eth1.json" {
+				t.Errorf("state file %s, want only ra-eth1.json", e.Name())
+			}
+		}
+	})
+}
+
+// h2conns returns the advertiser sockets opened since the last read.
+func h2conns(f *fakes) []*ratest.Conn {
+	var out []*ratest.Conn
+	for {
+		select {
+		case c := <-f.ra.Conns():
+			out = append(out, c)
+		default:
+			return out
+		}
+	}
 }

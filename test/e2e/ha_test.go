@@ -50,6 +50,10 @@ type haPair struct {
 	interval time.Duration
 	procs    map[string]*exec.Cmd
 	logs     map[string]*os.File
+	// keepalived: the routers are keepalived + radvd driven the way
+	// Neutron's L3 HA drives them (radvd on the Active only, started and
+	// killed by keepalived's notify scripts), for the baseline figures.
+	keepalived bool
 }
 
 func haRandPrefix() string {
@@ -159,6 +163,10 @@ func (h *haPair) socket(r string) string { return filepath.Join(h.dir, r+".sock"
 func (h *haPair) start(r string) {
 	t := h.t
 	t.Helper()
+	if h.keepalived {
+		h.startKeepalived(r)
+		return
+	}
 	log, err := os.OpenFile(filepath.Join(h.dir, r+".log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		t.Fatal(err)
@@ -196,10 +204,14 @@ func (h *haPair) signal(r string, sig syscall.Signal) {
 func (h *haPair) close() {
 	for r := range h.procs {
 		h.signal(r, syscall.SIGTERM)
+		h.killRadvd(r)
 	}
 	if h.t.Failed() {
 		for _, r := range []string{"a", "b"} {
 			b, _ := os.ReadFile(filepath.Join(h.dir, r+".log"))
+			if h.keepalived {
+				b, _ = os.ReadFile(filepath.Join(h.routerDir(r), "keepalived.log"))
+			}
 			h.t.Logf("router %s log:\n%s", r, tailLines(string(b), 60))
 		}
 	}
@@ -221,6 +233,17 @@ func tailLines(s string, n int) string {
 
 // state is router r's HA state ("" when it does not answer).
 func (h *haPair) state(r string) ha.State {
+	if h.keepalived {
+		// Active: keepalived put the virtual link-local on eth1.
+		out, err := exec.Command("ip", "-n", h.ns[r], "-6", "addr", "show", "dev", "eth1").Output()
+		switch {
+		case err != nil:
+			return ""
+		case strings.Contains(string(out), "fe80::1/64"):
+			return ha.StateActive
+		}
+		return ha.StateBackup
+	}
 	st, err := daemon.QueryStatus(h.socket(r))
 	if err != nil || st.HA == nil {
 		return ""
@@ -368,10 +391,11 @@ func (h *haPair) runEvents(pg *pinger, settle time.Duration) []haEvent {
 	waitB := func() { h.waitState("b", ha.StateActive, 5*time.Second) }
 	waitA := func() { h.waitState("a", ha.StateActive, 10*time.Second) }
 	event("kill -9", func() {
-		// A crashed service VM: the process dies and its links with it
-		// (a killed process alone leaves the kernel forwarding on the
-		// old virtual link, which hides the failover).
-		h.signal("a", syscall.SIGKILL)
+		// A crashed service VM: the process dies without a word, and
+		// its links go with it (a killed process alone leaves the
+		// kernel forwarding on the old virtual link, which hides the
+		// failover).
+		h.crash("a")
 		haRun(t, "ip", "-n", h.sw, "link", "set", "sat", "down")
 		haRun(t, "ip", "-n", h.sw, "link", "set", "sau", "down")
 	}, waitB)
@@ -380,13 +404,18 @@ func (h *haPair) runEvents(pg *pinger, settle time.Duration) []haEvent {
 		haRun(t, "ip", "-n", h.sw, "link", "set", "sau", "up")
 		h.start("a")
 	}, waitA)
+	// The tenant port goes down (carrier lost: vrouter's reconciler
+	// would set an interface that is administratively down up again).
 	event("tenant link down", func() {
-		haRun(t, "ip", "-n", h.ns["a"], "link", "set", "eth1", "down")
+		haRun(t, "ip", "-n", h.sw, "link", "set", "sat", "down")
 	}, waitB)
 	event("preemption after link up", func() {
-		haRun(t, "ip", "-n", h.ns["a"], "link", "set", "eth1", "up")
+		haRun(t, "ip", "-n", h.sw, "link", "set", "sat", "up")
 	}, waitA)
-	event("SIGTERM", func() { h.signal("a", syscall.SIGTERM) }, waitB)
+	event("SIGTERM", func() {
+		h.signal("a", syscall.SIGTERM)
+		h.killRadvd("a") // the L3 agent stops it with the router
+	}, waitB)
 	event("preemption after SIGTERM", func() { h.start("a") }, waitA)
 	return evs
 }
@@ -461,17 +490,16 @@ func TestHAPairFailover(t *testing.T) {
 	bad := stopWatch()
 	pg.stop()
 	// Active_Down_Interval at 100 ms is 3×100 ms + Skew_Time (61 ms for
-	// priority 100); the rest of a crash's loss is detection slack.
-	// Preemption and SIGTERM hand over at once or after Skew_Time.
-	bounds := map[string]time.Duration{
-		"kill -9": 800 * time.Millisecond, "tenant link down": 500 * time.Millisecond, "SIGTERM": 500 * time.Millisecond,
-		"preemption after kill -9": 500 * time.Millisecond, "preemption after link up": 500 * time.Millisecond,
-		"preemption after SIGTERM": 500 * time.Millisecond,
-	}
+	// priority 100): a crash costs about that; a link down, a SIGTERM and
+	// a preemption hand over after Skew_Time or at once. The bound is
+	// loose for a loaded CI machine (the figures are TestHAPairFigures'):
+	// it catches a failover that does not happen and the seconds of a
+	// host waiting for neighbour unreachability or a new RA.
+	const bound = 1500 * time.Millisecond
 	for _, e := range evs {
 		t.Logf("%-26s outage %v", e.Name, e.Outage.Round(time.Millisecond))
-		if e.Outage > bounds[e.Name] {
-			t.Errorf("%s: outage %v, want at most %v", e.Name, e.Outage, bounds[e.Name])
+		if e.Outage > bound || e.Outage == 0 && e.Name == "kill -9" {
+			t.Errorf("%s: outage %v, want at most %v", e.Name, e.Outage, bound)
 		}
 	}
 	if len(bad) > 0 {
@@ -494,34 +522,50 @@ func TestHAPairFigures(t *testing.T) {
 	if n, err := strconv.Atoi(os.Getenv("VROUTER_HA_ROUNDS")); err == nil && n > 0 {
 		rounds = n
 	}
-	for _, ivl := range []time.Duration{100 * time.Millisecond, 20 * time.Millisecond} {
-		res := map[string][]time.Duration{}
-		var order []string
-		dups := 0
-		for range rounds {
-			t.Run(ivl.String(), func(t *testing.T) {
-				h := newHAPair(t, ivl)
-				pg := h.converge()
-				evs := h.runEvents(pg, 700*time.Millisecond)
-				pg.stop()
-				dups += pg.duplicates()
-				for _, e := range evs {
-					if _, ok := res[e.Name]; !ok {
-						order = append(order, e.Name)
+	// VROUTER_HA_BASELINE: "1" adds keepalived + radvd, "only" measures
+	// nothing else.
+	var kinds []bool
+	if os.Getenv("VROUTER_HA_BASELINE") != "only" {
+		kinds = append(kinds, false)
+	}
+	if b := os.Getenv("VROUTER_HA_BASELINE"); b == "1" || b == "only" {
+		kinds = append(kinds, true)
+	}
+	for _, kd := range kinds {
+		for _, ivl := range []time.Duration{100 * time.Millisecond, 20 * time.Millisecond} {
+			res := map[string][]time.Duration{}
+			var order []string
+			dups := 0
+			for range rounds {
+				t.Run(ivl.String(), func(t *testing.T) {
+					h := newHAPair(t, ivl)
+					h.keepalived = kd
+					pg := h.converge()
+					evs := h.runEvents(pg, 700*time.Millisecond)
+					pg.stop()
+					dups += pg.duplicates()
+					for _, e := range evs {
+						if _, ok := res[e.Name]; !ok {
+							order = append(order, e.Name)
+						}
+						res[e.Name] = append(res[e.Name], e.Outage)
 					}
-					res[e.Name] = append(res[e.Name], e.Outage)
-				}
-			})
+				})
+			}
+			var b strings.Builder
+			who := "vrouter"
+			if kd {
+				who = "keepalived + radvd"
+			}
+			fmt.Fprintf(&b, "%s, advert_interval %v, %d rounds, duplicates %d\n| event | median | range |\n| --- | --- | --- |\n", who, ivl, rounds, dups)
+			for _, name := range order {
+				ds := res[name]
+				slices.Sort(ds)
+				fmt.Fprintf(&b, "| %s | %v | %v – %v |\n", name, ds[len(ds)/2].Round(time.Millisecond),
+					ds[0].Round(time.Millisecond), ds[len(ds)-1].Round(time.Millisecond))
+			}
+			t.Logf("FIGURES\n%s", b.String())
 		}
-		var b strings.Builder
-		fmt.Fprintf(&b, "advert_interval %v, %d rounds, duplicates %d\n| event | median | range |\n| --- | --- | --- |\n", ivl, rounds, dups)
-		for _, name := range order {
-			ds := res[name]
-			slices.Sort(ds)
-			fmt.Fprintf(&b, "| %s | %v | %v – %v |\n", name, ds[len(ds)/2].Round(time.Millisecond),
-				ds[0].Round(time.Millisecond), ds[len(ds)-1].Round(time.Millisecond))
-		}
-		t.Logf("FIGURES\n%s", b.String())
 	}
 }
 
@@ -659,4 +703,107 @@ func TestHAPairDHCPv6Lease(t *testing.T) {
 			t.Errorf("the new Active sent no Reply: %+v", is.DHCPv6)
 		}
 	}
+}
+
+// keepalived.conf of a router of the baseline: VRRP on the tenant link,
+// the virtual addresses on both links, radvd started by notify_master and
+// killed (-9, as Neutron's process manager does: no final RA) otherwise.
+const haKeepalivedConf = `global_defs {
+  vrrp_version 3
+  script_user root
+}
+vrrp_instance VI_1 {
+  state BACKUP
+  interface eth1
+  virtual_router_id 51
+  priority %d
+  advert_int %s
+  native_ipv6
+  virtual_ipaddress {
+    fe80::1/64 dev eth1
+    2001:db8:0:2::1/64 dev eth1
+    2001:db8:0:1::fe/64 dev eth0
+  }
+  notify_master "%s start"
+  notify_backup "%s stop"
+  notify_fault "%s stop"
+  notify_stop "%s stop"
+}
+`
+
+const haRadvdConf = `interface eth1 {
+  AdvSendAdvert on;
+  MinRtrAdvInterval 3;
+  MaxRtrAdvInterval 4;
+  AdvRASrcAddress { fe80::1; };
+  prefix 2001:db8:0:2::/64 {};
+};
+`
+
+const haNotifyScript = `#!/bin/sh
+d=$(dirname "$0")
+case "$1" in
+start) radvd -C "$d/radvd.conf" -p "$d/radvd.pid" -m logfile -l "$d/radvd.log" ;;
+stop) [ -f "$d/radvd.pid" ] && kill -9 "$(cat "$d/radvd.pid")" 2>/dev/null; rm -f "$d/radvd.pid" ;;
+esac
+exit 0
+`
+
+func (h *haPair) routerDir(r string) string { return filepath.Join(h.dir, "kr-"+r) }
+
+func (h *haPair) startKeepalived(r string) {
+	t := h.t
+	t.Helper()
+	dir := h.routerDir(r)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	prio := map[string]int{"a": 200, "b": 100}[r]
+	notify := filepath.Join(dir, "notify.sh")
+	conf := fmt.Sprintf(haKeepalivedConf, prio, strconv.FormatFloat(h.interval.Seconds(), 'f', -1, 64), notify, notify, notify, notify)
+	for name, data := range map[string]string{"keepalived.conf": conf, "radvd.conf": haRadvdConf, "notify.sh": haNotifyScript} {
+		mode := os.FileMode(0o644)
+		if name == "notify.sh" {
+			mode = 0o755
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// What vrouter sets itself: forwarding, no RA accepted on the tenant.
+	haRun(t, "ip", "netns", "exec", h.ns[r], "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1", "net.ipv6.conf.eth1.accept_ra=0")
+	log, err := os.OpenFile(filepath.Join(dir, "keepalived.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("ip", "netns", "exec", h.ns[r], "keepalived", "-n", "-l", "-D", "-P",
+		"-f", filepath.Join(dir, "keepalived.conf"), "-p", filepath.Join(dir, "keepalived.pid"), "-r", filepath.Join(dir, "vrrp.pid"))
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	h.procs[r], h.logs[r] = cmd, log
+}
+
+// crash kills router r at once: vrouter, or keepalived with its VRRP
+// child (which would otherwise resign with priority 0) and radvd.
+func (h *haPair) crash(r string) {
+	h.t.Helper()
+	if h.keepalived {
+		if b, err := os.ReadFile(filepath.Join(h.routerDir(r), "vrrp.pid")); err == nil {
+			if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	}
+	h.signal(r, syscall.SIGKILL)
+	h.killRadvd(r)
+}
+
+// killRadvd kills router r's radvd (baseline only).
+func (h *haPair) killRadvd(r string) {
+	if !h.keepalived {
+		return
+	}
+	_ = exec.Command(filepath.Join(h.routerDir(r), "notify.sh"), "stop").Run()
 }

@@ -206,13 +206,13 @@ func (h *haPair) close() {
 		h.signal(r, syscall.SIGTERM)
 		h.killRadvd(r)
 	}
-	if h.t.Failed() {
+	if h.t.Failed() || os.Getenv("VROUTER_HA_LOGS") == "1" {
 		for _, r := range []string{"a", "b"} {
 			b, _ := os.ReadFile(filepath.Join(h.dir, r+".log"))
 			if h.keepalived {
 				b, _ = os.ReadFile(filepath.Join(h.routerDir(r), "keepalived.log"))
 			}
-			h.t.Logf("router %s log:\n%s", r, tailLines(string(b), 60))
+			h.t.Logf("router %s log:\n%s", r, tailLines(string(b), 200))
 		}
 	}
 	for _, f := range h.logs {

@@ -388,3 +388,54 @@ func h2conns(f *fakes) []*ratest.Conn {
 		}
 	}
 }
+
+// TestHAAddedAndRemovedOnReload: a reload that adds the ha section puts
+// the router in standby until its group is Active, then serves on the
+// virtual link; one that removes it serves on the interface again. No RA
+// with router lifetime 0 on the way.
+func TestHAAddedAndRemovedOnReload(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := startHA(t, dhcpConfig)
+		c := h.conns()
+		if len(c) != 1 || h.status().HA != nil {
+			t.Fatalf("without ha: %d advertisers, ha status %v", len(c), h.status().HA)
+		}
+		time.Sleep(time.Minute)
+		h.write(haConfig)
+		h.reload <- struct{}{}
+		time.Sleep(100 * time.Millisecond)
+		synctest.Wait()
+		if !c[0].Closed() {
+			t.Error("advertiser on eth1 still open after ha was added")
+		}
+		noFinalRA(t, "ha added", c[0])
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if s := h.state(); s != ha.StateActive {
+			t.Fatalf("state %s after ha was added, want active", s)
+		}
+		onVirtual := h.conns()
+		if len(onVirtual) != 1 || onVirtual[0].Packets()[0].Message.(*ndp.RouterAdvertisement).RouterLifetime == 0 {
+			t.Fatalf("advertisers on the virtual link: %d", len(onVirtual))
+		}
+		h.write(dhcpConfig)
+		h.reload <- struct{}{}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		noFinalRA(t, "ha removed", onVirtual[0])
+		if !onVirtual[0].Closed() {
+			t.Error("advertiser on the virtual link still open after ha was removed")
+		}
+		back := h.conns()
+		if len(back) != 1 || len(back[0].Packets()) == 0 {
+			t.Fatalf("%d advertisers on eth1 after ha was removed", len(back))
+		}
+		if st := h.status(); st.HA != nil {
+			t.Errorf("after ha was removed: ha %v", st.HA)
+		}
+		if d := h.iface("eth1").DHCPv6; d == nil || !d.Active {
+			t.Errorf("dhcpv6 after ha was removed: %+v", d)
+		}
+		h.stop()
+	})
+}

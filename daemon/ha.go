@@ -43,7 +43,21 @@ func validateHA(c *config.Config) []config.Problem {
 	if c.HA == nil {
 		return nil
 	}
-	return config.Under("ha", ha.Problems(c.HA))
+	ps := config.Under("ha", ha.Problems(c.HA))
+	// The fast path takes every forwardable frame on its interfaces
+	// before the kernel hands it to the virtual link (tc ingress and XDP
+	// run before the macvlan), and drops what is not for the interface's
+	// own MAC: on an HA interface it would drop everything the hosts send
+	// to the virtual MAC. Until it follows the HA state, refuse the pair.
+	if c.Fastpath.Enabled {
+		for i, name := range c.Fastpath.Interfaces {
+			if c.HA.Interface(name) != nil {
+				ps = append(ps, config.Problemf(fmt.Sprintf("fastpath.interfaces[%d]", i),
+					"%s is an HA interface: the fast path does not follow the HA state yet (it would drop the frames hosts send to the virtual MAC)", name))
+			}
+		}
+	}
+	return ps
 }
 
 // haComponent runs one ha.Group for the config's ha section and replaces

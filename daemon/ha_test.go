@@ -293,6 +293,22 @@ func TestValidateHA(t *testing.T) {
 	}
 }
 
+// TestValidateHAFastpath: the fast path on an HA interface is refused,
+// positioned at the fast-path interface.
+func TestValidateHAFastpath(t *testing.T) {
+	cfg, err := config.Parse("vrouter.yaml", []byte(haConfig+"fastpath:\n  enabled: true\n  interfaces: [eth0, eth1]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = validate(cfg, []Spec{HASpec(nil)})
+	if err == nil || !strings.Contains(err.Error(), "vrouter.yaml:") || !strings.Contains(err.Error(), "fastpath.interfaces[1]: eth1 is an HA interface") {
+		t.Errorf("fast path on an HA interface: %v", err)
+	}
+	if strings.Contains(err.Error(), "interfaces[0]") {
+		t.Errorf("eth0 is no HA interface here: %v", err)
+	}
+}
+
 // TestWithoutVirtualAddresses keeps the config as it is without HA and
 // never modifies it.
 func TestWithoutVirtualAddresses(t *testing.T) {

@@ -80,5 +80,7 @@
 // serves while the process is away; the new process starts as Backup. The
 // reconciler never gets the virtual addresses (an owner, priority 255,
 // lists them among the interface's): they live on the virtual link while
-// Active only.
+// Active only. The fast path is refused on an HA interface (validateHA):
+// it takes forwardable frames before the virtual link sees them and drops
+// those for the virtual MAC, and does not follow the HA state yet.
 package daemon

@@ -20,7 +20,7 @@ DEMO_PKGS := iproute2 iputils-ping procps radvd
 VM_PKGS  := mmdebstrap extlinux syslinux-common qemu-utils qemu-system-x86 genisoimage \
             e2fsprogs fdisk mount curl
 # The VM boot test's own peers beside qemu (the lab around the VM).
-VM_TEST_PKGS := iproute2 iputils-ping radvd ndisc6 coreutils
+VM_TEST_PKGS := iproute2 iputils-ping radvd ndisc6 coreutils isc-dhcp-client
 IMAGE    ?= bin/vrouter-bookworm.qcow2
 # make e2e-vm boots the image this often and prints median and range.
 VM_BOOTS ?= 3

@@ -65,6 +65,8 @@ func goldenCases(t *testing.T) []struct {
 		{"deb-url", Options{DebURL: testDeb, SHA256: testSHA, NICs: nics}},
 		{"config-file", Options{ConfigName: "testdata/ndproxy.yaml", Config: readTestdata(t, "ndproxy.yaml")}},
 		{"fastpath", Options{ConfigName: "testdata/fastpath.yaml", Config: readTestdata(t, "fastpath.yaml")}},
+		{"dhcpv6-stateless", Options{ConfigName: "testdata/dhcpv6-stateless.yaml", Config: readTestdata(t, "dhcpv6-stateless.yaml"), NICs: nics}},
+		{"dhcpv6-stateful", Options{ConfigName: "testdata/dhcpv6-stateful.yaml", Config: readTestdata(t, "dhcpv6-stateful.yaml"), NICs: nics}},
 		{"multipart", Options{NICs: nics, Parts: []Part{
 			{Filename: "hello.sh", ContentType: "text/x-shellscript", Content: []byte("#!/bin/sh\necho hello from a part\n")},
 		}}},

@@ -57,7 +57,7 @@ type Options struct {
 
 // DefaultSpecs are the components of `vrouter run` on the real system.
 func DefaultSpecs() []Spec {
-	return []Spec{RouterSpec(router.LinuxOS()), RASpec(), NDProxySpec(), FastpathSpec()}
+	return []Spec{RouterSpec(router.LinuxOS()), RASpec(), NDProxySpec(), FastpathSpec(), DHCPv6Spec()}
 }
 
 // ErrConfig wraps a config that cannot be loaded at start.

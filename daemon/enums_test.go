@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"github.com/vrouter/vrouter/dhcpv6"
 	"github.com/vrouter/vrouter/fastpath"
 	"github.com/vrouter/vrouter/ndproxy"
 	"github.com/vrouter/vrouter/ra"
@@ -26,6 +27,7 @@ func enumNames() map[string][]string {
 		"ra.Kind":               names(ra.Kind.String),
 		"ra.Field":              names(ra.Field.String),
 		"ndproxy.DropReason":    names(ndproxy.DropReason.String),
+		"dhcpv6.DropReason":     names(dhcpv6.DropReason.String),
 		"fastpath.DropReason":   names(fastpath.DropReason.String),
 		"fastpath.KernelReason": names(fastpath.KernelReason.String),
 		"component state":       {string(StateStarting), string(StateReady), string(StateBackoff), string(StateStopped)},

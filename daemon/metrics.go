@@ -80,6 +80,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		if i.RA != nil {
 			ra.WriteMetrics(ch, *i.RA)
 		}
+		if i.DHCPv6 != nil {
+			writeDHCPv6Metrics(ch, *i.DHCPv6)
+		}
 	}
 	for _, r := range st.NDProxy {
 		l := []string{r.Upstream, r.Downstream, r.Prefix.String()}

@@ -123,7 +123,10 @@ func (c *raComponent) sync(standby bool) {
 
 // start runs an advertiser for interface name; c.mu must be held.
 func (c *raComponent) start(name string, w raWant) *advertiser {
-	ctx, cancel := context.WithCancel(c.runCtx)
+	// Not canceled with runCtx: Run's stopAll decides whether the final RA
+	// goes out (SkipFinal) before it cancels, which a context derived from
+	// runCtx would race (a restart sending a final RA).
+	ctx, cancel := context.WithCancel(context.WithoutCancel(c.runCtx))
 	opts := append([]ra.Option{ra.WithStateDir(c.env.StateDir), ra.WithLinkPoll(-1)}, c.opts...)
 	a := &advertiser{
 		a:    ra.NewAdvertiser(w.link, w.cfg, c.env.Log, opts...),

@@ -11,12 +11,15 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/mdlayher/ndp"
 
+	"github.com/vrouter/vrouter/dhcpv6"
+	"github.com/vrouter/vrouter/dhcpv6/dhcpv6test"
 	"github.com/vrouter/vrouter/fastpath"
 	"github.com/vrouter/vrouter/fastpath/fastpathtest"
 	"github.com/vrouter/vrouter/internal/netwatch"
@@ -65,6 +68,21 @@ type fakes struct {
 	// from its state file in New would).
 	stateDir string
 	facts    *Facts
+	// dhcp receives the socket of every DHCPv6 server opened, and
+	// noDHCPLink names interfaces whose socket cannot be opened.
+	dhcp       chan dhcpSocket
+	noDHCPLink sync.Map // interface name → true
+	// mod, when set, changes the Options before Run; noWait (set by mod,
+	// which then sets Options.Ready) makes run return without waiting for
+	// every component to be ready.
+	mod    func(*Options)
+	noWait bool
+}
+
+// dhcpSocket is a DHCPv6 server socket the daemon opened on a fake.
+type dhcpSocket struct {
+	iface string
+	conn  *dhcpv6test.Conn
 }
 
 // startFakes runs the daemon on fakes with config cfg, inside a synctest
@@ -82,13 +100,28 @@ func startFakesWith(t *testing.T, cfg string, fp *fastpathtest.System) *fakes {
 	return f
 }
 
+// startFakesOpts is startFakesWith (fp nil: no fast-path interfaces) with
+// the options changed by mod (when not nil) before Run.
+func startFakesOpts(t *testing.T, cfg string, fp *fastpathtest.System, mod func(*fakes, *Options)) *fakes {
+	t.Helper()
+	f := newFakes(t, cfg, fp)
+	if mod != nil {
+		f.mod = func(o *Options) { mod(f, o) }
+	}
+	f.run()
+	return f
+}
+
 // newFakes prepares the fake systems with cfg, without starting the daemon.
 func newFakes(t *testing.T, cfg string, fp *fastpathtest.System) *fakes {
 	t.Helper()
+	if fp == nil {
+		fp = &fastpathtest.System{Interfaces: map[string]fastpathtest.Interface{}}
+	}
 	f := &fakes{
 		t: t, path: filepath.Join(t.TempDir(), "vrouter.yaml"),
 		os: routertest.New(t), ra: ratest.NewSystem(), nd: ndproxytest.New(),
-		fp: fp, stateDir: "-",
+		fp: fp, stateDir: "-", dhcp: make(chan dhcpSocket, 16),
 	}
 	f.write(cfg)
 	f.os.AddLink("eth0", net.HardwareAddr{0xfa, 0x16, 0x3e, 0x11, 0x11, 0x11})
@@ -113,6 +146,14 @@ func (f *fakes) run() {
 			RASpec(ra.WithSystem(f.ra), ra.WithRand(rand.New(rand.NewPCG(1, 2)))),
 			NDProxySpec(ndproxy.WithSystem(f.nd)),
 			FastpathSpec(fastpath.WithSystem(f.fp)),
+			DHCPv6Spec(dhcpv6.WithListen(func(iface string) (dhcpv6.Conn, error) {
+				if v, _ := f.noDHCPLink.Load(iface); v == true {
+					return nil, errors.New("no such link")
+				}
+				c := dhcpv6test.NewConn()
+				f.dhcp <- dhcpSocket{iface, c}
+				return c, nil
+			})),
 		},
 		NetSource:       f.src,
 		CheckPrivileges: func() error { return nil },
@@ -130,6 +171,12 @@ func (f *fakes) run() {
 				d.publish(func(fc *Facts) { *fc = f.facts.Clone() })
 			}
 		},
+	}
+	if f.mod != nil {
+		f.mod(&opts)
+	}
+	if f.noWait {
+		close(ready)
 	}
 	ctx, cancel := context.WithCancelCause(t.Context())
 	f.cancel = cancel
@@ -206,7 +253,7 @@ func TestRunAppliesReloadsAndStops(t *testing.T) {
 			t.Errorf("%d RAs at start, want 1", n)
 		}
 		st := f.status()
-		if len(st.Components) != 4 || len(st.NDProxy) != 1 || st.Watcher == nil || !st.Watcher.Subscribed {
+		if len(st.Components) != 5 || len(st.NDProxy) != 1 || st.Watcher == nil || !st.Watcher.Subscribed {
 			t.Fatalf("status: %+v", st)
 		}
 		for _, cs := range st.Components {

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/vrouter/vrouter/dhcpv6"
 	"github.com/vrouter/vrouter/internal/netwatch"
 	"github.com/vrouter/vrouter/ndproxy"
 	"github.com/vrouter/vrouter/ra"
@@ -44,6 +45,8 @@ type InterfaceStatus struct {
 	Advertising bool `json:"advertising"`
 	// RA holds the advertiser's counters when the interface advertises.
 	RA *ra.Status `json:"ra,omitempty"`
+	// DHCPv6 holds the DHCPv6 server's counters and leases while one runs.
+	DHCPv6 *dhcpv6.Status `json:"dhcpv6,omitempty"`
 }
 
 // listenStatus binds the unix socket at path. A stale socket left by a dead

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/vrouter/vrouter/config"
+	"github.com/vrouter/vrouter/dhcpv6"
 	"github.com/vrouter/vrouter/fastpath"
 	"github.com/vrouter/vrouter/fastpath/fastpathtest"
 	"github.com/vrouter/vrouter/ndproxy"
@@ -62,6 +64,17 @@ func componentsAccept(t *testing.T, cfg *config.Config) error {
 	for _, ifc := range cfg.Interfaces {
 		if ifc.Advertise != nil {
 			if err := ra.Validate(*ifc.Advertise); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	for _, ifc := range cfg.Interfaces {
+		if ifc.DHCPv6 != nil {
+			c := *ifc.DHCPv6
+			if ifc.Delegated != nil {
+				c = withPrefix(c, netip.MustParsePrefix("2001:db8:77:2::/64"))
+			}
+			if _, err := dhcpv6.NewServer(ifc.Name, c, dhcpv6.WithLogger(slog.New(slog.DiscardHandler))); err != nil {
 				errs = append(errs, err)
 			}
 		}

@@ -42,6 +42,9 @@ func ListenConn(iface string) (Conn, error) {
 		return serr
 	}}
 	pc, err := lc.ListenPacket(context.Background(), "udp6", net.JoinHostPort("::", strconv.Itoa(ServerPort)))
+	if errors.Is(err, unix.EACCES) {
+		return nil, fmt.Errorf("dhcpv6 listen on %s: %w (binding UDP port %d needs CAP_NET_BIND_SERVICE)", iface, err, ServerPort)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("dhcpv6 listen on %s: %w", iface, err)
 	}

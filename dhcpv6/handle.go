@@ -115,7 +115,7 @@ func (s *Server) handle(m Meta, b []byte, now time.Time) (answer, bool) {
 	}
 	if len(cids) == 1 {
 		req.duid = msg.Options.ClientID().ToBytes()
-		if len(req.duid) < 3 || len(req.duid) > 130 {
+		if len(req.duid) < minDUIDLen || len(req.duid) > 130 {
 			return s.drop(DropMalformed)
 		}
 	}

@@ -87,7 +87,8 @@ func TestRun(t *testing.T) {
 	}
 }
 
-// TestRunReopensSocket: a socket that fails is opened again.
+// TestRunReopensSocket: a socket that fails is opened again; the server
+// is ready once the first socket is open, not before.
 func TestRunReopensSocket(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		conns := make(chan *dhcpv6test.Conn, 3)
@@ -108,7 +109,19 @@ func TestRunReopensSocket(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error)
 		go func() { done <- s.Run(ctx) }()
+		synctest.Wait() // the first listen failed; Run waits to retry
+		select {
+		case <-s.Ready():
+			t.Fatal("ready before any socket was open")
+		default:
+		}
 		c1 := <-conns
+		synctest.Wait()
+		select {
+		case <-s.Ready():
+		default:
+			t.Fatal("not ready once listening")
+		}
 		c1.Inject(solicit(1), meta)
 		<-c1.Sent()
 		c1.Close() // the socket dies under the server

@@ -62,6 +62,8 @@ type Server struct {
 	onLinkSet bool
 	active    atomic.Bool
 	running   atomic.Bool
+	ready     chan struct{} // closed once Run first listens
+	readyOnce sync.Once
 
 	mu      sync.Mutex
 	cfg     config.DHCPv6
@@ -129,6 +131,7 @@ func NewServer(iface string, cfg config.DHCPv6, opts ...Option) (*Server, error)
 	s := &Server{
 		iface: iface, clock: systemClock{}, pref: DefaultPreference, listen: ListenConn,
 		maxLeases: DefaultMaxLeases, probation: DefaultDeclineProbation, fs: osFS{},
+		ready: make(chan struct{}),
 	}
 	s.active.Store(true)
 	for _, o := range opts {
@@ -202,6 +205,10 @@ func (s *Server) SetActive(active bool) {
 		s.log.Info("dhcpv6 server state", "active", active)
 	}
 }
+
+// Ready is closed once Run listens for the first time (the socket is
+// open on the interface, or the WithConn conn is being served).
+func (s *Server) Ready() <-chan struct{} { return s.ready }
 
 // DUID returns the server DUID.
 func (s *Server) DUID() dhcpv6.DUID { return s.duid }
@@ -291,6 +298,7 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 		logged = false
 		s.log.Info("dhcpv6 server listening", "mode", s.cfg.Mode, "duid", formatDUID(s.duidBytes))
+		s.readyOnce.Do(func() { close(s.ready) })
 		err := s.serve(ctx, c, sweep.C)
 		if err == nil || s.conn != nil {
 			return err

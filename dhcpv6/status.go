@@ -1,5 +1,7 @@
 package dhcpv6
 
+import "fmt"
+
 // DropReason says why a received datagram got no answer.
 type DropReason uint8
 
@@ -63,6 +65,18 @@ func (r DropReason) String() string {
 
 // MarshalText makes a DropReason a JSON object key.
 func (r DropReason) MarshalText() ([]byte, error) { return []byte(r.String()), nil }
+
+// UnmarshalText reads a DropReason from its name, so that `vrouter status`
+// can decode the daemon's JSON.
+func (r *DropReason) UnmarshalText(b []byte) error {
+	for i, n := range dropNames {
+		if n == string(b) {
+			*r = DropReason(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown dhcpv6 drop reason %q", b)
+}
 
 // DropReasons lists every reason, for metrics.
 func DropReasons() []DropReason {

@@ -138,7 +138,7 @@ func TestUnitContract(t *testing.T) {
 		"Type=notify",
 		"Restart=always",
 		"ExecStart=" + BinaryPath + " run",
-		"CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_RAW",
+		"CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_RAW CAP_NET_BIND_SERVICE",
 		"NoNewPrivileges=yes",
 		"ProtectSystem=strict",
 		"RestrictAddressFamilies=AF_UNIX AF_NETLINK AF_INET6 AF_INET AF_PACKET",

@@ -10,7 +10,7 @@ package images_test
 //   route 2001:db8:0:2::/64 via 2001:db8:0:1:f816:3eff:fe11:1111
 //
 // Run: VROUTER_E2E_VM=1 [VROUTER_IMAGE=bin/vrouter-bookworm.qcow2] go test -v -timeout 60m -run TestVM ./images/
-// (root; Debian packages qemu-system-x86 radvd genisoimage iproute2 iputils-ping ndisc6,
+// (root; Debian packages qemu-system-x86 radvd genisoimage iproute2 iputils-ping ndisc6 isc-dhcp-client,
 // and those of build-image.sh when VROUTER_IMAGE is not given).
 // VROUTER_E2E_VM_BOOTS=N boots N times (make e2e-vm: 3) and logs the median
 // and range of qemu's start → VM1 holding its SLAAC address.
@@ -57,9 +57,9 @@ func TestVM(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("VM e2e needs root (network namespaces, taps)")
 	}
-	for _, tool := range []string{"qemu-system-x86_64", "radvd", "ip", "ping", "timeout", "rdisc6"} {
+	for _, tool := range []string{"qemu-system-x86_64", "radvd", "ip", "ping", "timeout", "rdisc6", "dhclient"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("VM e2e needs %s (Debian packages qemu-system-x86 radvd iproute2 iputils-ping coreutils ndisc6)", tool)
+			t.Fatalf("VM e2e needs %s (Debian packages qemu-system-x86 radvd iproute2 iputils-ping coreutils ndisc6 isc-dhcp-client)", tool)
 		}
 	}
 	image := os.Getenv("VROUTER_IMAGE")
@@ -101,6 +101,7 @@ func TestVM(t *testing.T) {
 	t.Run("fastpath", func(t *testing.T) { bootFastpath(t, image) })
 	t.Run("invalid-config", func(t *testing.T) { bootBadConfig(t, image) })
 	t.Run("no-config", func(t *testing.T) { bootNoConfig(t, image) })
+	t.Run("dhcpv6-stateful", func(t *testing.T) { bootStatefulDHCPv6(t, image) })
 }
 
 // bootGood boots the router with the embedded default config and returns

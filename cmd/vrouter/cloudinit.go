@@ -10,6 +10,7 @@ import (
 
 	"github.com/vrouter/vrouter/cloudinit"
 	"github.com/vrouter/vrouter/config"
+	"github.com/vrouter/vrouter/daemon"
 )
 
 // cmdCloudinit prints #cloud-config user-data that installs, configures
@@ -74,8 +75,13 @@ func cmdCloudinit(args []string, stdout, stderr io.Writer) int {
 	}
 
 	cc, cfg, err := cloudinit.Build(opts)
+	if err == nil {
+		// The components' rules too, as `vrouter check` on the VM will run
+		// them: a config it would refuse is not rendered.
+		err = daemon.Validate(cfg)
+	}
 	if err != nil {
-		// config.Parse errors already read FILE:LINE:COL: path: message.
+		// config errors already read FILE:LINE:COL: path: message.
 		fmt.Fprintf(stderr, "vrouter cloudinit: %v\n", err)
 		return exitUsage
 	}

@@ -160,6 +160,21 @@ func TestCloudinitCommand(t *testing.T) {
 	if code, _, errOut := run("cloudinit", "--config", path); code != exitUsage || !strings.Contains(errOut, path+":2:16: interfaces.eth0.role") {
 		t.Errorf("cloudinit with a bad config: code %d (want 2), stderr %q", code, errOut)
 	}
+	// A rule of a component (the DHCPv6 server's), not of the decoder.
+	ruled := `interfaces:
+  eth1:
+    role: downstream
+    addresses: [2001:db8:0:2::1/64]
+    dhcpv6:
+      mode: stateful
+      hosts: [{duid: "00:01", address: "2001:db8:0:2::33"}]
+`
+	if err := os.WriteFile(path, []byte(ruled), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := run("cloudinit", "--config", path); code != exitUsage || !strings.Contains(errOut, path+":7:22: interfaces.eth1.dhcpv6.hosts[0].duid: must be at least 3 bytes") {
+		t.Errorf("cloudinit with a config a component refuses: code %d (want 2), stderr %q", code, errOut)
+	}
 }
 
 func TestImportRadvdCommand(t *testing.T) {

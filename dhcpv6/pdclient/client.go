@@ -48,6 +48,7 @@ type Client struct {
 	notify      func(Change)
 	releaseWait time.Duration
 	listenFn    func(iface string) (Conn, error) // Listen; tests replace it
+	keep        func(ctx context.Context) bool   // no Release when true at stop
 
 	stats stats
 
@@ -145,6 +146,11 @@ func WithReleaseTimeout(d time.Duration) Option {
 	}
 }
 
+// WithKeep sets a test made when Run's ctx ends: when it returns true the
+// delegation is kept (no Release) even with release_on_stop, as a restart of
+// the daemon (SIGUSR2) wants.
+func WithKeep(fn func(ctx context.Context) bool) Option { return func(c *Client) { c.keep = fn } }
+
 // New returns a client for upstream interface iface.
 func New(iface string, cfg config.PrefixDelegation, opts ...Option) *Client {
 	c := &Client{
@@ -230,7 +236,9 @@ func (c *Client) Run(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-			c.stop(pkts, readErr)
+			if c.keep == nil || !c.keep(ctx) {
+				c.stop(pkts, readErr)
+			}
 			return nil
 		case p := <-pkts:
 			c.receive(time.Now(), p.b, p.src)

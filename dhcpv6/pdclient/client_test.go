@@ -739,6 +739,28 @@ func TestReleaseOnStop(t *testing.T) {
 	}
 }
 
+// WithKeep saying so (a daemon restart) keeps the delegation even with
+// release_on_stop: no Release, no change, the lease still valid.
+func TestKeepOnStop(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		dir := t.TempDir()
+		h := newHarness(t, config.PrefixDelegation{Length: 56, ReleaseOnStop: true}, pdclient.WithStateDir(dir),
+			pdclient.WithKeep(func(context.Context) bool { return true }))
+		h.bind()
+		h.takeChanges()
+		h.stop()
+		if s := h.sent(); len(s) != 0 {
+			t.Errorf("sent %v on a kept stop, want nothing", types(s))
+		}
+		if ch := h.takeChanges(); len(ch) != 0 {
+			t.Errorf("changes on a kept stop: %v", ch)
+		}
+		if d := pdclient.New("eth0", config.PrefixDelegation{Length: 56}, pdclient.WithStateDir(dir)).Kept(time.Now()); d.Prefix != p56 {
+			t.Errorf("Kept after a kept stop = %+v, want %s", d, p56)
+		}
+	})
+}
+
 // A silent server does not hold the stop up beyond the release timeout.
 func TestReleaseTimeout(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {

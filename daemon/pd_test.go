@@ -1,0 +1,369 @@
+package daemon
+
+import (
+	"context"
+	"log/slog"
+	"math/rand/v2"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	insdhcp "github.com/insomniacslk/dhcp/dhcpv6"
+
+	"github.com/vrouter/vrouter/config"
+	"github.com/vrouter/vrouter/dhcpv6/pdclient"
+	"github.com/vrouter/vrouter/dhcpv6/pdclient/pdtest"
+)
+
+const pdConfig = `interfaces:
+  eth0:
+    role: upstream
+    prefix_delegation: {length: 56}
+  eth1:
+    role: downstream
+    delegated: {from: eth0, subnet_id: 2}
+    advertise:
+      prefixes: [{prefix: "::/64", valid_lifetime: 86400s, preferred_lifetime: 14400s}]
+  eth2:
+    role: downstream
+    delegated: {from: eth0, subnet_id: 255}
+`
+
+var (
+	pdOld   = netip.MustParsePrefix("2001:db8:100::/56")
+	pdNew   = netip.MustParsePrefix("2001:db8:200::/56")
+	pdCmp   = cmpopts.EquateComparable(netip.Prefix{}, netip.Addr{})
+	pdDUID  = []byte{0, 4, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}
+	pdSrvLL = netip.AddrPortFrom(netip.MustParseAddr("fe80::53"), pdclient.ServerPort)
+)
+
+func mustConfig(t *testing.T, s string) *config.Config {
+	t.Helper()
+	cfg, err := config.Parse("t.yaml", []byte(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// pdUpstreamSrv is a delegating router behind every socket the clients
+// open: it answers each message written, unless down.
+type pdUpstreamSrv struct {
+	mu   sync.Mutex
+	srv  *pdtest.Server
+	down bool
+}
+
+func (u *pdUpstreamSrv) set(fn func(s *pdtest.Server)) {
+	u.mu.Lock()
+	fn(u.srv)
+	u.mu.Unlock()
+}
+
+func (u *pdUpstreamSrv) listen(string) (pdclient.Conn, error) {
+	return &answering{Conn: pdtest.NewConn(), up: u}, nil
+}
+
+type answering struct {
+	*pdtest.Conn
+	up *pdUpstreamSrv
+}
+
+func (a *answering) WriteTo(b []byte, dst netip.AddrPort) error {
+	if err := a.Conn.WriteTo(b, dst); err != nil {
+		return err
+	}
+	m, err := insdhcp.MessageFromBytes(b)
+	if err != nil {
+		return nil
+	}
+	a.up.mu.Lock()
+	var resp *insdhcp.Message
+	if !a.up.down {
+		resp = a.up.srv.Answer(m)
+	}
+	a.up.mu.Unlock()
+	if resp != nil {
+		a.Deliver(resp.ToBytes(), pdSrvLL)
+	}
+	return nil
+}
+
+// factsRec records what a component publishes.
+type factsRec struct {
+	mu sync.Mutex
+	f  Facts
+	n  int
+}
+
+func (r *factsRec) publish(up func(*Facts)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	f := r.f.Clone()
+	up(&f)
+	r.f, r.n = f, r.n+1
+}
+
+func (r *factsRec) get() (Facts, int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.f.Clone(), r.n
+}
+
+// pdRig is a pd component on a scripted upstream, in a synctest bubble.
+type pdRig struct {
+	t      *testing.T
+	cfg    *config.Config
+	up     *pdUpstreamSrv
+	rec    *factsRec
+	c      *pdComponent
+	cancel context.CancelCauseFunc
+	done   chan error
+}
+
+func newPDRig(t *testing.T, cfg *config.Config, dir string, up *pdUpstreamSrv) *pdRig {
+	r := &pdRig{t: t, cfg: cfg, up: up, rec: &factsRec{}, done: make(chan error, 1)}
+	env := Env{Log: slog.New(slog.DiscardHandler), StateDir: dir, Config: cfg, Publish: r.rec.publish}
+	r.c = newPDComponent(env, []pdclient.Option{
+		pdclient.WithListen(up.listen), pdclient.WithDUID(pdDUID),
+		pdclient.WithRand(rand.New(rand.NewPCG(3, 4))),
+	}, time.Now)
+	return r
+}
+
+func (r *pdRig) run(ctx context.Context) {
+	f, _ := r.rec.get()
+	if err := r.c.Apply(Effective(r.cfg, f)); err != nil {
+		r.t.Fatal(err)
+	}
+	ctx, r.cancel = context.WithCancelCause(ctx)
+	go func() { r.done <- r.c.Run(ctx, func() {}) }()
+	r.t.Cleanup(r.stop)
+}
+
+func (r *pdRig) stop() {
+	if r.cancel == nil {
+		return
+	}
+	r.cancel(context.Canceled)
+	r.cancel = nil
+	if err := <-r.done; err != nil {
+		r.t.Errorf("Run: %v", err)
+	}
+}
+
+func (r *pdRig) status() Status {
+	st := Status{Interfaces: []InterfaceStatus{{Name: "eth0"}, {Name: "eth1"}, {Name: "eth2"}}}
+	r.c.Status(&st)
+	return st
+}
+
+func addr(s string) netip.Prefix { return netip.MustParsePrefix(s) }
+
+// The delegation feeds the delegated interfaces: the ::1 of their /64
+// (current first), the /64 advertised with the "::/64" entry's flags and
+// the lease's deadlines where the interface advertises, and a stale prefix
+// with preferred lifetime 0 until its end.
+func TestPDFacts(t *testing.T) {
+	cfg := mustConfig(t, pdConfig)
+	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	u := &pdUpstream{
+		cur:   pdclient.Delegation{Prefix: pdNew, Preferred: time.Hour, Valid: 2 * time.Hour, Obtained: t0},
+		stale: []pdStale{{prefix: pdOld, since: t0, until: t0.Add(30 * time.Minute)}},
+	}
+	ups := map[string]*pdUpstream{"eth0": u}
+	addrs, prefs := pdFacts(cfg, ups, t0.Add(time.Minute))
+	wantAddrs := map[string][]netip.Prefix{
+		"eth1": {addr("2001:db8:200:2::1/64"), addr("2001:db8:100:2::1/64")},
+		"eth2": {addr("2001:db8:200:ff::1/64"), addr("2001:db8:100:ff::1/64")},
+	}
+	if diff := cmp.Diff(wantAddrs, addrs, pdCmp); diff != "" {
+		t.Errorf("addresses (-want +got):\n%s", diff)
+	}
+	tmpl := cfg.Interface("eth1").Advertise.Prefixes[0]
+	cur, old := tmpl, tmpl
+	cur.Prefix, cur.PreferredUntil, cur.ValidUntil = addr("2001:db8:200:2::/64"), t0.Add(time.Hour), t0.Add(2*time.Hour)
+	old.Prefix, old.PreferredUntil, old.ValidUntil = addr("2001:db8:100:2::/64"), t0, t0.Add(30*time.Minute)
+	if diff := cmp.Diff(map[string][]config.Prefix{"eth1": {cur, old}}, prefs, pdCmp); diff != "" {
+		t.Errorf("prefixes (-want +got):\n%s", diff)
+	}
+	// Once the stale prefix's end passed, only the current one.
+	addrs, prefs = pdFacts(cfg, ups, t0.Add(30*time.Minute))
+	if got := addrs["eth1"]; len(got) != 1 || len(prefs["eth1"]) != 1 {
+		t.Errorf("after the stale end: %v %v", got, prefs["eth1"])
+	}
+	// Without a delegation: nothing.
+	u.cur, u.stale = pdclient.Delegation{}, nil
+	if addrs, prefs = pdFacts(cfg, ups, t0); len(addrs) != 0 || len(prefs) != 0 {
+		t.Errorf("without a delegation: %v %v", addrs, prefs)
+	}
+}
+
+func TestValidatePD(t *testing.T) {
+	cfg := mustConfig(t, `interfaces:
+  eth0:
+    role: upstream
+    prefix_delegation: {}
+  eth1:
+    role: downstream
+    delegated: {from: eth0, subnet_id: 1}
+    advertise:
+      prefixes: [{prefix: "2001:db8:1::/64"}]
+`)
+	got := validatePD(cfg)
+	if len(got) != 1 || got[0].Path != "interfaces.eth1.advertise.prefixes" || !strings.Contains(got[0].Msg, `"::/64"`) {
+		t.Errorf("problems %v", got)
+	}
+	if ps := validatePD(mustConfig(t, pdConfig)); len(ps) != 0 {
+		t.Errorf("problems in a good config: %v", ps)
+	}
+}
+
+// The whole life of a delegation through the component: waiting, bound
+// (facts and status), renumbered by the server (the old /64 deprecated,
+// counting down, then dropped), with the lease kept in the state dir.
+func TestPDComponentRenumbers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		dir := t.TempDir()
+		up := &pdUpstreamSrv{srv: pdtest.NewServer(pdOld), down: true}
+		up.set(func(s *pdtest.Server) {
+			s.Preferred, s.Valid, s.T1, s.T2 = 10*time.Minute, 20*time.Minute, 5*time.Minute, 8*time.Minute
+		})
+		r := newPDRig(t, mustConfig(t, pdConfig), dir, up)
+		r.run(t.Context())
+		synctest.Wait()
+		if st := r.status(); st.Interfaces[0].PrefixDelegation == nil ||
+			st.Interfaces[0].PrefixDelegation.State != pdclient.StateWaiting || st.Interfaces[1].Delegated == nil ||
+			st.Interfaces[1].Delegated.Prefix.IsValid() {
+			t.Fatalf("status while the upstream is silent: %+v", st.Interfaces)
+		}
+		if f, _ := r.rec.get(); len(f.Addresses) != 0 {
+			t.Fatalf("facts without a delegation: %+v", f)
+		}
+
+		// The upstream answers: the next Solicit (back-off ≤ ~2 s) binds.
+		up.set(func(*pdtest.Server) {})
+		up.mu.Lock()
+		up.down = false
+		up.mu.Unlock()
+		time.Sleep(10 * time.Second)
+		bound := r.status().Interfaces[0].PrefixDelegation.Obtained
+		f, _ := r.rec.get()
+		if diff := cmp.Diff([]netip.Prefix{addr("2001:db8:100:2::1/64")}, f.Addresses["eth1"], pdCmp); diff != "" {
+			t.Errorf("eth1 addresses after binding (-want +got):\n%s", diff)
+		}
+		if ps := f.Prefixes["eth1"]; len(ps) != 1 || ps[0].Prefix != addr("2001:db8:100:2::/64") ||
+			ps[0].ValidUntil.Sub(bound) > 20*time.Minute || ps[0].ValidUntil.Sub(bound) < 19*time.Minute {
+			t.Errorf("eth1 advertised prefixes %+v, want the /64 valid until ~20 min", ps)
+		}
+		if _, ok := f.Prefixes["eth2"]; ok {
+			t.Errorf("eth2 does not advertise, got prefixes %v", f.Prefixes["eth2"])
+		}
+		st := r.status()
+		if pd := st.Interfaces[0].PrefixDelegation; pd.State != pdclient.StateBound || pd.Prefix != pdOld {
+			t.Errorf("upstream status %+v", pd)
+		}
+		if d := st.Interfaces[1].Delegated; d.Prefix != addr("2001:db8:100:2::/64") || d.From != "eth0" || d.SubnetID != 2 {
+			t.Errorf("eth1 delegated status %+v", d)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "pd-eth0.json")); err != nil {
+			t.Errorf("lease not kept: %v", err)
+		}
+
+		// The server delegates another prefix at the Renew (T1 = 5 min).
+		up.set(func(s *pdtest.Server) { s.Prefix = pdNew })
+		time.Sleep(time.Until(bound.Add(5*time.Minute)) + time.Second)
+		renumbered := time.Now()
+		f, _ = r.rec.get()
+		if diff := cmp.Diff([]netip.Prefix{addr("2001:db8:200:2::1/64"), addr("2001:db8:100:2::1/64")}, f.Addresses["eth1"], pdCmp); diff != "" {
+			t.Errorf("eth1 addresses after renumbering (-want +got):\n%s", diff)
+		}
+		ps := f.Prefixes["eth1"]
+		if len(ps) != 2 || ps[0].Prefix != addr("2001:db8:200:2::/64") || ps[1].Prefix != addr("2001:db8:100:2::/64") {
+			t.Fatalf("eth1 prefixes after renumbering: %+v", ps)
+		}
+		// The old one: preferred 0 from now on, valid for what remained
+		// of its lease (20 min granted at bound, 5 min ago).
+		if ps[1].PreferredUntil.After(renumbered) || ps[1].ValidUntil != bound.Add(20*time.Minute) {
+			t.Errorf("stale prefix deadlines preferred %v valid %v, want ≤ now (%v) and %v",
+				ps[1].PreferredUntil, ps[1].ValidUntil, renumbered, bound.Add(20*time.Minute))
+		}
+		if d := r.status().Interfaces[1].Delegated; len(d.Deprecated) != 1 || d.Deprecated[0] != addr("2001:db8:100:2::/64") {
+			t.Errorf("eth1 delegated status %+v", d)
+		}
+		// When its valid lifetime ends, the old /64 and its ::1 go.
+		time.Sleep(time.Until(bound.Add(20 * time.Minute)))
+		synctest.Wait()
+		f, _ = r.rec.get()
+		if diff := cmp.Diff([]netip.Prefix{addr("2001:db8:200:2::1/64")}, f.Addresses["eth1"], pdCmp); diff != "" {
+			t.Errorf("eth1 addresses after the old prefix's end (-want +got):\n%s", diff)
+		}
+		if ps := f.Prefixes["eth1"]; len(ps) != 1 {
+			t.Errorf("eth1 prefixes after the old prefix's end: %+v", ps)
+		}
+	})
+}
+
+// A stale prefix the server gave an infinite (or long) lifetime is kept at
+// most two hours; a withdrawn one (valid 0) goes at once.
+func TestPDStaleLimit(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	r := &pdComponent{env: Env{Log: slog.New(slog.DiscardHandler)}, now: func() time.Time { return t0 },
+		ups: map[string]*pdUpstream{}, published: map[string]bool{}, wake: make(chan struct{}, 1),
+		cfg: mustConfig(t, pdConfig)}
+	u := &pdUpstream{name: "eth0", cur: pdclient.Delegation{Prefix: pdOld, Preferred: pdclient.Infinity, Valid: pdclient.Infinity, Obtained: t0}}
+	r.ups["eth0"] = u
+	r.onChange(u, pdclient.Change{
+		Current: pdclient.Delegation{Prefix: pdNew, Preferred: time.Hour, Valid: 2 * time.Hour, Obtained: t0},
+		Gone:    []pdclient.Delegation{{Prefix: pdOld, Valid: pdclient.Infinity, Obtained: t0}},
+	})
+	if len(u.stale) != 1 || u.stale[0].until != t0.Add(staleValidLimit) {
+		t.Errorf("stale %+v, want until +2h", u.stale)
+	}
+	r.onChange(u, pdclient.Change{
+		Current: pdclient.Delegation{Prefix: pdOld, Preferred: time.Hour, Valid: 2 * time.Hour, Obtained: t0},
+		Gone:    []pdclient.Delegation{{Prefix: pdNew, Obtained: t0}},
+	})
+	if len(u.stale) != 0 {
+		t.Errorf("stale %+v, want none (the old prefix is back, the new one withdrawn)", u.stale)
+	}
+}
+
+// A restart publishes the kept delegation in New, before the first apply
+// and before the client runs, so the reconciler never removes its ::1.
+func TestPDRestartPublishesKeptDelegation(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		dir := t.TempDir()
+		up := &pdUpstreamSrv{srv: pdtest.NewServer(pdOld)}
+		r := newPDRig(t, mustConfig(t, pdConfig), dir, up)
+		r.run(t.Context())
+		time.Sleep(10 * time.Second)
+		r.stop()
+
+		up.mu.Lock()
+		up.down = true // the restarted one must not need the upstream
+		up.mu.Unlock()
+		r2 := newPDRig(t, mustConfig(t, pdConfig), dir, up)
+		f, n := r2.rec.get()
+		if n != 1 {
+			t.Errorf("New published %d times, want once", n)
+		}
+		if diff := cmp.Diff([]netip.Prefix{addr("2001:db8:100:2::1/64")}, f.Addresses["eth1"], pdCmp); diff != "" {
+			t.Errorf("facts published by New (-want +got):\n%s", diff)
+		}
+		// Applying the same state publishes nothing new (no flap).
+		if err := r2.c.Apply(Effective(r2.cfg, f)); err != nil {
+			t.Fatal(err)
+		}
+		if _, n := r2.rec.get(); n != 1 {
+			t.Errorf("Apply republished unchanged facts (%d publishes)", n)
+		}
+	})
+}

@@ -34,7 +34,9 @@ func PDSpec(opts ...pdclient.Option) Spec {
 		Name:     "pd",
 		Validate: validatePD,
 		New: func(env Env) (Component, error) {
-			return newPDComponent(env, opts, time.Now), nil
+			c := newPDComponent(env, opts, time.Now)
+			c.routes = pdKernelRoutes
+			return c, nil
 		},
 	}
 }
@@ -93,6 +95,10 @@ type pdComponent struct {
 	env  Env
 	opts []pdclient.Option
 	now  func() time.Time
+	// routes makes the unreachable routes of the delegated prefixes
+	// exactly its argument (pdKernelRoutes); nil in tests that do not
+	// look at them.
+	routes func(want []netip.Prefix) error
 
 	mu        sync.Mutex
 	cfg       *config.Config
@@ -103,6 +109,11 @@ type pdComponent struct {
 	runCtx    context.Context
 	failed    chan error
 	wake      chan struct{}
+	// Owned by Run: what routes was last given successfully, and the
+	// last error logged.
+	routed       []netip.Prefix
+	routesSynced bool
+	routeErr     string
 }
 
 // newPDComponent builds the clients of env.Config and publishes the
@@ -354,15 +365,23 @@ func (c *pdComponent) Run(ctx context.Context, ready func()) error {
 	for {
 		c.mu.Lock()
 		next := c.nextExpiry()
+		want := c.delegatedPrefixes()
 		c.mu.Unlock()
-		if next.IsZero() {
+		failedRoutes := !c.syncRoutes(want)
+		switch {
+		case failedRoutes:
+			timer.Reset(5 * time.Second)
+		case next.IsZero():
 			timer.Reset(time.Hour)
-		} else {
+		default:
 			timer.Reset(max(next.Sub(c.now()), 0))
 		}
 		select {
 		case <-ctx.Done():
 			c.stopAll()
+			if !Restarting(ctx) {
+				c.syncRoutes(nil)
+			}
 			return nil
 		case err := <-failed:
 			c.stopAll()
@@ -378,6 +397,40 @@ func (c *pdComponent) Run(ctx context.Context, ready func()) error {
 			c.mu.Unlock()
 		}
 	}
+}
+
+// delegatedPrefixes are the prefixes held, current and stale, in a stable
+// order; c.mu must be held.
+func (c *pdComponent) delegatedPrefixes() []netip.Prefix {
+	var ps []netip.Prefix
+	for _, u := range c.ups {
+		if u.cur.IsValid() {
+			ps = append(ps, u.cur.Prefix)
+		}
+		for _, s := range u.stale {
+			ps = append(ps, s.prefix)
+		}
+	}
+	slices.SortFunc(ps, func(a, b netip.Prefix) int { return a.Addr().Compare(b.Addr()) })
+	return slices.Compact(ps)
+}
+
+// syncRoutes gives want to c.routes when it changed, and reports whether
+// the routes are as wanted (an error is logged once until it changes).
+func (c *pdComponent) syncRoutes(want []netip.Prefix) bool {
+	if c.routes == nil || (c.routesSynced && slices.Equal(want, c.routed)) {
+		return true
+	}
+	if err := c.routes(want); err != nil {
+		if err.Error() != c.routeErr {
+			c.env.Log.Warn("unreachable routes of the delegated prefixes", "err", err)
+			c.routeErr = err.Error()
+		}
+		return false
+	}
+	c.routeErr, c.routesSynced = "", true
+	c.routed = slices.Clone(want)
+	return true
 }
 
 // nextExpiry is the earliest end of a stale prefix; c.mu must be held.

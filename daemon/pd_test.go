@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -126,6 +127,15 @@ type pdRig struct {
 	c      *pdComponent
 	cancel context.CancelCauseFunc
 	done   chan error
+
+	routesMu sync.Mutex
+	routes   [][]netip.Prefix // every call of the component's routes
+}
+
+func (r *pdRig) lastRoutes() [][]netip.Prefix {
+	r.routesMu.Lock()
+	defer r.routesMu.Unlock()
+	return slices.Clone(r.routes)
 }
 
 func newPDRig(t *testing.T, cfg *config.Config, dir string, up *pdUpstreamSrv) *pdRig {
@@ -135,6 +145,12 @@ func newPDRig(t *testing.T, cfg *config.Config, dir string, up *pdUpstreamSrv) *
 		pdclient.WithListen(up.listen), pdclient.WithDUID(pdDUID),
 		pdclient.WithRand(rand.New(rand.NewPCG(3, 4))),
 	}, time.Now)
+	r.c.routes = func(want []netip.Prefix) error {
+		r.routesMu.Lock()
+		r.routes = append(r.routes, slices.Clone(want))
+		r.routesMu.Unlock()
+		return nil
+	}
 	return r
 }
 
@@ -308,6 +324,14 @@ func TestPDComponentRenumbers(t *testing.T) {
 		if ps := f.Prefixes["eth1"]; len(ps) != 1 {
 			t.Errorf("eth1 prefixes after the old prefix's end: %+v", ps)
 		}
+		// Unreachable routes: none at start (clearing a crashed run's),
+		// the prefix, both while the old one is stale, the new one, and
+		// none after a stop that is no restart.
+		r.stop()
+		want := [][]netip.Prefix{nil, {pdOld}, {pdOld, pdNew}, {pdNew}, nil}
+		if diff := cmp.Diff(want, r.lastRoutes(), pdCmp, cmpopts.EquateEmpty()); diff != "" {
+			t.Errorf("unreachable routes (-want +got):\n%s", diff)
+		}
 	})
 }
 
@@ -345,7 +369,15 @@ func TestPDRestartPublishesKeptDelegation(t *testing.T) {
 		r := newPDRig(t, mustConfig(t, pdConfig), dir, up)
 		r.run(t.Context())
 		time.Sleep(10 * time.Second)
-		r.stop()
+		// A stop for a restart leaves the unreachable route in place.
+		r.cancel(ErrRestart)
+		r.cancel = nil
+		if err := <-r.done; err != nil {
+			t.Fatal(err)
+		}
+		if got := r.lastRoutes(); len(got) == 0 || !slices.Equal(got[len(got)-1], []netip.Prefix{pdOld}) {
+			t.Errorf("routes after a stop for a restart: %v, want the delegated prefix kept", got)
+		}
 
 		up.mu.Lock()
 		up.down = true // the restarted one must not need the upstream

@@ -1,0 +1,7 @@
+//go:build !linux
+
+package daemon
+
+import "net/netip"
+
+func pdKernelRoutes([]netip.Prefix) error { return nil }

@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	insdhcp "github.com/insomniacslk/dhcp/dhcpv6"
+	"github.com/insomniacslk/dhcp/iana"
 
 	"github.com/vrouter/vrouter/config"
 	"github.com/vrouter/vrouter/dhcpv6/pdclient"
@@ -397,5 +398,87 @@ func TestPDRestartPublishesKeptDelegation(t *testing.T) {
 		if _, n := r2.rec.get(); n != 1 {
 			t.Errorf("Apply republished unchanged facts (%d publishes)", n)
 		}
+	})
+}
+
+// A stateful delegated interface renumbered as the pd component publishes
+// it (the new ::1 first, the stale one after): the server's pools move to
+// the new /64, and a Renew of the old address is answered with the old one
+// at lifetime 0 and a new one in the new /64 (RFC 8415 §18.3.4).
+func TestPDStatefulRenumbering(t *testing.T) {
+	cfg := `interfaces:
+  eth0:
+    role: upstream
+    prefix_delegation: {length: 56}
+  eth1:
+    role: downstream
+    delegated: {from: eth0, subnet_id: 2}
+    dhcpv6:
+      mode: stateful
+      rapid_commit: true
+      pools: [{start: "::1000", end: "::10ff"}]
+`
+	synctest.Test(t, func(t *testing.T) {
+		f := startFakesOpts(t, cfg, nil, nil)
+		oldGW, newGW := netip.MustParsePrefix("2001:db8:100:2::1/64"), netip.MustParsePrefix("2001:db8:200:2::1/64")
+		f.d.publish(func(fc *Facts) { fc.Addresses = map[string][]netip.Prefix{"eth1": {oldGW}} })
+		time.Sleep(time.Second)
+		synctest.Wait()
+		c := f.socket("eth1")
+		if !c.Inject(rapidSolicit(vm2MAC, 1), clientMeta) {
+			t.Fatal("socket closed")
+		}
+		synctest.Wait()
+		var reply *insdhcp.Message
+		select {
+		case d := <-c.Sent():
+			var err error
+			if reply, err = insdhcp.MessageFromBytes(d.B); err != nil {
+				t.Fatal(err)
+			}
+		default:
+			t.Fatal("no answer to the Solicit")
+		}
+		old, _ := netip.AddrFromSlice(reply.Options.OneIANA().Options.Addresses()[0].IPv6Addr)
+		if !oldGW.Masked().Contains(old) {
+			t.Fatalf("leased %s, want one of %s", old, oldGW.Masked())
+		}
+
+		f.d.publish(func(fc *Facts) { fc.Addresses = map[string][]netip.Prefix{"eth1": {newGW, oldGW}} })
+		time.Sleep(time.Second)
+		synctest.Wait()
+		renew := &insdhcp.Message{MessageType: insdhcp.MessageTypeRenew, TransactionID: insdhcp.TransactionID{0, 0, 2}}
+		renew.AddOption(insdhcp.OptClientID(&insdhcp.DUIDLL{HWType: iana.HWTypeEthernet, LinkLayerAddr: vm2MAC}))
+		renew.AddOption(insdhcp.OptServerID(reply.Options.ServerID()))
+		ia := &insdhcp.OptIANA{IaId: [4]byte{0, 0, 0, 1}}
+		ia.Options.Add(&insdhcp.OptIAAddress{IPv6Addr: old.AsSlice(), PreferredLifetime: time.Hour, ValidLifetime: 2 * time.Hour})
+		renew.AddOption(ia)
+		if !c.Inject(renew.ToBytes(), clientMeta) {
+			t.Fatal("socket closed")
+		}
+		synctest.Wait()
+		select {
+		case d := <-c.Sent():
+			m, err := insdhcp.MessageFromBytes(d.B)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[netip.Addr]time.Duration{}
+			for _, a := range m.Options.OneIANA().Options.Addresses() {
+				ip, _ := netip.AddrFromSlice(a.IPv6Addr)
+				got[ip] = a.ValidLifetime
+			}
+			if v, ok := got[old]; !ok || v != 0 || len(got) != 2 {
+				t.Errorf("Renew after renumbering answered %v, want %s at lifetime 0 and a new address", got, old)
+			}
+			for a, v := range got {
+				if a != old && (!newGW.Masked().Contains(a) || v == 0) {
+					t.Errorf("new lease %s valid %s, want one of %s", a, v, newGW.Masked())
+				}
+			}
+		default:
+			t.Fatal("no answer to the Renew")
+		}
+		f.stop()
 	})
 }

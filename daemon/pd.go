@@ -13,6 +13,7 @@ import (
 
 	"github.com/vrouter/vrouter/config"
 	"github.com/vrouter/vrouter/dhcpv6/pdclient"
+	"github.com/vrouter/vrouter/internal/netwatch"
 )
 
 // staleValidLimit caps how long a prefix that is no longer delegated keeps
@@ -89,6 +90,9 @@ type pdUpstream struct {
 	stale  []pdStale
 	stop   context.CancelFunc
 	done   chan struct{}
+	// carrier is the link's last known lower-layer state (IFF_LOWER_UP);
+	// known is false until an event told it.
+	carrier, known bool
 }
 
 type pdComponent struct {
@@ -359,6 +363,13 @@ func (c *pdComponent) Run(ctx context.Context, ready func()) error {
 		c.start(u)
 	}
 	c.mu.Unlock()
+	var links <-chan struct{}
+	var sub *netwatch.Subscription
+	if c.env.Watcher != nil {
+		sub = c.env.Watcher.Subscribe(netwatch.Links, 64)
+		defer sub.Close()
+		links = sub.C()
+	}
 	ready()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
@@ -387,6 +398,8 @@ func (c *pdComponent) Run(ctx context.Context, ready func()) error {
 			c.stopAll()
 			return err
 		case <-c.wake:
+		case <-links:
+			c.linkEvents(sub.Events())
 		case <-timer.C:
 			c.mu.Lock()
 			now := c.now()
@@ -396,6 +409,45 @@ func (c *pdComponent) Run(ctx context.Context, ready func()) error {
 			c.publishLocked()
 			c.mu.Unlock()
 		}
+	}
+}
+
+// linkEvents restarts the client of an upstream link whose carrier came
+// back: RFC 8415 §18.2.12 has a client that may have moved to another link
+// confirm its delegation (Run starts with a Rebind when it holds one), and
+// one without a delegation solicits at once instead of at the end of a
+// retransmission timeout that grew while the link was down (up to
+// SOL_MAX_RT, an hour).
+func (c *pdComponent) linkEvents(evs []netwatch.Event) {
+	var restart []*pdUpstream
+	c.mu.Lock()
+	for _, ev := range evs {
+		name, up, ok := linkCarrier(ev.Msg)
+		if !ok || ev.Deleted {
+			continue
+		}
+		u := c.ups[name]
+		if u == nil {
+			continue
+		}
+		if up && u.known && !u.carrier && u.stop != nil && !slices.Contains(restart, u) {
+			restart = append(restart, u)
+		}
+		u.carrier, u.known = up, true
+	}
+	c.mu.Unlock()
+	for _, u := range restart {
+		c.env.Log.Info("upstream link up: asking for the delegation again", "iface", u.name)
+		c.mu.Lock()
+		stop, done := u.stop, u.done
+		c.mu.Unlock()
+		stop()
+		<-done
+		c.mu.Lock()
+		if c.runCtx != nil && c.ups[u.name] == u {
+			c.start(u)
+		}
+		c.mu.Unlock()
 	}
 }
 

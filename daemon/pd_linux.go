@@ -62,3 +62,13 @@ func pdKernelRoutes(want []netip.Prefix) error {
 	}
 	return errors.Join(errs...)
 }
+
+// linkCarrier reads a link event of netwatch (a netlink.LinkUpdate): the
+// link's name and whether its lower layer is up (IFF_LOWER_UP).
+func linkCarrier(msg any) (name string, up, ok bool) {
+	lu, ok := msg.(netlink.LinkUpdate)
+	if !ok || lu.Link == nil {
+		return "", false, false
+	}
+	return lu.Link.Attrs().Name, lu.IfInfomsg.Flags&unix.IFF_LOWER_UP != 0, true
+}

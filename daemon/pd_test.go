@@ -59,8 +59,9 @@ func mustConfig(t *testing.T, s string) *config.Config {
 // open: it answers each message written, unless down.
 type pdUpstreamSrv struct {
 	mu   sync.Mutex
-	srv  *pdtest.Server
-	down bool
+	srv     *pdtest.Server
+	down    bool
+	listens int // sockets opened: one per Run of a client
 }
 
 func (u *pdUpstreamSrv) set(fn func(s *pdtest.Server)) {
@@ -69,7 +70,16 @@ func (u *pdUpstreamSrv) set(fn func(s *pdtest.Server)) {
 	u.mu.Unlock()
 }
 
+func (u *pdUpstreamSrv) opened() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.listens
+}
+
 func (u *pdUpstreamSrv) listen(string) (pdclient.Conn, error) {
+	u.mu.Lock()
+	u.listens++
+	u.mu.Unlock()
 	return &answering{Conn: pdtest.NewConn(), up: u}, nil
 }
 

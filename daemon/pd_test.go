@@ -58,7 +58,7 @@ func mustConfig(t *testing.T, s string) *config.Config {
 // pdUpstreamSrv is a delegating router behind every socket the clients
 // open: it answers each message written, unless down.
 type pdUpstreamSrv struct {
-	mu   sync.Mutex
+	mu      sync.Mutex
 	srv     *pdtest.Server
 	down    bool
 	listens int // sockets opened: one per Run of a client

@@ -492,3 +492,28 @@ func TestPDStatefulRenumbering(t *testing.T) {
 		f.stop()
 	})
 }
+
+// The DHCPv6 server of a delegated interface takes the /64 of the current
+// delegation, never that of a deprecated (stale) one, and waits when only
+// a stale one is left.
+func TestDelegatedSubnetSkipsDeprecated(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	oldGW, newGW := addr("2001:db8:100:2::1/64"), addr("2001:db8:200:2::1/64")
+	stale := config.Prefix{Prefix: oldGW.Masked(), PreferredUntil: t0, ValidUntil: t0.Add(time.Hour)}
+	cur := config.Prefix{Prefix: newGW.Masked(), PreferredUntil: t0.Add(time.Hour), ValidUntil: t0.Add(2 * time.Hour)}
+	for _, tt := range []struct {
+		addrs []netip.Prefix
+		pfx   []config.Prefix
+		want  netip.Prefix
+	}{
+		{[]netip.Prefix{newGW, oldGW}, []config.Prefix{cur, stale}, newGW.Masked()},
+		{[]netip.Prefix{oldGW, newGW}, []config.Prefix{stale, cur}, newGW.Masked()},
+		{[]netip.Prefix{oldGW}, []config.Prefix{stale}, netip.Prefix{}},
+		{[]netip.Prefix{oldGW}, nil, oldGW.Masked()}, // not advertised: nothing says it is stale
+	} {
+		got, ok := delegatedSubnet(tt.addrs, tt.pfx, t0.Add(time.Minute))
+		if got != tt.want || ok != tt.want.IsValid() {
+			t.Errorf("delegatedSubnet(%v) = %v, %t; want %v", tt.addrs, got, ok, tt.want)
+		}
+	}
+}

@@ -18,6 +18,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	insdhcp "github.com/insomniacslk/dhcp/dhcpv6"
 	"github.com/insomniacslk/dhcp/iana"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vrouter/vrouter/config"
 	"github.com/vrouter/vrouter/dhcpv6/pdclient"
@@ -515,5 +516,50 @@ func TestDelegatedSubnetSkipsDeprecated(t *testing.T) {
 		if got != tt.want || ok != tt.want.IsValid() {
 			t.Errorf("delegatedSubnet(%v) = %v, %t; want %v", tt.addrs, got, ok, tt.want)
 		}
+	}
+}
+
+// The client's status becomes vrouter_pd_* metrics with bounded labels:
+// every refusal reason, the message types seen, the remaining lifetime.
+func TestPDMetrics(t *testing.T) {
+	now := time.Now()
+	st := Status{Interfaces: []InterfaceStatus{{Name: "eth0", PrefixDelegation: &pdclient.Status{
+		Interface: "eth0", State: pdclient.StateBound, Prefix: pdOld, Valid: now.Add(time.Hour),
+		Sent: map[string]uint64{"solicit": 2, "request": 1}, Received: map[string]uint64{"advertise": 1, "reply": 1},
+		Refused: map[pdclient.Refusal]uint64{pdclient.Refusals()[1]: 3}, Delegations: 1,
+	}}}}
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(newCollector(func() Status { return st }))
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	var bound, valid, refused float64
+	for _, mf := range mfs {
+		got[mf.GetName()] = len(mf.GetMetric())
+		for _, m := range mf.GetMetric() {
+			switch mf.GetName() {
+			case "vrouter_pd_bound":
+				bound = m.GetGauge().GetValue()
+			case "vrouter_pd_valid_seconds":
+				valid = m.GetGauge().GetValue()
+			case "vrouter_pd_refused_total":
+				refused += m.GetCounter().GetValue()
+			}
+		}
+	}
+	want := map[string]int{
+		"vrouter_pd_bound": 1, "vrouter_pd_messages_sent_total": 2, "vrouter_pd_messages_received_total": 2,
+		"vrouter_pd_refused_total": len(pdclient.Refusals()), "vrouter_pd_delegations_total": 1,
+		"vrouter_pd_expired_total": 1, "vrouter_pd_send_errors_total": 1, "vrouter_pd_valid_seconds": 1,
+	}
+	for name, n := range want {
+		if got[name] != n {
+			t.Errorf("%s: %d series, want %d", name, got[name], n)
+		}
+	}
+	if bound != 1 || refused != 3 || valid < 3590 || valid > 3600 {
+		t.Errorf("bound %v, refused %v, valid %v", bound, refused, valid)
 	}
 }

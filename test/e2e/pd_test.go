@@ -230,9 +230,6 @@ func watchDefaultRoute(t *testing.T, e *env) (stop func() []string) {
 }
 
 func TestPrefixDelegation(t *testing.T) {
-	if os.Getenv("VROUTER_E2E_PD") == "" {
-		t.Skip("skipping: not yet seen passing end to end; set VROUTER_E2E_PD=1 to run it")
-	}
 	if _, err := exec.LookPath("kea-dhcp6"); err != nil && os.Geteuid() == 0 {
 		t.Fatalf("%v (.ci/run installs kea-dhcp6-server)", err)
 	}

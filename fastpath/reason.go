@@ -15,12 +15,29 @@ const (
 	KernelLocal                          // destination is an address of this host
 	KernelHopLimit                       // hop limit 0 or 1: the kernel sends Time Exceeded
 	KernelOversize                       // longer than the ingress MTU: a GRO/TSO-merged frame the kernel segments
-	NumKernelReasons                     // number of KernelReason values
+
+	// Reasons of the XDP tier only, which leaves every frame it does not
+	// forward to the kernel (see the package doc, "XDP tier").
+	KernelOtherHost     // Ethernet destination is not the ingress interface
+	KernelBadAddress    // unspecified, loopback or multicast source; unspecified or loopback destination
+	KernelBadLength     // payload length does not match the frame (the kernel drops a short one, trims a padded one)
+	KernelND            // Neighbor Discovery (ICMPv6 types 133-137)
+	KernelNoRoute       // the kernel's FIB has no unicast route (the kernel answers Destination Unreachable)
+	KernelRejectRoute   // blackhole, unreachable or prohibit route
+	KernelForwardingOff // forwarding is off on the ingress interface
+	KernelUnsupported   // a route the tier cannot follow (encapsulation, ...)
+	KernelNoNeighbour   // next hop not resolved (the kernel resolves it and holds the packet)
+	KernelTooBig        // larger than the egress MTU (the kernel sends Packet Too Big)
+	KernelNotRedirect   // the egress interface does not take redirected frames (not a fast-path interface, or not ready)
+	NumKernelReasons    // number of KernelReason values
 )
 
 var kernelReasonNames = [NumKernelReasons]string{
 	"not-ipv6", "truncated", "bad-version", "multicast", "link-local",
 	"fragment", "ext-header", "local", "hop-limit", "oversize",
+	"other-host", "bad-address", "bad-length", "nd", "no-route",
+	"reject-route", "forwarding-off", "unsupported-route", "no-neighbour", "too-big",
+	"egress-not-redirect",
 }
 
 func (r KernelReason) String() string {

@@ -29,12 +29,19 @@ type System interface {
 	Run(ctx context.Context, links []Link, t *Tables, resolve <-chan NeighbourRef, ready func()) error
 }
 
-// kernelCounter is implemented by a System that leaves frames to the kernel
-// before the fast path sees them (AF_XDP: the XDP programs count them).
-type kernelCounter interface {
-	// addKernelCounts adds the frames left to the kernel so far, by
-	// reason, to into.
-	addKernelCounts(into *[NumKernelReasons]uint64)
+// systemCounter is implemented by a System that handles frames before (or
+// instead of) the workers: the AF_XDP claim programs count what they leave
+// to the kernel, the XDP tier everything it sees.
+type systemCounter interface {
+	// addSystemCounts adds what the System counted so far to into.
+	addSystemCounts(into *Stats)
+}
+
+// sendOnlyPort is implemented by a Port that receives nothing (an
+// interface on the XDP tier, where the kernel forwards): the engine runs
+// no worker for it, but sends out of it.
+type sendOnlyPort interface {
+	sendOnly()
 }
 
 // PortInfo says how the fast path runs on one interface.
@@ -301,14 +308,25 @@ func (e *Engine) Run(ctx context.Context) error {
 	for _, l := range links {
 		mtu = max(mtu, l.MTU)
 	}
-	pq := newPendingQueue(e.pendPer, e.pendTotal, min(ethLen+mtu, maxFrame), e.pendTimeout, e.now, newRateLimiter(e.now, e.icmpRate, e.icmpBurst))
-	ws := make([]*worker, len(ports))
+	// Ports that receive nothing (the XDP tier's, where the kernel
+	// forwards) get no worker; without a worker nothing is held either.
+	var receiving []int
+	for i, p := range ports {
+		if _, ok := p.Port.(sendOnlyPort); !ok {
+			receiving = append(receiving, i)
+		}
+	}
+	var pq *pendingQueue
+	if len(receiving) > 0 {
+		pq = newPendingQueue(e.pendPer, e.pendTotal, min(ethLen+mtu, maxFrame), e.pendTimeout, e.now, newRateLimiter(e.now, e.icmpRate, e.icmpBurst))
+	}
+	ws := make([]*worker, len(receiving))
 	e.mu.Lock()
 	if pq != nil {
 		e.pending = pq // before the workers read it
 	}
-	for i := range ports {
-		ws[i] = newWorker(e, i, ports, resolve)
+	for j, i := range receiving {
+		ws[j] = newWorker(e, i, ports, resolve)
 	}
 	e.workers = append(e.workers, ws...)
 	e.ports = ports
@@ -387,13 +405,8 @@ func (e *Engine) Stats() Stats {
 		pq.addTo(&s)
 	}
 	s.RxRingDropped = ring
-	if kc, ok := e.sys.(kernelCounter); ok {
-		var k [NumKernelReasons]uint64
-		kc.addKernelCounts(&k)
-		for i, n := range k {
-			s.ToKernel[i] += n
-			s.Received += n
-		}
+	if sc, ok := e.sys.(systemCounter); ok {
+		sc.addSystemCounts(&s)
 	}
 	return s
 }

@@ -115,6 +115,24 @@ type counters struct {
 	ptb, unreach, icmpLimited uint64
 }
 
+// addStats adds the counters of src to dst.
+func addStats(dst, src *Stats) {
+	dst.Received += src.Received
+	dst.Forwarded += src.Forwarded
+	for i := range src.ToKernel {
+		dst.ToKernel[i] += src.ToKernel[i]
+	}
+	for i := range src.Dropped {
+		dst.Dropped[i] += src.Dropped[i]
+	}
+	dst.PacketTooBig += src.PacketTooBig
+	dst.Unreachable += src.Unreachable
+	dst.ICMPRateLimited += src.ICMPRateLimited
+	dst.Queued += src.Queued
+	dst.Pending += src.Pending
+	dst.RxRingDropped += src.RxRingDropped
+}
+
 func (c *counters) addTo(s *Stats) {
 	s.Received += c.received
 	s.Forwarded += c.forwarded

@@ -565,3 +565,63 @@ func TestTierForwardingOff(t *testing.T) {
 		t.Errorf("counters %+v, want forwarding-off 1", got)
 	}
 }
+
+// TestTierRedirectFailures runs the program on live frames
+// (BPF_F_TEST_XDP_LIVE_FRAMES: redirects are carried out) toward an egress
+// whose veth peer has no NAPI, so the redirects fail: the failures are
+// counted, and once the peer has NAPI the frames arrive and nothing more
+// is counted.
+func TestTierRedirectFailures(t *testing.T) {
+	e, prog, m := tierTestEnv(t)
+	r, err := newRedirectFailures(m.Egress)
+	skipUnlessBPF(t, err)
+	defer r.Close()
+	f := tierSeeds()[0].bytes()
+	live := func(n uint32) {
+		t.Helper()
+		_, err := prog.Run(&ebpf.RunOptions{
+			Data:    f,
+			Repeat:  n,
+			Flags:   unix.BPF_F_TEST_XDP_LIVE_FRAMES,
+			Context: xdpMD{DataEnd: uint32(len(f)), IngressIfindex: uint32(e.in)},
+		})
+		if err != nil {
+			t.Fatalf("live frames: %v", err)
+		}
+	}
+	live(10)
+	if got := r.count(); got != 10 {
+		t.Errorf("redirect failures after 10 frames to a peer without NAPI: %d, want 10", got)
+	}
+	var egress int
+	for idx := range e.egress {
+		egress = idx
+	}
+	l, err := netlink.LinkByIndex(egress)
+	if err != nil {
+		t.Fatal(err)
+	}
+	undo, err := vethPeerGRO(l.Attrs().Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer undo()
+	peer, err := netlink.LinkByIndex(l.Attrs().ParentIndex)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := peer.Attrs().Statistics.RxPackets
+	live(10)
+	if got := r.count(); got != 10 {
+		t.Errorf("redirect failures after 10 more frames to a peer with NAPI: %d, want still 10", got)
+	}
+	if peer, err = netlink.LinkByIndex(peer.Attrs().Index); err != nil {
+		t.Fatal(err)
+	}
+	if got := peer.Attrs().Statistics.RxPackets - before; got != 10 {
+		t.Errorf("the peer received %d frames, want 10", got)
+	}
+	if s := tierCounters(t, m); s.Forwarded != 20 {
+		t.Errorf("forwarded %d, want 20 (the program redirected all; the failures are the devices')", s.Forwarded)
+	}
+}

@@ -371,18 +371,7 @@ func (p *xdpProgram) setSocket(q int, fd int) error {
 	return nil
 }
 
-// attach attaches the program to the interface ifindex (of the calling
-// thread's network namespace) with a BPF link, in driver mode, or in
-// generic mode if the driver refuses. Closing the link detaches it. The
-// mode returned is "native" or "generic".
+// attach attaches the program to the interface ifindex (see attachXDP).
 func (p *xdpProgram) attach(ifindex int) (link.Link, string, error) {
-	l, errNative := link.AttachXDP(link.XDPOptions{Program: p.Prog, Interface: ifindex, Flags: link.XDPDriverMode})
-	if errNative == nil {
-		return l, "native", nil
-	}
-	l, err := link.AttachXDP(link.XDPOptions{Program: p.Prog, Interface: ifindex, Flags: link.XDPGenericMode})
-	if err != nil {
-		return nil, "", fmt.Errorf("attach xdp to ifindex %d: native: %w; generic: %w", ifindex, errNative, err)
-	}
-	return l, "generic", nil
+	return attachXDP(p.Prog, ifindex)
 }

@@ -45,7 +45,7 @@ import (
 
 const (
 	helperEnv     = "VROUTER_FASTPATH_HELPER_IFACES"
-	helperCPUsEnv = "VROUTER_FASTPATH_HELPER_CPUS" // "0": pinned, threaded NAPI
+	helperCPUsEnv = "VROUTER_FASTPATH_HELPER_CPUS" // "0", "0,1": pinned, threaded NAPI
 	helperIOEnv   = "VROUTER_FASTPATH_HELPER_IO"   // fastpath.io; "": auto
 )
 
@@ -58,13 +58,16 @@ func TestHelperRouter(t *testing.T) {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	cfg := config.Fastpath{Enabled: true, Interfaces: strings.Split(ifaces, ","), IO: os.Getenv(helperIOEnv)}
-	if c := os.Getenv(helperCPUsEnv); c != "" {
+	for _, c := range strings.Split(os.Getenv(helperCPUsEnv), ",") {
+		if c == "" {
+			continue
+		}
 		n, err := strconv.Atoi(c)
 		if err != nil {
 			fmt.Println("ERROR", err)
 			os.Exit(1)
 		}
-		cfg.CPUs = []int{n}
+		cfg.CPUs = append(cfg.CPUs, n)
 	}
 	e, err := fastpath.New(cfg, nil, fastpath.WithReady(func() { fmt.Println("READY") }))
 	if err != nil {
@@ -107,6 +110,13 @@ func run(t *testing.T, args ...string) string {
 
 func newTopo(t *testing.T) *topo {
 	t.Helper()
+	return newTopoQueues(t, 1)
+}
+
+// newTopoQueues is newTopo with veths of queues receive and transmit
+// queues.
+func newTopoQueues(t *testing.T, queues int) *topo {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("namespace test: needs root (network namespaces, AF_PACKET, tc)")
 	}
@@ -127,8 +137,9 @@ func newTopo(t *testing.T) *topo {
 		run(t, "ip", "-n", ns, "link", "set", "lo", "up")
 	}
 	sys(tp.r, "net.ipv6.conf.all.forwarding", "1")
-	run(t, "ip", "link", "add", tp.gA, "netns", tp.g, "type", "veth", "peer", "name", tp.rA, "netns", tp.r)
-	run(t, "ip", "link", "add", tp.sB, "netns", tp.s, "type", "veth", "peer", "name", tp.rB, "netns", tp.r)
+	q := []string{"numrxqueues", strconv.Itoa(queues), "numtxqueues", strconv.Itoa(queues)}
+	run(t, append(append([]string{"ip", "link", "add", tp.gA, "netns", tp.g}, q...), append([]string{"type", "veth", "peer", "name", tp.rA, "netns", tp.r}, q...)...)...)
+	run(t, append(append([]string{"ip", "link", "add", tp.sB, "netns", tp.s}, q...), append([]string{"type", "veth", "peer", "name", tp.rB, "netns", tp.r}, q...)...)...)
 	for _, x := range [][3]string{{tp.g, tp.gA, "2001:db8:a::2/64"}, {tp.r, tp.rA, "2001:db8:a::1/64"}, {tp.r, tp.rB, "2001:db8:b::1/64"}, {tp.s, tp.sB, "2001:db8:b::2/64"}} {
 		run(t, "ip", "-n", x[0], "addr", "add", x[2], "dev", x[1], "nodad")
 		run(t, "ip", "-n", x[0], "link", "set", x[1], "up")
@@ -872,4 +883,38 @@ func TestNamespaceKilledRouter(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestNamespaceMixedDatapaths: with fastpath.io auto an interface whose MTU
+// native XDP cannot take falls back (to AF_PACKET: AF_XDP's chunks cannot
+// either) while the other runs the XDP tier; frames cross both ways — the
+// AF_PACKET worker sends out of the tier's send-only port, the tier
+// redirects into the AF_PACKET interface.
+func TestNamespaceMixedDatapaths(t *testing.T) {
+	tp := newTopo(t)
+	run(t, "ip", "-n", tp.g, "link", "set", tp.gA, "mtu", "9000")
+	run(t, "ip", "-n", tp.r, "link", "set", tp.rA, "mtu", "9000")
+	stop := tp.startRouter()
+	if out := run(t, "ip", "-n", tp.r, "-d", "link", "show", tp.rA); strings.Contains(out, "prog/xdp") {
+		t.Errorf("%s (MTU 9000) has an XDP program:\n%s", tp.rA, out)
+	}
+	if out := run(t, "tc", "-n", tp.r, "qdisc", "show", "dev", tp.rA, "ingress"); strings.TrimSpace(out) == "" {
+		t.Errorf("%s (MTU 9000) is not claimed by the AF_PACKET ingress filter", tp.rA)
+	}
+	if out := run(t, "ip", "-n", tp.r, "-d", "link", "show", tp.rB); !strings.Contains(out, "vrouter_fwd") {
+		t.Errorf("%s is not on the XDP tier:\n%s", tp.rB, out)
+	}
+	for i := range 4 {
+		if err := exec.Command("ip", "netns", "exec", tp.g, "ping", "-6", "-c", "1", "-W", "1", tp.sAddr.String()).Run(); err != nil {
+			t.Errorf("ping %d: %v", i, err)
+		}
+	}
+	s := stop()
+	// Each echo: the request by the AF_PACKET worker, the reply by the
+	// tier (the first ones may go through the kernel while S and G are
+	// resolved).
+	if s.Forwarded < 4 {
+		t.Errorf("forwarded %d, want the later echo requests and replies (stats %+v)", s.Forwarded, s)
+	}
+	t.Logf("stats %+v", s)
 }

@@ -114,16 +114,18 @@ func nativeWord(hi, lo byte) int32 { return int32(binary.NativeEndian.Uint16([]b
 // nativeDWord is nativeWord for eight bytes.
 func nativeDWord(b [8]byte) int64 { return int64(binary.NativeEndian.Uint64(b[:])) }
 
-// tierInstructions returns the tier's program: the shared header checks,
-// then tierTake.
-func tierInstructions() asm.Instructions { return xdpInstructions(tierTake()) }
+// tierInstructions returns the tier's program: the shared header checks
+// (but for the locals map, which the FIB makes redundant), then tierTake.
+func tierInstructions() asm.Instructions { return xdpCheckInstructions(tierTake(), false) }
 
 // tierTake is what the tier does with a frame the shared checks let
 // through (R6 = ctx, R8 = hop limit ≥ 2; next header TCP, UDP or ICMPv6;
-// destination neither multicast, link-local nor local): the checks the
-// kernel's input path makes that the fast path's classify makes as drops,
-// the FIB lookup and the rewrite. Reasons to leave a frame to the kernel
-// set R7 and jump to the prefix's "count", which counts and passes.
+// destination neither multicast nor link-local): the checks the kernel's
+// input path makes that the fast path's classify makes as drops, the FIB
+// lookup and the rewrite. Reasons to leave a frame to the kernel set R7 and
+// jump to the prefix's "count", which counts and passes. A destination of
+// this host is not forwarded by the FIB; only then the locals map tells
+// "local" from "no-route".
 func tierTake() asm.Instructions {
 	const (
 		ctx     = asm.R6
@@ -268,7 +270,7 @@ func tierTake() asm.Instructions {
 		asm.JEq.Imm(asm.R0, fibRetSuccess, "tier_found"),
 		asm.JEq.Imm(asm.R0, fibRetNoNeigh, label(KernelNoNeighbour)),
 		asm.JEq.Imm(asm.R0, fibRetFragNeeded, label(KernelTooBig)),
-		asm.JEq.Imm(asm.R0, fibRetNotFwded, label(KernelNoRoute)),
+		asm.JEq.Imm(asm.R0, fibRetNotFwded, "tier_not_fwded"),
 		asm.JEq.Imm(asm.R0, fibRetFwdDisabled, label(KernelForwardingOff)),
 		asm.JEq.Imm(asm.R0, fibRetBlackhole, label(KernelRejectRoute)),
 		asm.JEq.Imm(asm.R0, fibRetUnreachable, label(KernelRejectRoute)),
@@ -282,12 +284,16 @@ func tierTake() asm.Instructions {
 		asm.LoadMem(y, asm.RFP, stFib+fibDmac+4, asm.Half),
 		asm.Or.Reg(x, y),
 		asm.JEq.Imm(x, 0, label(KernelNoNeighbour)),
-		// The egress interface must take redirected frames.
+		// The egress interface must take redirected frames: the redirect
+		// is set up now (bpf_redirect_map only records the target; it
+		// falls back to XDP_PASS for an interface not in the devmap) and
+		// happens when the program returns, with the frame as rewritten
+		// below.
 		asm.LoadMapPtr(asm.R1, 0).WithReference(tierEgressName),
-		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, stFib+fibIfindex),
-		asm.FnMapLookupElem.Call(),
-		asm.JEq.Imm(asm.R0, 0, label(KernelNotRedirect)),
+		asm.LoadMem(asm.R2, asm.RFP, stFib+fibIfindex, asm.Word),
+		asm.Mov.Imm(asm.R3, xdpPass),
+		asm.FnRedirectMap.Call(),
+		asm.JNE.Imm(asm.R0, xdpRedirect, label(KernelNotRedirect)),
 		// Remember the next hop (the FIB lookup left it in ipv6_dst) in
 		// its slot, so that the daemon keeps the neighbour confirmed.
 		asm.LoadMem(x, asm.RFP, stFib+fibDst+12, asm.Word),
@@ -346,18 +352,26 @@ func tierTake() asm.Instructions {
 		)
 	}
 	add(
-		asm.LoadMapPtr(asm.R1, 0).WithReference(tierEgressName),
-		asm.LoadMem(asm.R2, asm.RFP, stFib+fibIfindex, asm.Word),
-		asm.Mov.Imm(asm.R3, 0),
-		asm.FnRedirectMap.Call(),
-		asm.Mov.Reg(hop, asm.R0),
+		asm.Mov.Imm(hop, xdpRedirect),
 		asm.Mov.Imm(reason, int32(tierForwarded)),
-		asm.JEq.Imm(asm.R0, xdpRedirect, counted),
-		// The egress left the map since the lookup: the frame is
-		// rewritten already and cannot go to the kernel.
-		asm.Mov.Imm(hop, xdpDrop),
-		asm.Mov.Imm(reason, int32(tierDropBase+int(DropTxError))),
 		asm.Ja.Label(counted),
+		// Not forwarded by the FIB: a destination of this host (the
+		// local table's local and anycast routes), or no route.
+		asm.LoadMem(data, ctx, xdpMDData, asm.Word).WithSymbol("tier_not_fwded"),
+		asm.LoadMem(end, ctx, xdpMDDataEnd, asm.Word),
+		asm.Mov.Reg(x, data),
+		asm.Add.Imm(x, minFrame),
+		asm.JGT.Reg(x, end, short),
+		asm.LoadMem(x, data, offDst, asm.DWord),
+		asm.StoreMem(asm.RFP, -16, x, asm.DWord),
+		asm.LoadMem(x, data, offDst+8, asm.DWord),
+		asm.StoreMem(asm.RFP, -8, x, asm.DWord),
+		asm.LoadMapPtr(asm.R1, 0).WithReference(xdpLocalsName),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, -16),
+		asm.FnMapLookupElem.Call(),
+		asm.JNE.Imm(asm.R0, 0, "kernel_"+KernelLocal.String()),
+		asm.Ja.Label(label(KernelNoRoute)),
 		// Cannot happen (the prefix checked the length): for the verifier.
 		asm.Mov.Imm(reason, int32(KernelTruncated)).WithSymbol(short),
 		asm.Ja.Label(count),

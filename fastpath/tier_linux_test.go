@@ -78,7 +78,10 @@ func (o tierOutcome) String() string {
 func (e *tierEnv) decide(frame []byte) tierOutcome {
 	pass := func(r KernelReason) tierOutcome { return tierOutcome{action: xdpPass, counter: int(r)} }
 	info, known := e.ifaces[e.in]
-	c := classify(frame, len(frame), &info.MAC, e.locals)
+	c := classify(frame, len(frame), &info.MAC, nil) // the FIB knows the locals
+	if c.Action == ActionKernel && c.Kernel == KernelLocal {
+		panic("classify without locals said local")
+	}
 	if c.Action == ActionKernel {
 		return pass(c.Kernel)
 	}
@@ -102,6 +105,9 @@ func (e *tierEnv) decide(frame []byte) tierOutcome {
 		return pass(KernelForwardingOff)
 	}
 	d := netip.AddrFrom16([16]byte(dst))
+	if e.locals.isLocal((*[16]byte)(dst)) {
+		return pass(KernelLocal)
+	}
 	var r *tierRoute
 	for i := range e.routes {
 		if e.routes[i].prefix.Contains(d) && (r == nil || e.routes[i].prefix.Bits() > r.prefix.Bits()) {

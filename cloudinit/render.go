@@ -13,15 +13,14 @@ import (
 
 	"github.com/vrouter/vrouter/config"
 	"github.com/vrouter/vrouter/images"
+	"github.com/vrouter/vrouter/internal/ifname"
 )
 
 // Paths of what the user-data writes in the service VM.
 const (
 	ConfigPath    = config.DefaultPath // /etc/vrouter/vrouter.yaml
 	SysctlPath    = "/etc/sysctl.d/60-vrouter.conf"
-	UnitPath      = images.UnitPath
-	BinaryPath    = images.BinaryPath
-	RenameScript  = "/usr/local/lib/vrouter/rename-by-mac"
+	DebPath       = "/var/cache/vrouter/vrouter.deb" // --deb-url downloads here
 	networkdDir   = "/etc/systemd/network"
 	unitName      = "vrouter.service"
 	NovaMaxBase64 = 65535 // nova's limit on base64-encoded user-data
@@ -59,16 +58,13 @@ func ParseNIC(s string) (NIC, error) {
 	return NIC{Name: name, MAC: hw}, nil
 }
 
+// checkIfName is the interface-name rule, and no '=' (which separates the
+// name from the MAC in --match-mac).
 func checkIfName(name string) error {
-	if name == "" || len(name) > 15 || name == "." || name == ".." {
-		return fmt.Errorf("interface name %q must be 1 to 15 characters", name)
+	if strings.Contains(name, "=") {
+		return fmt.Errorf("interface name %q has '=', not allowed here", name)
 	}
-	for _, r := range name {
-		if r <= ' ' || r == '/' || r == ':' || r == '=' || r > '~' {
-			return fmt.Errorf("interface name %q has a character not allowed in Linux interface names", name)
-		}
-	}
-	return nil
+	return ifname.Check(name)
 }
 
 // Options selects what the user-data does.
@@ -81,7 +77,11 @@ type Options struct {
 	// URL, when set, makes the user-data download the binary from it
 	// instead of using the one baked into the image; SHA256 (hex) is then
 	// mandatory and checked before the binary is installed.
-	URL    string
+	URL string
+	// DebURL, when set, makes the user-data download the Debian package
+	// from it (SHA256 checked) and install it with apt, for images that
+	// do not have it. At most one of URL and DebURL.
+	DebURL string
 	SHA256 string
 	// NICs are named by MAC address (systemd .link files, and renamed at
 	// once on first boot).
@@ -106,7 +106,7 @@ func Build(opts Options) (*CloudConfig, *config.Config, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := checkInstall(opts.URL, opts.SHA256); err != nil {
+	if err := checkInstall(opts.URL, opts.DebURL, opts.SHA256); err != nil {
 		return nil, nil, err
 	}
 	if err := checkNICs(opts.NICs); err != nil {
@@ -142,9 +142,12 @@ func Build(opts Options) (*CloudConfig, *config.Config, error) {
 		})
 	}
 	if opts.URL != "" {
-		cc.WriteFiles = append(cc.WriteFiles, WriteFile{
-			Path: UnitPath, Content: string(images.Unit()), Owner: "root:root", Permissions: "0644",
-		})
+		// A stock image: the unit and the setup script come with the
+		// user-data, the binary from the URL.
+		cc.WriteFiles = append(cc.WriteFiles,
+			WriteFile{Path: images.LocalUnitPath, Content: string(images.UnitFor(images.LocalBinaryPath)), Owner: "root:root", Permissions: "0644"},
+			WriteFile{Path: images.LocalSetupPath, Content: string(images.SetupScript()), Owner: "root:root", Permissions: "0755"},
+		)
 	}
 	if cfg.Fastpath.Enabled && cfg.Fastpath.IO != config.FastpathIOPacket {
 		// The fast path's AF_XDP datapath needs CAP_BPF, bpf(2), AF_XDP
@@ -153,42 +156,42 @@ func Build(opts Options) (*CloudConfig, *config.Config, error) {
 			Path: images.XDPDropInPath, Content: string(images.XDPDropIn()), Owner: "root:root", Permissions: "0644",
 		})
 	}
-	if len(opts.NICs) > 0 {
-		cc.WriteFiles = append(cc.WriteFiles, WriteFile{
-			Path: RenameScript, Content: renameScript, Owner: "root:root", Permissions: "0755",
-		})
-	}
 
 	// runcmd: every entry is an argv list; the shell scripts are constants
 	// that take their values as positional parameters, never spliced in.
-	if opts.URL != "" {
-		cc.Runcmd = append(cc.Runcmd, []string{"sh", "-c", installScript, "vrouter-install",
-			BinaryPath, opts.URL, strings.ToLower(opts.SHA256)})
+	sum := strings.ToLower(opts.SHA256)
+	switch {
+	case opts.URL != "":
+		bin := images.LocalBinaryPath
+		cc.Runcmd = append(cc.Runcmd,
+			[]string{"sh", "-c", installScript, "vrouter-install", bin, opts.URL, sum},
+			[]string{images.LocalSetupPath},
+			[]string{bin, "check", "--config", ConfigPath},
+			[]string{"systemctl", "daemon-reload"},
+			[]string{"systemctl", "enable", unitName},
+			// restart, not start: a unit already running (cloud-init
+			// re-run) must pick up the new binary and config.
+			[]string{"systemctl", "restart", unitName},
+		)
+	case opts.DebURL != "":
+		cc.Runcmd = append(cc.Runcmd,
+			[]string{"sh", "-c", debInstallScript, "vrouter-install-deb", DebPath, opts.DebURL, sum},
+			[]string{images.SetupPath},
+			[]string{images.BinaryPath, "check", "--config", ConfigPath},
+			[]string{"systemctl", "enable", unitName},
+			[]string{"systemctl", "restart", unitName},
+		)
+	default:
+		// The image has the package: vrouter-setup and vrouter.service
+		// started right after cloud-init's init stage wrote these files.
+		// Here the config's problems reach the console, and a unit that
+		// is not running yet (an image that does not enable it) starts.
+		cc.Runcmd = append(cc.Runcmd,
+			[]string{images.BinaryPath, "check", "--config", ConfigPath},
+			[]string{"systemctl", "enable", unitName},
+			[]string{"systemctl", "start", unitName},
+		)
 	}
-	if len(opts.NICs) > 0 {
-		argv := []string{RenameScript}
-		for _, n := range opts.NICs {
-			argv = append(argv, n.Name+"="+n.MAC.String())
-		}
-		cc.Runcmd = append(cc.Runcmd, argv)
-	}
-	if len(cfg.Interfaces) > 0 {
-		// Hand the router's interfaces from networkd (configured from
-		// network_data.json at first boot) to vrouter.
-		cc.Runcmd = append(cc.Runcmd, []string{"networkctl", "reload"})
-	}
-	if cc.File(SysctlPath) != nil {
-		cc.Runcmd = append(cc.Runcmd, []string{"sysctl", "-p", SysctlPath})
-	}
-	cc.Runcmd = append(cc.Runcmd,
-		// Prints every config problem as FILE:LINE:COL on the console.
-		[]string{BinaryPath, "check", "--config", ConfigPath},
-		[]string{"systemctl", "daemon-reload"},
-		[]string{"systemctl", "enable", unitName},
-		// restart, not start: a unit already running (enabled by hand in
-		// the image, or cloud-init re-run) must pick up the new config.
-		[]string{"systemctl", "restart", unitName},
-	)
 	return cc, cfg, nil
 }
 
@@ -235,19 +238,25 @@ func CheckSize(data []byte) error {
 	return nil
 }
 
-func checkInstall(rawURL, sum string) error {
-	if rawURL == "" {
+func checkInstall(rawURL, debURL, sum string) error {
+	flag, what := "--url", "binary"
+	switch {
+	case rawURL != "" && debURL != "":
+		return errors.New("--url and --deb-url exclude each other: install the binary or the Debian package")
+	case debURL != "":
+		flag, what, rawURL = "--deb-url", "package", debURL
+	case rawURL == "":
 		if sum != "" {
-			return errors.New("--sha256 is only meaningful with --url")
+			return errors.New("--sha256 is only meaningful with --url or --deb-url")
 		}
 		return nil
 	}
 	u, err := url.Parse(rawURL)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return fmt.Errorf("--url %q: want an http:// or https:// URL", rawURL)
+		return fmt.Errorf("%s %q: want an http:// or https:// URL", flag, rawURL)
 	}
 	if sum == "" {
-		return fmt.Errorf("--url needs --sha256: the downloaded binary runs as a network daemon and must be checked (sha256sum vrouter)")
+		return fmt.Errorf("%s needs --sha256: the downloaded %s runs as a network daemon and must be checked (sha256sum FILE)", flag, what)
 	}
 	if b, err := hex.DecodeString(sum); err != nil || len(b) != 32 {
 		return fmt.Errorf("--sha256 %q: want 64 hexadecimal digits (the output of sha256sum)", sum)
@@ -346,13 +355,15 @@ func unmanagedFile(name string) string {
 	)
 }
 
-// installScript downloads $2 to $1 with curl or wget, checks it against
-// the SHA-256 in $3 and installs it mode 0755. A mismatch leaves no binary
-// behind, so vrouter.service fails instead of running unchecked code.
-const installScript = `set -eu
+// fetchScript downloads $2 to $1.download with curl or wget and checks it
+// against the SHA-256 in $3; the download is removed on any exit, so a
+// mismatch leaves nothing behind. installScript and debInstallScript
+// continue it.
+const fetchScript = `set -eu
 dst=$1 url=$2 sum=$3
 tmp=$dst.download
 trap 'rm -f "$tmp"' EXIT
+mkdir -p "$(dirname "$dst")"
 if command -v curl >/dev/null 2>&1; then
 	curl -fsSL --retry 5 --retry-delay 2 --retry-connrefused -o "$tmp" "$url"
 elif command -v wget >/dev/null 2>&1; then
@@ -365,49 +376,23 @@ if ! printf '%s  %s\n' "$sum" "$tmp" | sha256sum -c --strict --status -; then
 	echo "vrouter: $url does not have SHA-256 $sum; not installed" >&2
 	exit 1
 fi
-install -m 0755 -o root -g root "$tmp" "$dst"
+`
+
+// installScript installs the checked binary at $1, mode 0755. A mismatch
+// leaves no binary behind, so vrouter.service fails instead of running
+// unchecked code.
+const installScript = fetchScript + `install -m 0755 -o root -g root "$tmp" "$dst"
 echo "vrouter: installed $dst from $url (sha256 $sum)"
 `
 
-// renameScript renames NICs by MAC: arguments are NAME=MAC. It first moves
-// every NIC that is not yet right to a temporary name, so swaps (eth0 <->
-// eth1) work, then gives each its name. The .link files do the same on
-// later boots, before anything uses the links.
-const renameScript = `#!/bin/sh
-# Written by vrouter cloudinit. Usage: rename-by-mac NAME=MAC...
-set -eu
-by_mac() {
-	for d in /sys/class/net/*; do
-		[ -e "$d/device" ] || continue
-		if [ "$(cat "$d/address")" = "$1" ]; then
-			echo "${d##*/}"
-			return 0
-		fi
-	done
-	echo "rename-by-mac: no network device has MAC $1" >&2
-	return 1
-}
-i=0
-for pair in "$@"; do
-	name=${pair%%=*} mac=${pair#*=}
-	cur=$(by_mac "$mac")
-	if [ "$cur" != "$name" ]; then
-		ip link set dev "$cur" down
-		ip link set dev "$cur" name "vrtmp$i"
-	fi
-	i=$((i + 1))
-done
-for pair in "$@"; do
-	name=${pair%%=*} mac=${pair#*=}
-	cur=$(by_mac "$mac")
-	if [ "$cur" != "$name" ]; then
-		if [ -e "/sys/class/net/$name" ]; then
-			echo "rename-by-mac: cannot name $mac $name: another device has that name" >&2
-			exit 1
-		fi
-		ip link set dev "$cur" name "$name"
-		ip link set dev "$name" up
-		echo "rename-by-mac: $mac is now $name"
-	fi
-done
+// debInstallScript installs the checked Debian package (kept at $1) with
+// apt, which brings its dependencies, or dpkg where apt is missing.
+const debInstallScript = fetchScript + `mv "$tmp" "$dst"
+export DEBIAN_FRONTEND=noninteractive
+if command -v apt-get >/dev/null 2>&1; then
+	apt-get install -y --no-install-recommends "$dst"
+else
+	dpkg -i "$dst"
+fi
+echo "vrouter: installed the package $dst from $url (sha256 $sum)"
 `

@@ -26,6 +26,7 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 const (
 	testSHA = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 	testURL = "https://downloads.example.org/vrouter/v1.0.0/vrouter-linux-amd64"
+	testDeb = "https://downloads.example.org/vrouter/v1.0.0/vrouter_1.0.0_amd64.deb"
 )
 
 func mustMAC(t *testing.T, s string) net.HardwareAddr {
@@ -61,8 +62,11 @@ func goldenCases(t *testing.T) []struct {
 		{"default", Options{}},
 		{"match-mac", Options{NICs: nics}},
 		{"url", Options{URL: testURL, SHA256: testSHA}},
+		{"deb-url", Options{DebURL: testDeb, SHA256: testSHA, NICs: nics}},
 		{"config-file", Options{ConfigName: "testdata/ndproxy.yaml", Config: readTestdata(t, "ndproxy.yaml")}},
 		{"fastpath", Options{ConfigName: "testdata/fastpath.yaml", Config: readTestdata(t, "fastpath.yaml")}},
+		{"dhcpv6-stateless", Options{ConfigName: "testdata/dhcpv6-stateless.yaml", Config: readTestdata(t, "dhcpv6-stateless.yaml"), NICs: nics}},
+		{"dhcpv6-stateful", Options{ConfigName: "testdata/dhcpv6-stateful.yaml", Config: readTestdata(t, "dhcpv6-stateful.yaml"), NICs: nics}},
 		{"multipart", Options{NICs: nics, Parts: []Part{
 			{Filename: "hello.sh", ContentType: "text/x-shellscript", Content: []byte("#!/bin/sh\necho hello from a part\n")},
 		}}},
@@ -238,13 +242,21 @@ func TestContent(t *testing.T) {
 	if strings.Index(sys.Content, "accept_ra") > strings.Index(sys.Content, "forwarding = 1") {
 		t.Error("accept_ra=2 must come before forwarding=1 (forwarding on with accept_ra=1 drops the RA-learned default route)")
 	}
-	// Baked mode: the unit comes with the image, no download.
-	if cc.File(UnitPath) != nil {
-		t.Error("baked mode must not install the unit")
+	// Baked mode: the unit and the setup script come with the image's
+	// package, and the unit is already running when runcmd runs: start,
+	// never restart (a restart withdraws the router for a moment).
+	for _, p := range []string{images.LocalUnitPath, images.LocalSetupPath} {
+		if cc.File(p) != nil {
+			t.Errorf("baked mode must not write %s", p)
+		}
 	}
-	last := cc.Runcmd[len(cc.Runcmd)-1]
-	if diff := cmp.Diff([]string{"systemctl", "restart", "vrouter.service"}, last); diff != "" {
-		t.Errorf("last runcmd (-want +got):\n%s", diff)
+	want := [][]string{
+		{images.BinaryPath, "check", "--config", ConfigPath},
+		{"systemctl", "enable", "vrouter.service"},
+		{"systemctl", "start", "vrouter.service"},
+	}
+	if diff := cmp.Diff(want, cc.Runcmd); diff != "" {
+		t.Errorf("runcmd (-want +got):\n%s", diff)
 	}
 }
 
@@ -287,12 +299,42 @@ func TestURLMode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f := cc.File(UnitPath); f == nil || !strings.Contains(f.Content, "Type=notify") {
-		t.Errorf("URL mode must install the unit file, got %+v", f)
+	f := cc.File(images.LocalUnitPath)
+	if f == nil || !strings.Contains(f.Content, "\nExecStart="+images.LocalBinaryPath+" run\n") {
+		t.Errorf("URL mode must install the unit running %s, got %+v", images.LocalBinaryPath, f)
+	}
+	if f := cc.File(images.LocalSetupPath); f == nil || f.Content != string(images.SetupScript()) || f.Permissions != "0755" {
+		t.Errorf("URL mode must install the setup script at %s, got %+v", images.LocalSetupPath, f)
 	}
 	first := cc.Runcmd[0]
-	if n := len(first); n < 3 || first[n-3] != BinaryPath || first[n-2] != testURL || first[n-1] != testSHA {
+	if n := len(first); n < 3 || first[n-3] != images.LocalBinaryPath || first[n-2] != testURL || first[n-1] != testSHA {
 		t.Errorf("first runcmd must download %s with sha256 %s, got %q", testURL, testSHA, first)
+	}
+	if diff := cmp.Diff([]string{images.LocalSetupPath}, cc.Runcmd[1]); diff != "" {
+		t.Errorf("second runcmd must be the setup script (-want +got):\n%s", diff)
+	}
+}
+
+func TestDebURLMode(t *testing.T) {
+	cc, _, err := Build(Options{DebURL: testDeb, SHA256: testSHA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The package brings the unit and the setup script.
+	for _, p := range []string{images.LocalUnitPath, images.LocalSetupPath, images.UnitPath} {
+		if cc.File(p) != nil {
+			t.Errorf("--deb-url must not write %s: the package has it", p)
+		}
+	}
+	want := [][]string{
+		{"sh", "-c", debInstallScript, "vrouter-install-deb", DebPath, testDeb, testSHA},
+		{images.SetupPath},
+		{images.BinaryPath, "check", "--config", ConfigPath},
+		{"systemctl", "enable", "vrouter.service"},
+		{"systemctl", "restart", "vrouter.service"},
+	}
+	if diff := cmp.Diff(want, cc.Runcmd); diff != "" {
+		t.Errorf("runcmd (-want +got):\n%s", diff)
 	}
 }
 
@@ -304,8 +346,12 @@ func TestRefused(t *testing.T) {
 	}{
 		{"url without sha256", Options{URL: testURL}, "--url needs --sha256"},
 		{"bad sha256", Options{URL: testURL, SHA256: "abc"}, "64 hexadecimal digits"},
-		{"sha256 without url", Options{SHA256: testSHA}, "only meaningful with --url"},
+		{"sha256 without url", Options{SHA256: testSHA}, "only meaningful with --url or --deb-url"},
 		{"ftp url", Options{URL: "ftp://x/vrouter", SHA256: testSHA}, "http:// or https://"},
+		{"deb-url without sha256", Options{DebURL: testDeb}, "--deb-url needs --sha256"},
+		{"deb-url bad sha256", Options{DebURL: testDeb, SHA256: testSHA[1:]}, "64 hexadecimal digits"},
+		{"deb-url relative", Options{DebURL: "vrouter.deb", SHA256: testSHA}, `--deb-url "vrouter.deb": want an http:// or https:// URL`},
+		{"url and deb-url", Options{URL: testURL, DebURL: testDeb, SHA256: testSHA}, "--url and --deb-url exclude each other"},
 		{"bad config", Options{ConfigName: "bad.yaml", Config: []byte("interfaces:\n  eth0:\n    role: upstreem\n")},
 			"bad.yaml:3:11: interfaces.eth0.role:"},
 		{"unknown key", Options{ConfigName: "bad.yaml", Config: []byte("forwardin: true\n")}, "bad.yaml:1:1: forwardin"},
@@ -444,5 +490,65 @@ func TestInstallScript(t *testing.T) {
 	st, err := os.Stat(dst)
 	if err != nil || st.Mode().Perm() != 0o755 {
 		t.Errorf("installed binary: %v, mode %v", err, st.Mode())
+	}
+}
+
+// TestDebInstallScript runs the --deb-url runcmd against a local HTTP
+// server with a fake apt-get on PATH: a wrong checksum must never reach
+// apt and leave nothing behind; the right one installs the kept file.
+func TestDebInstallScript(t *testing.T) {
+	curl, err := exec.LookPath("curl")
+	if err != nil {
+		t.Skip("needs curl")
+	}
+	payload := []byte("!<arch>\nnot really a package\n")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(payload) }))
+	defer srv.Close()
+	bin := t.TempDir()
+	aptLog := filepath.Join(bin, "apt.log")
+	if err := os.WriteFile(filepath.Join(bin, "apt-get"), []byte("#!/bin/sh\necho \"$*\" >>"+aptLog+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, tool := range []string{"sh", "mkdir", "dirname", "rm", "mv", "sha256sum", "printf"} {
+		p, err := exec.LookPath(tool)
+		if err != nil {
+			t.Skipf("needs %s", tool)
+		}
+		if err := os.Symlink(p, filepath.Join(bin, tool)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(curl, filepath.Join(bin, "curl")); err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(t.TempDir(), "cache", "vrouter.deb")
+	run := func(sum string) (string, error) {
+		cmd := exec.Command("sh", "-c", debInstallScript, "vrouter-install-deb", dst, srv.URL+"/vrouter.deb", sum)
+		cmd.Env = []string{"PATH=" + bin}
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	out, err := run(testSHA)
+	if err == nil || !strings.Contains(out, "does not have SHA-256") {
+		t.Errorf("wrong checksum: err %v, output %q", err, out)
+	}
+	if _, err := os.Stat(aptLog); !os.IsNotExist(err) {
+		t.Error("wrong checksum reached apt-get")
+	}
+	if ents, _ := os.ReadDir(filepath.Dir(dst)); len(ents) != 0 {
+		t.Errorf("wrong checksum left %v behind", ents)
+	}
+	if out, err := run(sha256Hex(payload)); err != nil {
+		t.Fatalf("right checksum: %v: %s", err, out)
+	}
+	got, err := os.ReadFile(aptLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "install -y --no-install-recommends " + dst + "\n"; string(got) != want {
+		t.Errorf("apt-get called with %q, want %q", got, want)
+	}
+	if b, err := os.ReadFile(dst); err != nil || !bytes.Equal(b, payload) {
+		t.Errorf("package kept at %s: %q, %v", dst, b, err)
 	}
 }

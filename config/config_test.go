@@ -47,6 +47,7 @@ func TestDefaultIsReferenceScenario(t *testing.T) {
 						Prefix:            netip.MustParsePrefix("2001:db8:0:2::/64"),
 						OnLink:            true,
 						Autonomous:        true,
+						AutonomousSet:     true,
 						ValidLifetime:     86400 * time.Second,
 						PreferredLifetime: 14400 * time.Second,
 					}},
@@ -159,17 +160,17 @@ func TestErrors(t *testing.T) {
 		{
 			name: "unknown key",
 			src:  "interfaces:\n  eth1:\n    role: downstream\n    adresses: [2001:db8::1/64]\n",
-			want: []string{"f.yaml:4:5: interfaces.eth1.adresses: unknown field (allowed: addresses, advertise, mtu, role)"},
+			want: []string{"f.yaml:4:5: interfaces.eth1.adresses: unknown field (allowed: addresses, advertise, delegated, dhcpv6, mtu, prefix_delegation, role)"},
 		},
 		{
 			name: "fastpath io",
-			src:  "fastpath:\n  enabled: true\n  io: xdp\n",
-			want: []string{`f.yaml:3:7: fastpath.io: must be "auto", "af_xdp" or "af_packet", got "xdp"`},
+			src:  "fastpath:\n  enabled: true\n  io: ebpf\n",
+			want: []string{`f.yaml:3:7: fastpath.io: must be "auto", "xdp", "af_xdp" or "af_packet", got "ebpf"`},
 		},
 		{
 			name: "unknown top-level key",
 			src:  "forwading: true\n",
-			want: []string{"f.yaml:1:1: forwading: unknown field (allowed: fastpath, forwarding, interfaces, metrics, ndproxy)"},
+			want: []string{"f.yaml:1:1: forwading: unknown field (allowed: fastpath, forwarding, ha, interfaces, metrics, ndproxy)"},
 		},
 		{
 			name: "wrong types",
@@ -349,6 +350,16 @@ func TestErrors(t *testing.T) {
 			want: []string{"f.yaml:1:1: must be a mapping, got a list"},
 		},
 	}
+	runErrorTests(t, tests)
+}
+
+// runErrorTests parses each src as "f.yaml" and compares every error line.
+func runErrorTests(t *testing.T, tests []struct {
+	name string
+	src  string
+	want []string
+}) {
+	t.Helper()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := Parse("f.yaml", []byte(tt.src))
@@ -363,6 +374,19 @@ func TestErrors(t *testing.T) {
 		})
 	}
 }
+
+// mustParse parses src and fails the test on any error.
+func mustParse(t *testing.T, src string) *Config {
+	t.Helper()
+	c, err := Parse("t.yaml", []byte(src))
+	if err != nil {
+		t.Fatalf("Parse:\n%v", err)
+	}
+	return c
+}
+
+// cmpConfig compares decoded values (netip types and empty slices).
+var cmpConfig = []cmp.Option{cmpopts.EquateComparable(netip.Prefix{}, netip.Addr{}), cmpopts.EquateEmpty()}
 
 func TestAdvertiseNewOptions(t *testing.T) {
 	c, err := Parse("t.yaml", []byte(`
@@ -409,6 +433,41 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("interfaces:\n  eth1:\n    role: downstream\n    advertise: {prefixes: [{prefix: ::/64}], rdnss: [{servers: [2001:db8::53]}]}\n"))
 	f.Add([]byte("ndproxy: [{upstream: a, downstream: b, prefix: 2001:db8::/64}]\nfastpath: {enabled: true, cpus: [1]}\n"))
 	f.Add([]byte("a: &x [*x]\n"))
+	f.Add([]byte("fastpath: {enabled: true, interfaces: [eth0], io: xdp}\n"))
+	f.Add([]byte(`interfaces:
+  eth1:
+    role: downstream
+    addresses: [2001:db8:0:2::1/64]
+    advertise: {prefixes: [{prefix: 2001:db8:0:2::/64}], rdnss: [{servers: [2001:db8::53]}], dnssl: [{domains: [example.org]}]}
+    dhcpv6:
+      mode: stateful
+      rapid_commit: true
+      preferred_lifetime: 1000s
+      t1: 400s
+      pools: [{start: "2001:db8:0:2::1000", end: "2001:db8:0:2::1fff"}]
+      hosts:
+        - {mac: "fa:16:3e:33:33:33", address: "2001:db8:0:2::33", hostname: vm1}
+        - {duid: "00:03:00:01:fa:16:3e:44:44:44", address: "2001:db8:0:2::44"}
+`))
+	f.Add([]byte("interfaces:\n  eth1:\n    role: downstream\n    advertise: {other_config: true}\n    dhcpv6: {mode: stateless, information_refresh_time: 600s}\n"))
+	f.Add([]byte(`interfaces:
+  eth0: {role: upstream, prefix_delegation: {length: 60, release_on_stop: true}}
+  eth1:
+    role: downstream
+    delegated: {from: eth0, subnet_id: 2}
+    dhcpv6: {mode: stateful, pools: [{start: "::1000", end: "::1fff"}], hosts: [{mac: "fa:16:3e:33:33:33", address: "::33"}]}
+`))
+	f.Add([]byte(`interfaces:
+  eth0: {role: upstream, addresses: [2001:db8:0:1::fe/64]}
+  eth1: {role: downstream, addresses: [2001:db8:0:2::2/64]}
+ha:
+  vrid: 51
+  priority: 200
+  advert_interval: 100ms
+  interfaces:
+    eth1: {virtual_addresses: ["fe80::1", "2001:db8:0:2::1/64"]}
+    eth0: {virtual_addresses: ["fe80::1", "2001:db8:0:1::1"]}
+`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := Parse("fuzz.yaml", data)
 		if err != nil {
@@ -424,6 +483,12 @@ func FuzzParse(f *testing.F) {
 			return
 		}
 		for _, ifc := range c.Interfaces {
+			checkDHCPv6Invariants(t, &ifc)
+			if dl := ifc.Delegated; dl != nil {
+				if up := c.Interface(dl.From); up == nil || up.Role != RoleUpstream || up.PrefixDelegation == nil {
+					t.Fatalf("accepted delegated from %q, not an upstream with prefix_delegation", dl.From)
+				}
+			}
 			if a := ifc.Advertise; a != nil {
 				if a.MinInterval > a.MaxInterval || a.MaxInterval < 4*time.Second || a.MaxInterval > 1800*time.Second {
 					t.Fatalf("accepted out-of-range intervals: %+v", a)
@@ -435,11 +500,69 @@ func FuzzParse(f *testing.F) {
 				}
 			}
 		}
+		if h := c.HA; h != nil {
+			if h.VRID == 0 || h.Priority == 0 || h.AdvertInterval < 10*time.Millisecond || h.AdvertInterval > 40950*time.Millisecond || h.AdvertInterval%(10*time.Millisecond) != 0 || len(h.Interfaces) == 0 {
+				t.Fatalf("accepted ha %+v", h)
+			}
+			for _, hi := range h.Interfaces {
+				if c.Interface(hi.Name) == nil || len(hi.VirtualAddresses) == 0 || !hi.VirtualAddresses[0].Addr().IsLinkLocalUnicast() {
+					t.Fatalf("accepted ha interface %+v", hi)
+				}
+			}
+		}
 	})
 }
 
+// checkDHCPv6Invariants fails when an accepted config breaks a rule of
+// DESIGN §4.1 that the decoder must enforce.
+func checkDHCPv6Invariants(t *testing.T, ifc *Interface) {
+	t.Helper()
+	dh := ifc.DHCPv6
+	if dh == nil {
+		return
+	}
+	if ifc.Role != RoleDownstream {
+		t.Fatalf("accepted dhcpv6 on role %q", ifc.Role)
+	}
+	if dh.InformationRefreshTime < minIRT {
+		t.Fatalf("accepted information_refresh_time %s", dh.InformationRefreshTime)
+	}
+	a := ifc.Advertise
+	switch dh.Mode {
+	case DHCPv6Stateless:
+		if a != nil && !a.OtherConfig {
+			t.Fatal("stateless dhcpv6 with O=0")
+		}
+		if len(dh.Pools)+len(dh.Hosts) != 0 || dh.PreferredLifetime != 0 {
+			t.Fatalf("stateless dhcpv6 with stateful fields: %+v", dh)
+		}
+	case DHCPv6Stateful:
+		if a != nil && (!a.Managed || !a.OtherConfig) {
+			t.Fatal("stateful dhcpv6 without M=1 O=1")
+		}
+		if !(0 < dh.T1 && dh.T1 <= dh.T2 && dh.T2 <= dh.PreferredLifetime && dh.PreferredLifetime <= dh.ValidLifetime) {
+			t.Fatalf("accepted times T1 %s T2 %s preferred %s valid %s", dh.T1, dh.T2, dh.PreferredLifetime, dh.ValidLifetime)
+		}
+		if len(dh.Pools)+len(dh.Hosts) == 0 {
+			t.Fatal("stateful dhcpv6 without pools or hosts")
+		}
+		for _, p := range dh.Pools {
+			if p.End.Less(p.Start) || isSuffix(p.Start) != (ifc.Delegated != nil) {
+				t.Fatalf("accepted pool %s-%s (delegated %v)", p.Start, p.End, ifc.Delegated != nil)
+			}
+		}
+		for _, h := range dh.Hosts {
+			if (h.MAC == nil) == (h.DUID == nil) || isSuffix(h.Address) != (ifc.Delegated != nil) {
+				t.Fatalf("accepted host %+v (delegated %v)", h, ifc.Delegated != nil)
+			}
+		}
+	default:
+		t.Fatalf("accepted dhcpv6 mode %q", dh.Mode)
+	}
+}
+
 func TestFastpathIO(t *testing.T) {
-	for _, io := range []string{FastpathIOAuto, FastpathIOAFXDP, FastpathIOPacket} {
+	for _, io := range []string{FastpathIOAuto, FastpathIOXDP, FastpathIOAFXDP, FastpathIOPacket} {
 		c, err := Parse("t.yaml", []byte("fastpath:\n  enabled: true\n  interfaces: [eth0, eth1]\n  io: "+io+"\n"))
 		if err != nil {
 			t.Fatal(err)
@@ -447,5 +570,63 @@ func TestFastpathIO(t *testing.T) {
 		if c.Fastpath.IO != io {
 			t.Errorf("io %q parsed as %q", io, c.Fastpath.IO)
 		}
+	}
+}
+
+// defaultExamples returns the commented examples at the end of default.yaml,
+// uncommented: one config per block of "# " lines, the "##" notes left out.
+func defaultExamples(t *testing.T) []string {
+	t.Helper()
+	_, tail, ok := strings.Cut(string(DefaultYAML()), "# Examples, commented out.")
+	if !ok {
+		t.Fatal("default.yaml has no examples section")
+	}
+	_, tail, _ = strings.Cut(tail, "\n") // the rest of the heading line
+	var blocks []string
+	var cur strings.Builder
+	flush := func() {
+		if cur.Len() > 0 {
+			blocks = append(blocks, cur.String())
+			cur.Reset()
+		}
+	}
+	for _, line := range strings.Split(tail, "\n") {
+		switch {
+		case strings.HasPrefix(line, "##"):
+			flush()
+		case strings.HasPrefix(line, "# "):
+			cur.WriteString(line[2:] + "\n")
+		case line != "" && line != "#":
+			t.Fatalf("line %q in the examples is neither an example (\"# \") nor a note (\"##\")", line)
+		}
+	}
+	flush()
+	return blocks[1:] // the first block is the section's introduction
+}
+
+func TestDefaultExamples(t *testing.T) {
+	ex := defaultExamples(t)
+	if len(ex) != 4 {
+		t.Fatalf("got %d examples, want 4 (dhcpv6 stateless, stateful, prefix delegation, ha):\n%s", len(ex), strings.Join(ex, "\n---\n"))
+	}
+	var cs []*Config
+	for i, src := range ex {
+		c, err := Parse("example", []byte(src))
+		if err != nil {
+			t.Fatalf("example %d does not parse:\n%s\n%v", i, src, err)
+		}
+		cs = append(cs, c)
+	}
+	if a := cs[0].Interface("eth1").Advertise; cs[0].Interface("eth1").DHCPv6.Mode != DHCPv6Stateless || !a.OtherConfig || a.Managed {
+		t.Errorf("stateless example: %+v", cs[0].Interface("eth1"))
+	}
+	if eth1 := cs[1].Interface("eth1"); eth1.DHCPv6.Mode != DHCPv6Stateful || eth1.Advertise.Prefixes[0].Autonomous || len(eth1.DHCPv6.Hosts) != 2 {
+		t.Errorf("stateful example: %+v", eth1)
+	}
+	if eth1 := cs[2].Interface("eth1"); eth1.Delegated == nil || cs[2].Interface("eth0").PrefixDelegation == nil {
+		t.Errorf("prefix delegation example: %+v", eth1)
+	}
+	if h := cs[3].HA; h == nil || h.Priority != 200 || len(h.Interfaces) != 2 {
+		t.Errorf("ha example: %+v", h)
 	}
 }

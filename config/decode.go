@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/vrouter/vrouter/internal/ifname"
 )
 
 // Infinity is the lifetime value 0xffffffff seconds (RFC 4861 §4.6.2),
@@ -23,7 +25,7 @@ const (
 	minMaxInterval     = 4 * time.Second
 	maxMaxInterval     = 1800 * time.Second
 	minMinInterval     = 3 * time.Second
-	maxRouterLifetime  = 9000 * time.Second
+	maxRouterLifetime  = MaxRouterLifetime
 	maxReachableTime   = 3600 * time.Second
 	defaultMaxInterval = 600 * time.Second
 	minLinkMTU         = 1280
@@ -35,6 +37,12 @@ type decoder struct {
 	file      string
 	errs      Errors
 	addrNodes []addrNode
+	pos       positions
+	// ifaceKeys holds every interface name written (valid or not), so that
+	// cross-checks say nothing about one that has errors of its own.
+	ifaceKeys   map[string]bool
+	delegations []*delegation
+	haSec       *haSection
 }
 
 func (d *decoder) errorf(n *yaml.Node, path, format string, args ...any) {
@@ -48,7 +56,7 @@ func (d *decoder) errorf(n *yaml.Node, path, format string, args ...any) {
 var yamlLine = regexp.MustCompile(`^yaml: (?:line (\d+): )?(.*)$`)
 
 func parse(name string, data []byte) (*Config, error) {
-	d := &decoder{file: name}
+	d := &decoder{file: name, ifaceKeys: map[string]bool{}}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		line, msg := 1, err.Error()
@@ -65,6 +73,7 @@ func parse(name string, data []byte) (*Config, error) {
 		return cfg, nil // an empty file configures nothing
 	}
 	d.config(doc.Content[0], cfg)
+	cfg.Positions = Positions{d.pos}
 	d.crossCheck(cfg)
 	if len(d.errs) > 0 {
 		d.errs.sort()
@@ -100,6 +109,7 @@ func (d *decoder) mapping(n *yaml.Node, path string, fs fields) {
 			continue
 		}
 		seen[k.Value] = true
+		d.at(p, k, v)
 		h, ok := fs[k.Value]
 		if !ok {
 			d.errorf(k, p, "unknown field (allowed: %s)", allowed(fs))
@@ -159,7 +169,9 @@ func (d *decoder) sequence(n *yaml.Node, path string, each func(i int, v *yaml.N
 		return
 	}
 	for i, v := range n.Content {
-		each(i, v, fmt.Sprintf("%s[%d]", path, i))
+		p := fmt.Sprintf("%s[%d]", path, i)
+		d.at(p, v, v)
+		each(i, v, p)
 	}
 }
 
@@ -324,24 +336,12 @@ func (d *decoder) preference(n *yaml.Node, path string) (Preference, bool) {
 	return "", false
 }
 
-func validIfName(s string) bool {
-	if s == "" || len(s) > 15 || s == "." || s == ".." {
-		return false
-	}
-	for _, r := range s {
-		if r == '/' || r == ':' || r <= ' ' || r > '~' {
-			return false
-		}
-	}
-	return true
-}
-
 func (d *decoder) ifName(n *yaml.Node, path string) (string, bool) {
 	s, ok := d.str(n, path)
 	if !ok {
 		return "", false
 	}
-	if !validIfName(s) {
+	if !ifname.Valid(s) {
 		d.errorf(n, path, "invalid interface name %q (1-15 characters, no '/', ':' or spaces)", s)
 		return "", false
 	}
@@ -379,6 +379,10 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 		"ndproxy":  func(k, v *yaml.Node, p string) { d.ndproxies(v, p, c) },
 		"fastpath": func(k, v *yaml.Node, p string) { d.fastpath(v, p, &c.Fastpath) },
 		"metrics":  func(k, v *yaml.Node, p string) { d.metrics(v, p, &c.Metrics) },
+		"ha": func(k, v *yaml.Node, p string) {
+			d.haSec = d.ha(k, v, p)
+			c.HA = d.haSec.cfg
+		},
 	})
 }
 
@@ -401,7 +405,9 @@ func (d *decoder) interfaces(n *yaml.Node, path string, c *Config) {
 			continue
 		}
 		seen[k.Value] = true
-		if !validIfName(k.Value) || k.Tag != "!!str" {
+		d.at(p, k, v)
+		d.ifaceKeys[k.Value] = true
+		if !ifname.Valid(k.Value) || k.Tag != "!!str" {
 			d.errorf(k, p, "invalid interface name %q (1-15 characters, no '/', ':' or spaces)", k.Value)
 			continue
 		}
@@ -415,6 +421,9 @@ func (d *decoder) interfaces(n *yaml.Node, path string, c *Config) {
 func (d *decoder) iface(key, n *yaml.Node, path string, ifc *Interface) bool {
 	before := len(d.errs)
 	var hasRole bool
+	var advN advertiseNodes
+	var dhcp *dhcpv6Section
+	var pdKey, delegatedKey *yaml.Node
 	d.mapping(n, path, fields{
 		"role": func(k, v *yaml.Node, p string) {
 			s, ok := d.scalar(v, p, "upstream or downstream")
@@ -433,7 +442,7 @@ func (d *decoder) iface(key, n *yaml.Node, path string, ifc *Interface) bool {
 			d.sequence(v, p, func(i int, e *yaml.Node, p string) {
 				if a, ok := d.ifaceAddr(e, p); ok {
 					ifc.Addresses = append(ifc.Addresses, a)
-					d.addrNodes = append(d.addrNodes, addrNode{a, e, p})
+					d.addrNodes = append(d.addrNodes, addrNode{a, e, p, ifc.Name})
 				}
 			})
 		},
@@ -447,7 +456,17 @@ func (d *decoder) iface(key, n *yaml.Node, path string, ifc *Interface) bool {
 			}
 		},
 		"advertise": func(k, v *yaml.Node, p string) {
-			ifc.Advertise = d.advertise(v, p)
+			ifc.Advertise, advN = d.advertise(v, p)
+		},
+		"dhcpv6": func(k, v *yaml.Node, p string) {
+			dhcp = d.dhcpv6(k, v, p)
+			ifc.DHCPv6 = dhcp.cfg
+		},
+		"prefix_delegation": func(k, v *yaml.Node, p string) {
+			ifc.PrefixDelegation, pdKey = d.prefixDelegation(v, p), k
+		},
+		"delegated": func(k, v *yaml.Node, p string) {
+			ifc.Delegated, delegatedKey = d.delegated(ifc.Name, k, v, p).cfg, k
 		},
 	})
 	if !hasRole && n.Kind == yaml.MappingNode {
@@ -456,11 +475,27 @@ func (d *decoder) iface(key, n *yaml.Node, path string, ifc *Interface) bool {
 	if isNull(n) {
 		d.errorf(key, path+".role", "missing (upstream or downstream)")
 	}
+	if pdKey != nil && ifc.Role == RoleDownstream {
+		d.errorf(pdKey, path+".prefix_delegation", "only on role upstream (%s is downstream)", ifc.Name)
+	}
+	if delegatedKey != nil && ifc.Role == RoleUpstream {
+		d.errorf(delegatedKey, path+".delegated", "only on role downstream (%s is upstream)", ifc.Name)
+	}
+	if dhcp != nil && ifc.Role != "" {
+		d.checkDHCPv6(ifc, dhcp, advN)
+	}
 	return len(d.errs) == before
 }
 
-func (d *decoder) advertise(n *yaml.Node, path string) *Advertise {
+// advertiseNodes tells where RA flags were written explicitly (nil: not
+// written), for the checks against the interface's dhcpv6 mode.
+type advertiseNodes struct {
+	managed, otherConfig *nodeAt
+}
+
+func (d *decoder) advertise(n *yaml.Node, path string) (*Advertise, advertiseNodes) {
 	a := &Advertise{Preference: PreferenceMedium, HopLimit: 64}
+	var an advertiseNodes
 	var minN, maxN, lifeN *yaml.Node
 	var haveMin, haveLife bool
 	a.MaxInterval = defaultMaxInterval
@@ -491,12 +526,12 @@ func (d *decoder) advertise(n *yaml.Node, path string) *Advertise {
 		},
 		"managed": func(k, v *yaml.Node, p string) {
 			if b, ok := d.boolean(v, p); ok {
-				a.Managed = b
+				a.Managed, an.managed = b, &nodeAt{v, p}
 			}
 		},
 		"other_config": func(k, v *yaml.Node, p string) {
 			if b, ok := d.boolean(v, p); ok {
-				a.OtherConfig = b
+				a.OtherConfig, an.otherConfig = b, &nodeAt{v, p}
 			}
 		},
 		"hop_limit": func(k, v *yaml.Node, p string) {
@@ -578,7 +613,7 @@ func (d *decoder) advertise(n *yaml.Node, path string) *Advertise {
 			a.PREF64[i].Lifetime = min(def, maxPREF64Lifetime)
 		}
 	}
-	return a
+	return a, an
 }
 
 // maxPREF64Lifetime is the largest scaled lifetime of RFC 8781 §4 (8191
@@ -686,7 +721,7 @@ func (d *decoder) prefixes(n *yaml.Node, path string, a *Advertise) {
 			},
 			"on_link":             func(k, v *yaml.Node, p string) { pi.OnLink, _ = d.boolean(v, p) },
 			"decrement_lifetimes": func(k, v *yaml.Node, p string) { pi.DecrementLifetimes, _ = d.boolean(v, p) },
-			"autonomous":          func(k, v *yaml.Node, p string) { pi.Autonomous, _ = d.boolean(v, p) },
+			"autonomous":          func(k, v *yaml.Node, p string) { pi.Autonomous, pi.AutonomousSet = d.boolean(v, p) },
 			"valid_lifetime": func(k, v *yaml.Node, p string) {
 				if t, ok := d.duration(v, p); ok {
 					pi.ValidLifetime = t
@@ -873,10 +908,10 @@ func (d *decoder) fastpath(n *yaml.Node, path string, f *Fastpath) {
 				return
 			}
 			switch s {
-			case FastpathIOAuto, FastpathIOAFXDP, FastpathIOPacket:
+			case FastpathIOAuto, FastpathIOXDP, FastpathIOAFXDP, FastpathIOPacket:
 				f.IO = s
 			default:
-				d.errorf(v, p, "must be %q, %q or %q, got %q", FastpathIOAuto, FastpathIOAFXDP, FastpathIOPacket, s)
+				d.errorf(v, p, "must be %q, %q, %q or %q, got %q", FastpathIOAuto, FastpathIOXDP, FastpathIOAFXDP, FastpathIOPacket, s)
 			}
 		},
 	})
@@ -901,13 +936,18 @@ func (d *decoder) metrics(n *yaml.Node, path string, m *Metrics) {
 // addrNode remembers where an interface address was written, for the
 // cross-interface duplicate check.
 type addrNode struct {
-	addr netip.Prefix
-	node *yaml.Node
-	path string
+	addr  netip.Prefix
+	node  *yaml.Node
+	path  string
+	iface string
 }
 
 // crossCheck reports problems that span sections.
 func (d *decoder) crossCheck(c *Config) {
+	d.checkDelegations(c)
+	if d.haSec != nil {
+		d.checkHA(c, d.haSec)
+	}
 	first := map[netip.Addr]string{}
 	for _, an := range d.addrNodes {
 		a := an.addr.Addr()

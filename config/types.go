@@ -39,6 +39,10 @@ type Config struct {
 	Metrics    Metrics
 	// HA is nil unless the router is one of an HA pair (DESIGN §4.3).
 	HA *HA
+
+	// Positions says where each field was written; it is not part of
+	// what the config means (see Positions.Equal).
+	Positions Positions
 }
 
 // Interface is the desired state of one network interface.
@@ -156,8 +160,8 @@ type Fastpath struct {
 	Enabled    bool
 	Interfaces []string
 	CPUs       []int
-	// IO is the packet I/O: FastpathIOAuto (default, empty), FastpathIOAFXDP
-	// or FastpathIOPacket.
+	// IO is the packet I/O: FastpathIOAuto (default, empty), FastpathIOXDP,
+	// FastpathIOAFXDP or FastpathIOPacket.
 	IO string
 }
 
@@ -199,29 +203,41 @@ const (
 
 // DHCPv6 configures the DHCPv6 server of one downstream interface
 // (RFC 8415). Defaults are resolved by the decoder: DNSServers and Domains
-// come from the interface's RDNSS/DNSSL when not given, T1/T2 are 0.5/0.8
-// of PreferredLifetime when not given.
+// come from the interface's RDNSS/DNSSL (in order, without duplicates) when
+// the keys are not written (written as [], they stay empty: no option);
+// T1/T2 are 0.5/0.8 of PreferredLifetime when not given. The decoder also
+// sets the interface's RA flags for the mode (stateless: O; stateful: M, O
+// and A=0 on prefixes whose autonomous was not written), so ra/ reads them
+// as usual. Any time may be Infinity.
 type DHCPv6 struct {
-	Mode                   DHCPv6Mode
-	DNSServers             []netip.Addr
-	Domains                []string
-	RapidCommit            bool
-	PreferredLifetime      time.Duration // stateful
-	ValidLifetime          time.Duration // stateful
-	T1, T2                 time.Duration // stateful
+	Mode        DHCPv6Mode
+	DNSServers  []netip.Addr
+	Domains     []string
+	RapidCommit bool
+	// Stateful only (zero when stateless): T1 <= T2 <= PreferredLifetime
+	// <= ValidLifetime (RFC 8415 §21.4), defaults 1800s, 2880s, 3600s, 7200s.
+	PreferredLifetime time.Duration
+	ValidLifetime     time.Duration
+	T1, T2            time.Duration
+	// InformationRefreshTime is sent in replies to Information-Request
+	// (RFC 8415 §21.23): at least 600s, default 86400s.
 	InformationRefreshTime time.Duration
-	Pools                  []DHCPv6Pool
-	Hosts                  []DHCPv6Host
+	Pools                  []DHCPv6Pool // stateful only
+	Hosts                  []DHCPv6Host // stateful only
 }
 
 // DHCPv6Pool is an inclusive range of addresses handed out by a stateful
-// server.
+// server. On a Delegated interface Start and End are interface-identifier
+// suffixes (upper 64 bits zero, "::1000"), applied at run time to the /64
+// the interface takes from the delegated prefix; elsewhere they are full
+// addresses inside a /64 (or shorter) prefix of the interface's Addresses.
 type DHCPv6Pool struct {
 	Start, End netip.Addr
 }
 
 // DHCPv6Host is a reservation: the client with this DUID (else this MAC)
-// always gets Address. Exactly one of MAC and DUID is set.
+// always gets Address. Exactly one of MAC and DUID is set. Address is an
+// interface-identifier suffix on a Delegated interface, as in DHCPv6Pool.
 type DHCPv6Host struct {
 	MAC      net.HardwareAddr
 	DUID     []byte
@@ -233,7 +249,7 @@ type DHCPv6Host struct {
 // interface (RFC 8415 §6.3).
 type PrefixDelegation struct {
 	// Length is the prefix length asked for as a hint (the delegating
-	// router decides); 0 asks without a hint.
+	// router decides); 0 asks without a hint. Default 56.
 	Length int
 	// ReleaseOnStop sends a Release when vrouter stops; by default the
 	// delegation is kept so a restart gets the same prefix back.
@@ -241,7 +257,11 @@ type PrefixDelegation struct {
 }
 
 // Delegated takes a downstream interface's /64 from a delegated prefix:
-// the subnet SubnetID of the prefix delegated on interface From.
+// the subnet SubnetID of the prefix delegated on interface From (an
+// upstream interface with PrefixDelegation), with ::1 of it added to the
+// interface. SubnetID < 2^(64-Length) when From's Length is not 0; no two
+// interfaces take the same subnet. The interface's DHCPv6 pools and hosts
+// are then written as suffixes (see DHCPv6Pool).
 type Delegated struct {
 	From     string
 	SubnetID uint64
@@ -250,17 +270,21 @@ type Delegated struct {
 // HA makes the router one of a VRRPv3 pair (RFC 9568, DESIGN §4.3).
 type HA struct {
 	VRID           uint8         // 1..255
-	Priority       uint8         // 1..255 (255: owns the virtual addresses)
-	AdvertInterval time.Duration // 10ms..40.95s in centiseconds
-	Preempt        bool
-	// Interfaces in the order the file names them; one VRRP instance each,
-	// all changing state together.
+	Priority       uint8         // 1..255, default 100 (255: owns the virtual addresses)
+	AdvertInterval time.Duration // 10ms..40.95s in centiseconds, default 1s
+	Preempt        bool          // default true
+	// Interfaces in the order the file names them (at least one, each an
+	// interface of Config.Interfaces); one VRRP instance each, all changing
+	// state together.
 	Interfaces []HAInterface
 }
 
 // HAInterface is one VRRP instance. VirtualAddresses[0] is link-local;
 // an address written without a length is /64 when link-local and /128
-// otherwise.
+// otherwise. No address is listed twice; a global one is on one HA
+// interface only (the same link-local, such as fe80::1, may serve several).
+// With Priority 255 every global virtual address is one of the interface's
+// Addresses; below 255 none is.
 type HAInterface struct {
 	Name             string
 	VirtualAddresses []netip.Prefix

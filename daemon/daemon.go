@@ -4,79 +4,128 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"os"
 	"sort"
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/vrouter/vrouter/config"
+	"github.com/vrouter/vrouter/internal/netwatch"
 	"github.com/vrouter/vrouter/metrics"
-	"github.com/vrouter/vrouter/ndproxy"
 	"github.com/vrouter/vrouter/ra"
 	"github.com/vrouter/vrouter/router"
 )
 
-// shutdownTimeout bounds how long Run waits for the advertisers' final RAs.
-const shutdownTimeout = 5 * time.Second
-
-// Options configure Run.
+// Options configure Run. The fields after Reload are seams: their zero
+// values are the real systems, and tests replace them with fakes.
 type Options struct {
 	// ConfigPath is the config file. Empty means config.DefaultPath when it
 	// exists and the embedded default otherwise (DESIGN §3).
 	ConfigPath string
 	// Socket is the status socket path; empty means DefaultSocket, "-" none.
 	Socket string
-	// StateDir keeps the advertisers' state files (RFC 9096 withdrawals
-	// across restarts); empty means ra.DefaultStateDir, "-" none.
+	// StateDir keeps the components' state files (RFC 9096 withdrawals
+	// across restarts, DHCPv6 leases); empty means ra.DefaultStateDir, "-"
+	// none.
 	StateDir string
 	// Log receives structured logs; nil discards them.
 	Log *slog.Logger
 	// Reload receives a value for every SIGHUP.
 	Reload <-chan struct{}
+
+	// Specs are the components, in the order they are applied and shown;
+	// nil means DefaultSpecs().
+	Specs []Spec
+	// NetSource is the kernel's change notifications; nil means
+	// netwatch.Netlink{}.
+	NetSource netwatch.Source
+	// CheckPrivileges fails when the daemon cannot do its work; nil means
+	// router.CheckPrivileges.
+	CheckPrivileges func() error
+	// Notify speaks the systemd notify protocol; nil means sd_notify on
+	// $NOTIFY_SOCKET.
+	Notify func(state string) error
+	// Ready, when not nil, is called once every component is ready (tests
+	// wait on it; systemd is told READY=1 earlier, once all started).
+	Ready func()
+
+	// started is called with the daemon once its components are built
+	// (tests read its snapshot and publish facts).
+	started func(*daemon)
+}
+
+// DefaultSpecs are the components of `vrouter run` on the real system.
+func DefaultSpecs() []Spec {
+	return []Spec{RouterSpec(router.LinuxOS()), RASpec(), NDProxySpec(), FastpathSpec(), DHCPv6Spec()}
 }
 
 // ErrConfig wraps a config that cannot be loaded at start.
 var ErrConfig = errors.New("config error")
 
-// LoadConfig reads the config the way `vrouter run` does: path when given,
-// else config.DefaultPath when it exists, else the embedded default.
-func LoadConfig(path string) (*config.Config, error) {
-	if path != "" {
-		return config.Load(path)
-	}
-	c, err := config.Load(config.DefaultPath)
-	if errors.Is(err, fs.ErrNotExist) {
-		return config.Default(), nil
-	}
-	return c, err
+// ErrRestart is the cause (context.Cause) with which the context given to
+// Run is canceled to stop for a restart rather than for good (`vrouter run`
+// on SIGUSR2, the unit's RestartKillSignal). Components then leave what
+// they serve in place for the next start instead of withdrawing it: no
+// final RA (hosts keep their default route through the restart), the NDP
+// proxy's routes stay for its successor to adopt. Addresses and sysctls
+// stay on any stop.
+var ErrRestart = errors.New("stopping for a restart")
+
+// Restarting reports whether ctx was canceled for a restart (ErrRestart).
+func Restarting(ctx context.Context) bool { return errors.Is(context.Cause(ctx), ErrRestart) }
+
+// component is one built component and its supervisor.
+type component struct {
+	name string
+	comp Component
+	sup  *Supervisor
 }
 
-// Run runs the daemon until ctx is done, then sends the final RAs and
-// returns nil. It returns an error when it cannot start: missing privileges
-// (naming the capability), or a bad config (wrapping ErrConfig).
+type daemon struct {
+	log     *slog.Logger
+	opts    Options
+	specs   []Spec
+	started time.Time
+	watcher *netwatch.Watcher
+	comps   []component
+	factsC  chan struct{} // a fact changed
+
+	mu       sync.Mutex // guards the fields below
+	cfg      *config.Config
+	facts    Facts
+	reloaded time.Time
+}
+
+// Run runs the daemon until ctx is done, then stops every component (the
+// advertisers send their final RAs, unless ctx was canceled with cause
+// ErrRestart) and returns nil. It returns an error
+// when it cannot start: missing privileges (naming the capability), or a
+// bad config (wrapping ErrConfig).
 func Run(ctx context.Context, opts Options) error {
 	log := opts.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	cfg, err := LoadConfig(opts.ConfigPath)
+	if opts.Specs == nil {
+		opts.Specs = DefaultSpecs()
+	}
+	if opts.NetSource == nil {
+		opts.NetSource = netwatch.Netlink{}
+	}
+	if opts.CheckPrivileges == nil {
+		opts.CheckPrivileges = router.CheckPrivileges
+	}
+	if opts.Notify == nil {
+		opts.Notify = notify
+	}
+	cfg, err := loadConfig(opts.ConfigPath, opts.Specs)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	if err := router.CheckPrivileges(); err != nil {
+	if err := opts.CheckPrivileges(); err != nil {
 		return err
 	}
-	if err := validateAdvertise(cfg); err != nil {
-		return fmt.Errorf("%w: %w", ErrConfig, err)
-	}
-	proxy, err := ndproxy.New(cfg.NDProxy, log.With("component", "ndproxy"))
-	if err != nil {
-		return fmt.Errorf("%w: %s: ndproxy: %w", ErrConfig, cfg.Source, err)
-	}
-
 	stateDir := opts.StateDir
 	switch stateDir {
 	case "":
@@ -86,57 +135,48 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	if stateDir != "" {
 		if err := os.MkdirAll(stateDir, 0o750); err != nil {
-			log.Warn("state directory unusable: withdrawals will not survive a restart", "dir", stateDir, "err", err)
+			log.Warn("state directory unusable: state will not survive a restart", "dir", stateDir, "err", err)
 			stateDir = ""
 		}
 	}
-	// The registry exists only when metrics are served (changing
-	// metrics.listen needs a restart).
-	var reg *prometheus.Registry
-	if cfg.Metrics.Listen != "" {
-		reg = metrics.NewRegistry()
-	}
 
-	d := &daemon{
-		log:      log,
-		stateDir: stateDir,
-		started:  time.Now(),
-		adv:      make(map[string]*advertiser),
-		recEv:    make(chan struct{}, 1),
-		proxy:    proxy,
+	d := &daemon{log: log, opts: opts, specs: opts.Specs, started: time.Now(), cfg: cfg, factsC: make(chan struct{}, 1)}
+	// The watcher subscribes before anything is applied, so no change in
+	// between is missed.
+	d.watcher = netwatch.New(opts.NetSource, log.With("component", "netwatch"))
+	if err := d.watcher.Start(ctx); err != nil {
+		return err
 	}
-	// The watcher starts before the first Apply so no change in between is
-	// missed (router.Run's contract).
-	events, err := router.Watch(ctx, log.With("component", "watch"))
-	if err != nil {
-		return fmt.Errorf("netlink watch: %w", err)
-	}
-	d.rec = router.New(router.LinuxOS(), log.With("component", "router"))
-
-	log.Info("starting", "config", cfg.Source, "interfaces", len(cfg.Interfaces))
-	if err := d.rec.Apply(ctx, cfg); err != nil {
-		log.Warn("initial configuration incomplete; will keep trying", "err", err)
-	}
-	d.setConfig(cfg)
-
-	var wg sync.WaitGroup
-	wg.Go(func() { _ = d.rec.Run(ctx, d.recEv) })
-	wg.Go(func() { d.fanOut(ctx, events) })
-	wg.Go(func() {
-		if err := proxy.Run(ctx); err != nil {
-			log.Error("ndp proxy stopped", "err", err)
+	for _, s := range opts.Specs {
+		clog := log.With("component", s.Name)
+		c, err := s.New(Env{Log: clog, StateDir: stateDir, Watcher: d.watcher, Publish: d.publish})
+		if err != nil {
+			return fmt.Errorf("%s: %w", s.Name, err)
 		}
-	})
-
-	advCtx, stopAdv := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopAdv()
-	d.advCtx = advCtx
-	if reg != nil {
-		d.raMetrics = ra.NewMetrics(reg)
+		d.comps = append(d.comps, component{name: s.Name, comp: c, sup: NewSupervisor(s.Name, c, clog)})
 	}
-	d.syncAdvertisers(cfg)
-	d.fp = &fastpathRunner{log: log.With("component", "fastpath")}
-	d.fp.set(ctx, cfg.Fastpath)
+
+	if opts.started != nil {
+		opts.started(d)
+	}
+	log.Info("starting", "config", cfg.Source, "interfaces", len(cfg.Interfaces))
+	d.apply()
+	var wg sync.WaitGroup
+	for _, c := range d.comps {
+		wg.Go(func() { c.sup.Run(ctx) })
+	}
+	if opts.Ready != nil {
+		go func() {
+			for _, c := range d.comps {
+				select {
+				case <-c.sup.Ready():
+				case <-ctx.Done():
+					return
+				}
+			}
+			opts.Ready()
+		}()
+	}
 
 	if opts.Socket != "-" {
 		path := opts.Socket
@@ -153,7 +193,8 @@ func Run(ctx context.Context, opts Options) error {
 
 	// Metrics: opt-in, bound at start (changing metrics.listen needs a
 	// restart). A port in use is logged, not fatal: routing matters more.
-	if reg != nil {
+	if cfg.Metrics.Listen != "" {
+		reg := metrics.NewRegistry()
 		reg.MustRegister(newCollector(d.snapshot))
 		if addr, err := metrics.Serve(ctx, cfg.Metrics.Listen, reg, log.With("component", "metrics")); err != nil {
 			log.Error("metrics disabled", "err", err)
@@ -162,7 +203,7 @@ func Run(ctx context.Context, opts Options) error {
 		}
 	}
 
-	if err := notify("READY=1\nSTATUS=" + d.statusLine()); err != nil {
+	if err := opts.Notify("READY=1\nSTATUS=" + d.statusLine()); err != nil {
 		log.Warn("sd_notify failed", "err", err)
 	}
 	log.Info("ready", "config", cfg.Source)
@@ -170,172 +211,56 @@ func Run(ctx context.Context, opts Options) error {
 	for {
 		select {
 		case <-ctx.Done():
-			_ = notify("STOPPING=1")
-			log.Info("shutting down: sending final router advertisements")
-			d.stopAll(shutdownTimeout)
-			d.fp.shutdown()
+			_ = opts.Notify("STOPPING=1")
+			if Restarting(ctx) {
+				log.Info("stopping for a restart: leaving advertisements, routes and addresses in place")
+			} else {
+				log.Info("shutting down: sending final router advertisements")
+			}
 			wg.Wait()
 			log.Info("stopped")
 			return nil
 		case <-opts.Reload:
-			d.reload(ctx, opts.ConfigPath)
+			d.reload()
+		case <-d.factsC:
+			d.apply()
 		}
 	}
 }
 
-// validateAdvertise checks what config validation cannot: that every
-// interface's RA can be built and marshalled.
-func validateAdvertise(cfg *config.Config) error {
-	var errs []error
-	for _, ifc := range cfg.Interfaces {
-		if ifc.Advertise != nil {
-			if err := ra.Validate(*ifc.Advertise); err != nil {
-				errs = append(errs, fmt.Errorf("%s: interfaces.%s.advertise: %w", cfg.Source, ifc.Name, err))
-			}
-		}
-	}
-	return errors.Join(errs...)
-}
-
-type advertiser struct {
-	a    *ra.Advertiser
-	stop context.CancelFunc
-	done chan struct{}
-}
-
-type daemon struct {
-	log     *slog.Logger
-	rec     *router.Reconciler
-	recEv   chan struct{}
-	advCtx  context.Context
-	started time.Time
-	fp      *fastpathRunner
-	proxy   *ndproxy.Proxy
-
-	stateDir  string
-	raMetrics *ra.Metrics // nil when metrics are off
-
-	mu       sync.Mutex // guards the fields below
-	cfg      *config.Config
-	reloaded time.Time
-	adv      map[string]*advertiser
-}
-
-func (d *daemon) setConfig(cfg *config.Config) {
+// publish changes the facts and has the main loop re-apply the desired
+// state (Env.Publish).
+func (d *daemon) publish(update func(*Facts)) {
 	d.mu.Lock()
-	d.cfg = cfg
+	f := d.facts.Clone()
+	update(&f)
+	d.facts = f
 	d.mu.Unlock()
-}
-
-// fanOut passes every netlink event to the reconciler (coalesced) and wakes
-// the advertisers so they notice link changes at once.
-func (d *daemon) fanOut(ctx context.Context, events <-chan struct{}) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case _, ok := <-events:
-			if !ok {
-				close(d.recEv)
-				return
-			}
-			select {
-			case d.recEv <- struct{}{}:
-			default:
-			}
-			d.mu.Lock()
-			for _, a := range d.adv {
-				a.a.Notify()
-			}
-			d.mu.Unlock()
-		}
+	select {
+	case d.factsC <- struct{}{}:
+	default:
 	}
 }
 
-// syncAdvertisers starts, updates and stops advertisers to match cfg. An
-// interface that no longer advertises gets its final RA.
-func (d *daemon) syncAdvertisers(cfg *config.Config) {
-	want := map[string]config.Advertise{}
-	for _, ifc := range cfg.Interfaces {
-		if ifc.Advertise != nil {
-			want[ifc.Name] = *ifc.Advertise
-		}
-	}
+// apply applies the desired state of the current config and facts to
+// every component, in order.
+func (d *daemon) apply() {
 	d.mu.Lock()
-	var stopping []*advertiser
-	for name, a := range d.adv {
-		if _, ok := want[name]; !ok {
-			d.log.Info("interface no longer advertises", "iface", name)
-			a.stop()
-			stopping = append(stopping, a)
-			delete(d.adv, name)
-		}
-	}
-	for name, ac := range want {
-		if a, ok := d.adv[name]; ok {
-			a.a.Update(ac)
-			continue
-		}
-		ctx, cancel := context.WithCancel(d.advCtx)
-		opts := []ra.Option{ra.WithStateDir(d.stateDir)}
-		if d.raMetrics != nil {
-			opts = append(opts, ra.WithMetrics(d.raMetrics))
-		}
-		a := &advertiser{
-			a:    ra.NewAdvertiser(name, ac, d.log.With("component", "ra"), opts...),
-			stop: cancel,
-			done: make(chan struct{}),
-		}
-		d.adv[name] = a
-		go func() {
-			defer close(a.done)
-			if err := a.a.Run(ctx); err != nil {
-				d.log.Error("advertiser stopped", "iface", name, "err", err)
-			}
-		}()
-	}
+	desired := Effective(d.cfg, d.facts)
 	d.mu.Unlock()
-	for _, a := range stopping {
-		<-a.done
-	}
-}
-
-// stopAll stops every advertiser (each sends its final RA) and waits for
-// them, at most timeout.
-func (d *daemon) stopAll(timeout time.Duration) {
-	d.mu.Lock()
-	all := make([]*advertiser, 0, len(d.adv))
-	for _, a := range d.adv {
-		a.stop()
-		all = append(all, a)
-	}
-	d.mu.Unlock()
-	deadline := time.After(timeout)
-	for _, a := range all {
-		select {
-		case <-a.done:
-		case <-deadline:
-			d.log.Warn("advertisers did not stop in time", "timeout", timeout)
-			return
+	for _, c := range d.comps {
+		if err := c.comp.Apply(desired); err != nil {
+			d.log.Error("component refused the configuration", "component", c.name, "err", err)
 		}
 	}
 }
 
 // reload re-reads the config. A bad config is logged, problem by problem,
 // and the running one kept; a good one is applied without final RAs.
-func (d *daemon) reload(ctx context.Context, path string) {
-	_ = notify("RELOADING=1")
-	defer func() { _ = notify("READY=1\nSTATUS=" + d.statusLine()) }()
-	cfg, err := LoadConfig(path)
-	if err == nil {
-		err = validateAdvertise(cfg)
-	}
-	if err == nil {
-		// New only validates; the running proxy takes the rules below.
-		if _, perr := ndproxy.New(cfg.NDProxy, nil); perr != nil {
-			err = fmt.Errorf("%s: ndproxy: %w", cfg.Source, perr)
-		}
-	}
+func (d *daemon) reload() {
+	_ = d.opts.Notify("RELOADING=1")
+	defer func() { _ = d.opts.Notify("READY=1\nSTATUS=" + d.statusLine()) }()
+	cfg, err := loadConfig(d.opts.ConfigPath, d.specs)
 	if err != nil {
 		var errs config.Errors
 		if errors.As(err, &errs) {
@@ -348,42 +273,28 @@ func (d *daemon) reload(ctx context.Context, path string) {
 		return
 	}
 	d.log.Info("reloading", "config", cfg.Source)
-	if err := d.rec.Apply(ctx, cfg); err != nil {
-		d.log.Warn("reload: configuration incomplete; will keep trying", "err", err)
-	}
 	d.mu.Lock()
 	d.cfg = cfg
 	d.reloaded = time.Now()
 	d.mu.Unlock()
-	d.syncAdvertisers(cfg)
-	d.proxy.Update(cfg.NDProxy)
-	d.fp.set(ctx, cfg.Fastpath)
+	d.apply()
 }
 
 func (d *daemon) snapshot() Status {
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	st := Status{Config: d.cfg.Source, Started: d.started, Reloaded: d.reloaded, Forwarding: d.cfg.Forwarding}
-	for _, ifc := range d.cfg.Interfaces {
-		is := InterfaceStatus{Name: ifc.Name, Role: string(ifc.Role), Configured: d.rec.Configured(ifc.Name), Advertise: ifc.Advertise != nil}
-		if a, ok := d.adv[ifc.Name]; ok {
-			select {
-			case <-a.a.Ready():
-				is.Advertising = true
-			default:
-			}
-			rs := a.a.Status()
-			is.RA = &rs
-		}
-		st.Interfaces = append(st.Interfaces, is)
+	cfg := d.cfg
+	st := Status{Config: cfg.Source, Started: d.started, Reloaded: d.reloaded, Forwarding: cfg.Forwarding}
+	d.mu.Unlock()
+	for _, ifc := range cfg.Interfaces {
+		st.Interfaces = append(st.Interfaces, InterfaceStatus{Name: ifc.Name, Role: string(ifc.Role), Advertise: ifc.Advertise != nil})
 	}
 	sort.Slice(st.Interfaces, func(i, j int) bool { return st.Interfaces[i].Name < st.Interfaces[j].Name })
-	if d.fp != nil {
-		st.Fastpath = d.fp.status()
+	for _, c := range d.comps {
+		c.comp.Status(&st)
+		st.Components = append(st.Components, c.sup.Status())
 	}
-	if d.proxy != nil {
-		st.NDProxy = d.proxy.Status().Rules
-	}
+	ws := d.watcher.Status()
+	st.Watcher = &ws
 	return st
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/vrouter/vrouter/config"
 )
 
@@ -134,7 +135,7 @@ func TestLoadConfig(t *testing.T) {
 
 func TestValidateAdvertise(t *testing.T) {
 	c := config.Default()
-	if err := validateAdvertise(c); err != nil {
+	if err := Validate(c); err != nil {
 		t.Errorf("default config: %v", err)
 	}
 }
@@ -144,7 +145,7 @@ func TestCollector(t *testing.T) {
 	st := Status{
 		Config: "x", Forwarding: &on,
 		Interfaces: []InterfaceStatus{{Name: "eth1", Role: "downstream", Configured: true, Advertise: true, Advertising: true}},
-		Fastpath:   &FastpathStatus{Running: true, Received: 10, Forwarded: 7, ToKernel: map[string]uint64{"hop-limit": 3}},
+		Fastpath:   &FastpathStatus{Running: true, Received: 10, Forwarded: 7, ToKernel: map[string]uint64{"hop_limit": 3}},
 	}
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(newCollector(func() Status { return st }))
@@ -154,7 +155,7 @@ func TestCollector(t *testing.T) {
 vrouter_fastpath_forwarded_total 7
 # HELP vrouter_fastpath_to_kernel_total Frames left to the kernel, by reason.
 # TYPE vrouter_fastpath_to_kernel_total counter
-vrouter_fastpath_to_kernel_total{reason="hop-limit"} 3
+vrouter_fastpath_to_kernel_total{reason="hop_limit"} 3
 # HELP vrouter_router_interface_configured 1 when the interface exists and was fully configured on the last pass.
 # TYPE vrouter_router_interface_configured gauge
 vrouter_router_interface_configured{iface="eth1"} 1

@@ -1,9 +1,64 @@
-// Package daemon provides `vrouter run`: it wires the netlink reconciler
-// (router), one Router Advertisement advertiser per advertising interface
-// (ra) and the status socket under one context, reloads the config on
-// SIGHUP without disturbing clients, and on shutdown lets every advertiser
-// send its final RA (router lifetime 0) before returning.
+// Package daemon provides `vrouter run`: every component of the router —
+// the netlink reconciler (router), the Router Advertisement advertisers
+// (ra), the NDP proxy (ndproxy), the fast path (fastpath), and the DHCPv6
+// server, prefix delegation client and HA state machine to come — built
+// from one shape and run under one context, with one netlink watcher, one
+// validation path, one supervisor and one status snapshot (served on the
+// status socket and exported as Prometheus metrics on scrape). It speaks the
+// systemd notify protocol (READY=1, RELOADING=1, STOPPING=1, STATUS=...)
+// when NOTIFY_SOCKET is set.
 //
-// It also speaks the systemd notify protocol (sd_notify READY=1,
-// RELOADING=1, STOPPING=1, STATUS=...) when NOTIFY_SOCKET is set.
+// # The component shape, and why
+//
+// A component is a [Spec] (name, validation rules, constructor) and the
+// [Component] it builds (Apply, Run, Status):
+//
+//   - Validation is a function of the config alone, returning problems with
+//     field paths; `vrouter check`, `vrouter run` and SIGHUP run every
+//     Spec's rules ([Validate]) and report each problem at its FILE:LINE:COL,
+//     so a config that check accepts starts, and no component refuses at
+//     run time what check let through (FuzzCheckedConfigStarts holds this
+//     over the config fuzz corpus).
+//   - Components work towards a [Desired] state, not the file config: the
+//     config with the runtime [Facts] folded in ([Effective]). Facts are what
+//     one component learns and others act on — HA's standby (RA, NDP proxy
+//     and DHCPv6 stop serving, without the side effects of a real stop: the
+//     RA component stops its advertisers with ra.Advertiser.SkipFinal, so a
+//     Backup sends no final RA), the link an interface is served on (HA's
+//     macvlan carrying the virtual link-local address), runtime addresses
+//     (the ::1 of a delegated /64, which the reconciler adds and removes and
+//     whose /64 the "::/64" advertised prefix follows) and runtime
+//     advertised prefixes (a delegated /64 with the lease's lifetimes); one
+//     that goes is withdrawn with zero lifetimes (RFC 9096), as a prefix
+//     removed from the config is. A component learning a fact calls
+//     Env.Publish; the daemon recomputes the desired state and applies it to
+//     every component in order. One input type for reloads and run-time
+//     changes means one code path to test for both.
+//   - Run is supervised: an error is a failure, and one [Supervisor] per
+//     component restarts it with back-off (1s doubling to 30s, reset after a
+//     healthy minute), logs each distinct error once, and shows state,
+//     restarts and the last error in `vrouter status`. Components keep
+//     their desired state across restarts, and state that must survive the
+//     process (RA withdrawals, DHCPv6 leases and DUID, delegated prefixes)
+//     lives in Env.StateDir.
+//   - The seams are inputs: [Options] takes the Specs (router.OS, the
+//     systems of ra, ndproxy and fastpath), the netlink source, the
+//     privilege check and sd_notify, so reload, supervision, standby and
+//     resync are unit-tested on the fakes of routertest, ratest,
+//     ndproxytest, fastpathtest and netwatchtest.
+//
+// Compared with CoreRAD's Task{Run, Ready, String} under one errgroup, the
+// shape adds Apply (so a reload or an HA switch does not restart what did
+// not change) and per-component supervision (so a fast path that cannot
+// start does not stop the advertisers); Validate is separate from the
+// component so `vrouter check` builds nothing.
+//
+// # The watcher
+//
+// One internal/netwatch.Watcher subscribes to links, addresses,
+// neighbours, routes and IPv6 netconf (forwarding) changes and fans them out;
+// components subscribe in Run and re-read their state on a wake-up. After
+// ENOBUFS or any socket error it resubscribes with back-off and wakes every
+// subscriber with a resync, so nothing polls: the advertisers are told of
+// link and forwarding changes instead of re-reading the link every second.
 package daemon

@@ -2,10 +2,9 @@ package daemon
 
 import (
 	"context"
-	"log/slog"
+	"errors"
 	"reflect"
 	"sync"
-	"time"
 
 	"github.com/vrouter/vrouter/config"
 	"github.com/vrouter/vrouter/fastpath"
@@ -30,139 +29,160 @@ type FastpathStatus struct {
 	IO map[string]string `json:"io,omitempty"`
 }
 
-// fastpathRunner supervises the fast-path engine: it restarts it with
-// backoff when Run fails (an interface missing, say) and replaces it when
-// the config changes.
-type fastpathRunner struct {
-	log *slog.Logger
+// FastpathSpec is the fast-path engine; opts are passed to fastpath.New
+// (tests pass fastpath.WithSystem).
+func FastpathSpec(opts ...fastpath.Option) Spec {
+	return Spec{
+		Name: "fastpath",
+		Validate: func(c *config.Config) []config.Problem {
+			return config.Under("fastpath", fastpath.Validate(c.Fastpath))
+		},
+		New: func(env Env) (Component, error) {
+			return &fastpathComponent{env: env, opts: opts, changed: make(chan struct{}, 1)}, nil
+		},
+	}
+}
+
+// fastpathComponent runs the engine of the current config and replaces it
+// when the config changes; the kernel forwards whenever it does not run.
+type fastpathComponent struct {
+	env     Env
+	opts    []fastpath.Option
+	changed chan struct{}
 
 	mu      sync.Mutex
 	cfg     config.Fastpath
 	engine  *fastpath.Engine
 	running bool
-	stop    context.CancelFunc
-	done    chan struct{}
 }
 
-const (
-	fastpathRetryMin = time.Second
-	fastpathRetryMax = 30 * time.Second
-)
-
-// set makes cfg the fast path's config, (re)starting or stopping the engine
-// as needed. ctx bounds the engine's life.
-func (f *fastpathRunner) set(ctx context.Context, cfg config.Fastpath) {
-	f.mu.Lock()
-	same := f.done != nil && reflect.DeepEqual(f.cfg, cfg)
-	f.mu.Unlock()
-	if same {
-		return
-	}
-	f.shutdown()
-	if !cfg.Enabled {
-		return
-	}
-	rctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	f.mu.Lock()
-	f.cfg, f.stop, f.done = cfg, cancel, done
-	f.mu.Unlock()
-	go func() {
-		defer close(done)
-		f.supervise(rctx, cfg)
-	}()
-}
-
-func (f *fastpathRunner) supervise(ctx context.Context, cfg config.Fastpath) {
-	backoff := fastpathRetryMin
-	var lastErr string
-	for {
-		e, err := fastpath.New(cfg, f.log, fastpath.WithReady(func() {
-			f.mu.Lock()
-			f.running = true
-			f.mu.Unlock()
-			f.log.Info("fast path forwarding", "interfaces", cfg.Interfaces)
-		}))
-		if err == nil {
-			f.mu.Lock()
-			f.engine = e
-			f.mu.Unlock()
-			err = e.Run(ctx)
-			f.mu.Lock()
-			f.running = false
-			f.mu.Unlock()
-		}
-		if ctx.Err() != nil {
-			return
-		}
-		if err == nil {
-			backoff = fastpathRetryMin
-		} else if msg := err.Error(); msg != lastErr {
-			f.log.Error("fast path stopped; the kernel forwards meanwhile", "err", err, "retry", backoff)
-			lastErr = msg
-		}
+func (c *fastpathComponent) Apply(d Desired) error {
+	c.mu.Lock()
+	same := reflect.DeepEqual(c.cfg, d.Config.Fastpath)
+	c.cfg = d.Config.Fastpath
+	c.mu.Unlock()
+	if !same {
 		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(backoff):
+		case c.changed <- struct{}{}:
+		default:
 		}
-		backoff = min(2*backoff, fastpathRetryMax)
+	}
+	return nil
+}
+
+// Run runs an engine for the current config until ctx is done, starting a
+// new one when the config changes. An engine that stops with an error
+// (an interface missing, say) fails the component, and the supervisor
+// starts it again with back-off; meanwhile the kernel forwards.
+func (c *fastpathComponent) Run(ctx context.Context, ready func()) error {
+	for {
+		// The config read below is the newest: a change signalled before
+		// it (the Apply before the first Run) needs no restart.
+		select {
+		case <-c.changed:
+		default:
+		}
+		c.mu.Lock()
+		cfg := c.cfg
+		c.mu.Unlock()
+		if !cfg.Enabled {
+			ready()
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-c.changed:
+				continue
+			}
+		}
+		opts := append([]fastpath.Option{fastpath.WithWatcher(c.env.Watcher), fastpath.WithReady(func() {
+			c.setRunning(true)
+			c.env.Log.Info("fast path forwarding", "interfaces", cfg.Interfaces)
+			ready()
+		})}, c.opts...)
+		e, err := fastpath.New(cfg, c.env.Log, opts...)
+		if err != nil {
+			return err
+		}
+		c.mu.Lock()
+		c.engine = e
+		c.mu.Unlock()
+		rctx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- e.Run(rctx) }()
+		select {
+		case err = <-done:
+		case <-c.changed:
+			c.env.Log.Info("fast path config changed; restarting the engine")
+			cancel()
+			err = <-done
+			c.setRunning(false)
+			if err != nil {
+				c.env.Log.Warn("fast path engine stopped with an error", "err", err)
+			}
+			continue
+		case <-ctx.Done():
+			cancel()
+			err = <-done
+		}
+		cancel()
+		c.setRunning(false)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err == nil {
+			err = errors.New("fast path engine stopped")
+		}
+		return err
 	}
 }
 
-// shutdown stops the engine and waits until it has undone its setup.
-func (f *fastpathRunner) shutdown() {
-	f.mu.Lock()
-	stop, done := f.stop, f.done
-	f.stop, f.done, f.engine = nil, nil, nil
-	f.mu.Unlock()
-	if stop != nil {
-		stop()
-		<-done
-	}
+func (c *fastpathComponent) setRunning(on bool) {
+	c.mu.Lock()
+	c.running = on
+	c.mu.Unlock()
 }
 
-func (f *fastpathRunner) status() *FastpathStatus {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.done == nil {
-		return nil
+func (c *fastpathComponent) Status(st *Status) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.cfg.Enabled {
+		return
 	}
-	st := &FastpathStatus{Running: f.running, Interfaces: f.cfg.Interfaces}
-	if f.engine == nil {
-		return st
+	fs := &FastpathStatus{Running: c.running, Interfaces: c.cfg.Interfaces}
+	st.Fastpath = fs
+	if c.engine == nil {
+		return
 	}
-	for _, p := range f.engine.Ports() {
+	for _, p := range c.engine.Ports() {
 		if p.IO == "" {
 			continue
 		}
-		if st.IO == nil {
-			st.IO = map[string]string{}
+		if fs.IO == nil {
+			fs.IO = map[string]string{}
 		}
-		st.IO[p.Interface] = p.IO
+		fs.IO[p.Interface] = p.IO
 		if p.Claim != "" {
-			st.IO[p.Interface] += " (" + p.Claim + ")"
+			fs.IO[p.Interface] += " (" + p.Claim + ")"
 		}
 	}
-	s := f.engine.Stats()
-	st.Received, st.Forwarded = s.Received, s.Forwarded
-	st.PacketTooBig, st.Unreachable, st.ICMPRateLimited = s.PacketTooBig, s.Unreachable, s.ICMPRateLimited
-	st.RxRingDropped = s.RxRingDropped
+	s := c.engine.Stats()
+	fs.Received, fs.Forwarded = s.Received, s.Forwarded
+	fs.PacketTooBig, fs.Unreachable, fs.ICMPRateLimited = s.PacketTooBig, s.Unreachable, s.ICMPRateLimited
+	fs.RxRingDropped = s.RxRingDropped
 	for r, n := range s.ToKernel {
 		if n != 0 {
-			if st.ToKernel == nil {
-				st.ToKernel = map[string]uint64{}
+			if fs.ToKernel == nil {
+				fs.ToKernel = map[string]uint64{}
 			}
-			st.ToKernel[fastpath.KernelReason(r).String()] = n
+			fs.ToKernel[fastpath.KernelReason(r).String()] = n
 		}
 	}
 	for r, n := range s.Dropped {
 		if n != 0 {
-			if st.Dropped == nil {
-				st.Dropped = map[string]uint64{}
+			if fs.Dropped == nil {
+				fs.Dropped = map[string]uint64{}
 			}
-			st.Dropped[fastpath.DropReason(r).String()] = n
+			fs.Dropped[fastpath.DropReason(r).String()] = n
 		}
 	}
-	return st
 }

@@ -2,12 +2,15 @@ package daemon
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/vrouter/vrouter/metrics"
+	"github.com/vrouter/vrouter/ra"
 )
 
 // collector exports the daemon's status snapshot as Prometheus metrics on
 // scrape, so the packages keep plain counters and no metric state of
-// their own. Labels are bounded: interface names and prefixes come from
+// their own; it is the daemon's one metrics mechanism (the RA metrics'
+// names live in ra.WriteMetrics). Labels are bounded: interface names and prefixes come from
 // the config, reasons from typed enums.
 type collector struct {
 	snapshot func() Status
@@ -19,6 +22,8 @@ type collector struct {
 	fpRunning, fpReceived, fpForwarded, fpPTB *prometheus.Desc
 	fpToKernel, fpDropped, fpUnreach, fpLimit *prometheus.Desc
 	fpRingDropped                             *prometheus.Desc
+	compReady, compRestarts                   *prometheus.Desc
+	nwSubscribed, nwResyncs, nwOverflows      *prometheus.Desc
 }
 
 func newCollector(snapshot func() Status) *collector {
@@ -47,6 +52,11 @@ func newCollector(snapshot func() Status) *collector {
 		fpUnreach:      d("fastpath", "unreachable_sent_total", "ICMPv6 Destination Unreachable messages sent."),
 		fpLimit:        d("fastpath", "icmp_rate_limited_total", "ICMPv6 errors not sent because of the rate limit."),
 		fpRingDropped:  d("fastpath", "rx_ring_dropped_total", "Frames the kernel dropped because a fast-path receive ring was full."),
+		compReady:      d("component", "ready", "1 while the component is ready (not starting, in back-off or stopped).", "component"),
+		compRestarts:   d("component", "restarts_total", "Failures after which the supervisor restarted the component.", "component"),
+		nwSubscribed:   d("netwatch", "subscribed", "1 while the netlink subscription is open."),
+		nwResyncs:      d("netwatch", "resyncs_total", "Netlink subscriptions lost (ENOBUFS, socket errors) and reopened, each followed by a resync of every component."),
+		nwOverflows:    d("netwatch", "overflows_total", "Subscriber event queues that overflowed, each followed by a resync of that subscriber."),
 	}
 }
 
@@ -67,6 +77,12 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		if i.Advertise {
 			ch <- prometheus.MustNewConstMetric(c.advertising, g, b2f(i.Advertising), i.Name)
 		}
+		if i.RA != nil {
+			ra.WriteMetrics(ch, *i.RA)
+		}
+		if i.DHCPv6 != nil {
+			writeDHCPv6Metrics(ch, *i.DHCPv6)
+		}
 	}
 	for _, r := range st.NDProxy {
 		l := []string{r.Upstream, r.Downstream, r.Prefix.String()}
@@ -81,6 +97,15 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		for reason, n := range r.Dropped {
 			ch <- prometheus.MustNewConstMetric(c.ndpDropped, ctr, float64(n), append(l, reason)...)
 		}
+	}
+	for _, cs := range st.Components {
+		ch <- prometheus.MustNewConstMetric(c.compReady, g, b2f(cs.State == StateReady), cs.Name)
+		ch <- prometheus.MustNewConstMetric(c.compRestarts, ctr, float64(cs.Restarts), cs.Name)
+	}
+	if w := st.Watcher; w != nil {
+		ch <- prometheus.MustNewConstMetric(c.nwSubscribed, g, b2f(w.Subscribed))
+		ch <- prometheus.MustNewConstMetric(c.nwResyncs, ctr, float64(w.Resyncs))
+		ch <- prometheus.MustNewConstMetric(c.nwOverflows, ctr, float64(w.Overflows))
 	}
 	if fp := st.Fastpath; fp != nil {
 		ch <- prometheus.MustNewConstMetric(c.fpRunning, g, b2f(fp.Running))

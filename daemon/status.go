@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/vrouter/vrouter/dhcpv6"
+	"github.com/vrouter/vrouter/internal/netwatch"
 	"github.com/vrouter/vrouter/ndproxy"
 	"github.com/vrouter/vrouter/ra"
 )
@@ -27,6 +29,10 @@ type Status struct {
 	Interfaces []InterfaceStatus    `json:"interfaces"`
 	Fastpath   *FastpathStatus      `json:"fastpath,omitempty"`
 	NDProxy    []ndproxy.RuleStatus `json:"ndproxy,omitempty"`
+	// Components is every component as its supervisor sees it.
+	Components []ComponentStatus `json:"components,omitempty"`
+	// Watcher is the netlink watcher's state.
+	Watcher *netwatch.Status `json:"watcher,omitempty"`
 }
 
 // InterfaceStatus is the state of one configured interface.
@@ -39,6 +45,8 @@ type InterfaceStatus struct {
 	Advertising bool `json:"advertising"`
 	// RA holds the advertiser's counters when the interface advertises.
 	RA *ra.Status `json:"ra,omitempty"`
+	// DHCPv6 holds the DHCPv6 server's counters and leases while one runs.
+	DHCPv6 *dhcpv6.Status `json:"dhcpv6,omitempty"`
 }
 
 // listenStatus binds the unix socket at path. A stale socket left by a dead

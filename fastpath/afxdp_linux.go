@@ -95,7 +95,7 @@ func rxQueues(name string) int {
 // OpenXDPPort opens AF_XDP sockets on queues 0..queues-1 of the interface
 // with index ifindex. The frames arrive only once an XDP program redirects
 // them to the sockets (see XDPPort.FDs).
-func OpenXDPPort(ifindex, queues int, cfg XDPConfig) (p *XDPPort, err error) {
+func OpenXDPPort(ifindex, queues int, cfg XDPConfig) (_ *XDPPort, err error) {
 	if cfg.FrameSize != 2048 && cfg.FrameSize != 4096 {
 		return nil, fmt.Errorf("af_xdp: frame size %d: want 2048 or 4096", cfg.FrameSize)
 	}
@@ -105,7 +105,9 @@ func OpenXDPPort(ifindex, queues int, cfg XDPConfig) (p *XDPPort, err error) {
 	if queues < 1 {
 		return nil, fmt.Errorf("af_xdp: %d queues", queues)
 	}
-	p = &XDPPort{ifindex: ifindex, cfg: cfg, wakeFd: -1,
+	// p is not the named result: a failed return sets that to nil before
+	// the deferred release runs.
+	p := &XDPPort{ifindex: ifindex, cfg: cfg, wakeFd: -1,
 		retry: make(chan struct{}, 1), stop: make(chan struct{}), retryDone: make(chan struct{})}
 	defer func() {
 		if err != nil {

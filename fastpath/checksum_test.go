@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"testing"
+
+	"github.com/vrouter/vrouter/internal/csum"
 )
 
 // l4Sum is the ones'-complement sum of the pseudo-header (RFC 8200 §8.1)
@@ -13,9 +15,9 @@ func l4Sum(frame []byte) uint16 {
 	plen := int(binary.BigEndian.Uint16(frame[offPayLen:]))
 	seg := frame[minFrame : minFrame+plen]
 	var sum uint64
-	sum = sumBytes(sum, frame[offSrc:offSrc+32])
+	sum = csum.Add(sum, frame[offSrc:offSrc+32])
 	sum += uint64(plen) + uint64(frame[offNextHdr])
-	sum = sumBytes(sum, seg)
+	sum = csum.Add(sum, seg)
 	for sum>>16 != 0 {
 		sum = sum&0xffff + sum>>16
 	}
@@ -29,7 +31,7 @@ func partial(frame []byte, field int) []byte {
 	f := bytes.Clone(frame)
 	plen := int(binary.BigEndian.Uint16(f[offPayLen:]))
 	var sum uint64
-	sum = sumBytes(sum, f[offSrc:offSrc+32])
+	sum = csum.Add(sum, f[offSrc:offSrc+32])
 	sum += uint64(plen) + uint64(f[offNextHdr])
 	for sum>>16 != 0 {
 		sum = sum&0xffff + sum>>16
@@ -50,9 +52,9 @@ func tcpFrame(payload []byte) []byte {
 	binary.BigEndian.PutUint16(seg[16:], 0)
 	copy(seg[20:], payload)
 	var sum uint64
-	sum = sumBytes(sum, f[offSrc:offSrc+32])
+	sum = csum.Add(sum, f[offSrc:offSrc+32])
 	sum += uint64(len(seg)) + protoTCP
-	sum = sumBytes(sum, seg)
+	sum = csum.Add(sum, seg)
 	for sum>>16 != 0 {
 		sum = sum&0xffff + sum>>16
 	}
@@ -70,9 +72,9 @@ func udpFrame(payload []byte) []byte {
 	binary.BigEndian.PutUint16(seg[6:], 0)
 	copy(seg[8:], payload)
 	var sum uint64
-	sum = sumBytes(sum, f[offSrc:offSrc+32])
+	sum = csum.Add(sum, f[offSrc:offSrc+32])
 	sum += uint64(len(seg)) + protoUDP
-	sum = sumBytes(sum, seg)
+	sum = csum.Add(sum, seg)
 	for sum>>16 != 0 {
 		sum = sum&0xffff + sum>>16
 	}
@@ -90,9 +92,9 @@ func TestCompleteChecksum(t *testing.T) {
 	zero := udpFrame([]byte{1, 2, 3, 4, 0, 0})
 	binary.BigEndian.PutUint16(zero[minFrame+6:], 0)
 	var s uint64
-	s = sumBytes(s, zero[offSrc:offSrc+32])
+	s = csum.Add(s, zero[offSrc:offSrc+32])
 	s += uint64(8+6) + protoUDP
-	s = sumBytes(s, zero[minFrame:])
+	s = csum.Add(s, zero[minFrame:])
 	for s>>16 != 0 {
 		s = s&0xffff + s>>16
 	}

@@ -144,9 +144,9 @@
 // (RFC 4861 §7.2.2), so that the first packets of a flow — the first echo
 // request of a ping — are not lost. The queue is bounded per next hop (16
 // frames) and in all (256 frames, in storage allocated when the engine
-// starts); a frame beyond a bound is dropped as "pending-full", a frame whose
+// starts); a frame beyond a bound is dropped as "pending_full", a frame whose
 // next hop is not resolved within 3 s (Linux's 3 solicitations 1 s apart) as
-// "pending-expired" (see [WithPendingQueue]). Held frames leave in arrival
+// "pending_expired" (see [WithPendingQueue]). Held frames leave in arrival
 // order and before any later frame to the same next hop: the worker that
 // first sees the neighbour resolved sends them before its own frame, and a
 // goroutine woken by neighbour updates sends them when no further frame

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/vrouter/vrouter/config"
+	"github.com/vrouter/vrouter/internal/ifname"
+	"github.com/vrouter/vrouter/internal/netwatch"
 )
 
 // System is the engine's boundary to the operating system. The Linux
@@ -137,6 +139,21 @@ func WithRingConfig(c RingConfig) Option { return func(e *Engine) { e.ring = &c 
 // DefaultXDPConfig).
 func WithXDPConfig(c XDPConfig) Option { return func(e *Engine) { e.xdp = &c } }
 
+// Watcher is the source of kernel change events the Linux System keeps its
+// tables current with; *netwatch.Watcher implements it.
+type Watcher interface {
+	Subscribe(kinds netwatch.Kinds, queue int) *netwatch.Subscription
+}
+
+// watcherSetter is implemented by a System that takes its events from a
+// Watcher.
+type watcherSetter interface{ setWatcher(Watcher) }
+
+// WithWatcher makes the engine's Linux System take kernel changes from w,
+// the daemon's shared watcher, instead of opening a watcher of its own for
+// each Run.
+func WithWatcher(w Watcher) Option { return func(e *Engine) { e.watcher = w } }
+
 // WithNAPINice sets the nice value (-20..19) Run gives the NAPI threads of
 // the fast-path interfaces when it sets up threaded NAPI (default
 // DefaultNAPINice).
@@ -171,6 +188,7 @@ type Engine struct {
 	napiNice           int
 	ring               *RingConfig // nil: DefaultRingConfig
 	xdp                *XDPConfig  // nil: DefaultXDPConfig
+	watcher            Watcher     // nil: the System's own
 
 	mu        sync.Mutex
 	running   bool
@@ -193,26 +211,49 @@ func (e *Engine) ringDrops() uint64 {
 	return n
 }
 
-// New returns an engine for cfg. It checks the config but opens nothing: Run
-// does.
-func New(cfg config.Fastpath, log *slog.Logger, opts ...Option) (*Engine, error) {
+// MaxCPU bounds the CPU numbers of fastpath.cpus: the affinity masks the
+// workers and threaded NAPI are pinned with hold CPUs 0 to MaxCPU-1.
+const MaxCPU = 1024
+
+// Validate returns what keeps New from accepting cfg, with paths relative
+// to the fastpath section ("cpus[1]"), for the daemon's one validation
+// path; nothing when the fast path is not enabled.
+func Validate(cfg config.Fastpath) []config.Problem {
+	if !cfg.Enabled {
+		return nil
+	}
+	return problems(cfg)
+}
+
+// problems is Validate whether or not cfg is enabled (New takes a config
+// that is not, for tools that run the engine on their own).
+func problems(cfg config.Fastpath) []config.Problem {
+	var ps []config.Problem
 	if len(cfg.Interfaces) == 0 {
-		return nil, errors.New("fastpath: no interfaces configured")
+		ps = append(ps, config.Problemf("interfaces", "no interfaces configured"))
 	}
 	seen := map[string]bool{}
-	for _, name := range cfg.Interfaces {
-		if name == "" || len(name) > 15 {
-			return nil, fmt.Errorf("fastpath: bad interface name %q", name)
-		}
-		if seen[name] {
-			return nil, fmt.Errorf("fastpath: interface %q listed twice", name)
+	for i, name := range cfg.Interfaces {
+		if !ifname.Valid(name) {
+			ps = append(ps, config.Problemf(fmt.Sprintf("interfaces[%d]", i), "bad interface name %q", name))
+		} else if seen[name] {
+			ps = append(ps, config.Problemf(fmt.Sprintf("interfaces[%d]", i), "interface %q listed twice", name))
 		}
 		seen[name] = true
 	}
-	for _, c := range cfg.CPUs {
-		if c < 0 || c >= 1024 {
-			return nil, fmt.Errorf("fastpath: bad CPU number %d", c)
+	for i, c := range cfg.CPUs {
+		if c < 0 || c >= MaxCPU {
+			ps = append(ps, config.Problemf(fmt.Sprintf("cpus[%d]", i), "bad CPU number %d (0 to %d)", c, MaxCPU-1))
 		}
+	}
+	return ps
+}
+
+// New returns an engine for cfg. It checks the config but opens nothing: Run
+// does.
+func New(cfg config.Fastpath, log *slog.Logger, opts ...Option) (*Engine, error) {
+	if ps := problems(cfg); len(ps) > 0 {
+		return nil, fmt.Errorf("fastpath: %s", ps[0].Msg)
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -239,6 +280,9 @@ func New(cfg config.Fastpath, log *slog.Logger, opts ...Option) (*Engine, error)
 		s, err := newOSSystem(log, cfg.IO, cfg.CPUs, e.threadedNAPI, e.napiNice, e.ring, e.xdp)
 		if err != nil {
 			return nil, err
+		}
+		if ws, ok := s.(watcherSetter); ok && e.watcher != nil {
+			ws.setWatcher(e.watcher)
 		}
 		e.sys = s
 	}

@@ -3,6 +3,8 @@ package fastpath
 import (
 	"encoding/binary"
 	"time"
+
+	"github.com/vrouter/vrouter/internal/csum"
 )
 
 // ICMPv6 error types and codes (RFC 4443 §3).
@@ -51,35 +53,10 @@ func buildICMPError(out []byte, dstMAC, srcMAC *[6]byte, src *[16]byte, orig []b
 	return f
 }
 
-// icmpv6Checksum is the Internet checksum (RFC 1071) of the IPv6
-// pseudo-header (RFC 8200 §8.1) and the ICMPv6 message msg, whose checksum
-// field must be zero.
+// icmpv6Checksum is the checksum of the ICMPv6 message msg (checksum field
+// zero) between the 16-byte addresses src and dst (RFC 4443 §2.3).
 func icmpv6Checksum(src, dst, msg []byte) uint16 {
-	var sum uint64
-	sum = sumBytes(sum, src[:16])
-	sum = sumBytes(sum, dst[:16])
-	sum += uint64(len(msg)) + protoICMPv6
-	sum = sumBytes(sum, msg)
-	for sum>>16 != 0 {
-		sum = sum&0xffff + sum>>16
-	}
-	return ^uint16(sum)
-}
-
-func sumBytes(sum uint64, b []byte) uint64 {
-	for len(b) >= 8 {
-		v := binary.BigEndian.Uint64(b)
-		sum += v>>48 + (v>>32)&0xffff + (v>>16)&0xffff + v&0xffff
-		b = b[8:]
-	}
-	for len(b) >= 2 {
-		sum += uint64(binary.BigEndian.Uint16(b))
-		b = b[2:]
-	}
-	if len(b) == 1 {
-		sum += uint64(b[0]) << 8
-	}
-	return sum
+	return ^csum.Fold(csum.Add(csum.Pseudo(src, dst, len(msg), csum.ProtoICMPv6), msg))
 }
 
 // rateLimiter is a token bucket for ICMPv6 errors (RFC 4443 §2.4 (f)). It is

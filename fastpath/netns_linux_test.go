@@ -28,7 +28,6 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -37,10 +36,12 @@ import (
 	"time"
 	"unsafe"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/vrouter/vrouter/config"
 	"github.com/vrouter/vrouter/fastpath"
 	"github.com/vrouter/vrouter/fastpath/fastpathtest"
-	"golang.org/x/sys/unix"
+	"github.com/vrouter/vrouter/internal/netns"
 )
 
 const (
@@ -224,22 +225,7 @@ func (tp *topo) startRouter() func() fastpath.Stats {
 // stay in ns).
 func inNS(t *testing.T, ns string, f func() error) {
 	t.Helper()
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // not unlocked: the thread is discarded
-		fd, err := unix.Open("/run/netns/"+ns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer unix.Close(fd)
-		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
-			errc <- err
-			return
-		}
-		errc <- f()
-	}()
-	if err := <-errc; err != nil {
+	if err := netns.Do(ns, f); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -1,6 +1,10 @@
 package fastpath
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+
+	"github.com/vrouter/vrouter/internal/csum"
+)
 
 // Frame layout (Ethernet II, no VLAN tag, then the fixed IPv6 header of
 // RFC 8200 §3).
@@ -155,11 +159,7 @@ func completeChecksum(frame []byte) {
 	if !ok {
 		return
 	}
-	sum := sumBytes(0, l4)
-	for sum>>16 != 0 {
-		sum = sum&0xffff + sum>>16
-	}
-	c := ^uint16(sum)
+	c := ^csum.Fold(csum.Add(0, l4))
 	if c == 0 && frame[offNextHdr] == protoUDP {
 		c = 0xffff // RFC 8200 §8.1: a computed zero UDP checksum is sent as all ones
 	}
@@ -184,11 +184,11 @@ func completePartialChecksum(frame []byte) bool {
 	if !ok {
 		return false
 	}
-	ps := sumBytes(0, frame[offSrc:offSrc+32]) + uint64(len(l4)) + uint64(frame[offNextHdr])
-	if binary.BigEndian.Uint16(l4[field:]) != fold(ps) {
+	ps := csum.Pseudo(frame[offSrc:offSrc+16], frame[offSrc+16:offSrc+32], len(l4), frame[offNextHdr])
+	if binary.BigEndian.Uint16(l4[field:]) != csum.Fold(ps) {
 		return false
 	}
-	if fold(sumBytes(ps, l4)) == 0xffff {
+	if csum.Fold(csum.Add(ps, l4)) == 0xffff {
 		return false // a complete checksum that equals the pseudo-header sum
 	}
 	completeChecksum(frame)
@@ -216,12 +216,4 @@ func transportSegment(frame []byte) (l4 []byte, field int, ok bool) {
 		return nil, 0, false
 	}
 	return l4[:plen], field, true
-}
-
-// fold folds a one's complement sum to 16 bits (RFC 1071).
-func fold(sum uint64) uint16 {
-	for sum>>16 != 0 {
-		sum = sum&0xffff + sum>>16
-	}
-	return uint16(sum)
 }

@@ -33,11 +33,11 @@ const (
 )
 
 var kernelReasonNames = [NumKernelReasons]string{
-	"not-ipv6", "truncated", "bad-version", "multicast", "link-local",
-	"fragment", "ext-header", "local", "hop-limit", "oversize",
-	"other-host", "bad-address", "bad-length", "nd", "no-route",
-	"reject-route", "forwarding-off", "unsupported-route", "no-neighbour", "too-big",
-	"egress-not-redirect",
+	"not_ipv6", "truncated", "bad_version", "multicast", "link_local",
+	"fragment", "ext_header", "local", "hop_limit", "oversize",
+	"other_host", "bad_address", "bad_length", "nd", "no_route",
+	"reject_route", "forwarding_off", "unsupported_route", "no_neighbour", "too_big",
+	"egress_not_redirect",
 }
 
 func (r KernelReason) String() string {
@@ -68,9 +68,9 @@ const (
 )
 
 var dropReasonNames = [NumDropReasons]string{
-	"bad-length", "bad-address", "other-host", "no-route", "reject-route",
-	"no-neighbour", "egress-not-owned", "too-big", "capture-short", "tx-error",
-	"pending-full", "pending-expired",
+	"bad_length", "bad_address", "other_host", "no_route", "reject_route",
+	"no_neighbour", "egress_not_owned", "too_big", "capture_short", "tx_error",
+	"pending_full", "pending_expired",
 }
 
 func (r DropReason) String() string {
@@ -95,7 +95,7 @@ type Stats struct {
 	// ICMPRateLimited counts ICMPv6 errors not sent because of the rate limit.
 	ICMPRateLimited uint64
 	// Queued counts frames held while their next hop was being resolved;
-	// each is later counted as forwarded or dropped (pending-full excluded:
+	// each is later counted as forwarded or dropped (pending_full excluded:
 	// those were never held).
 	Queued uint64
 	// Pending is how many frames are held now.

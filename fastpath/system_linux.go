@@ -13,8 +13,10 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"github.com/vishvananda/netlink"
-	"github.com/vrouter/vrouter/config"
 	"golang.org/x/sys/unix"
+
+	"github.com/vrouter/vrouter/config"
+	"github.com/vrouter/vrouter/internal/netwatch"
 )
 
 // osSystem is the Linux System: the XDP tier (forwarding inside XDP),
@@ -31,6 +33,9 @@ type osSystem struct {
 
 	// The map of local addresses the XDP programs share.
 	locals *ebpf.Map
+	// watch is the daemon's shared watcher (WithWatcher); nil: Run
+	// starts one of its own.
+	watch Watcher
 
 	mu sync.Mutex // guards the rest, which Stats and Ports read
 	// AF_XDP ports OpenPort opened, by interface index, until Run
@@ -45,6 +50,13 @@ type osSystem struct {
 	tierClaim *tierClaim
 	tierFinal Stats
 }
+
+// eventQueue bounds the kernel events waiting for Run; an overflow makes
+// Run start again from a fresh dump.
+const eventQueue = 1 << 14
+
+// setWatcher implements watcherSetter.
+func (s *osSystem) setWatcher(w Watcher) { s.watch = w }
 
 // portInfo implements portInformer.
 func (s *osSystem) portInfo() []PortInfo {
@@ -236,31 +248,18 @@ const xdpMaxLocals = 4096
 
 // Run implements System.
 func (s *osSystem) Run(ctx context.Context, links []Link, t *Tables, resolve <-chan NeighbourRef, ready func()) error {
-	done := make(chan struct{})
-	defer close(done)
-	errc := make(chan error, 4)
-	onErr := func(err error) {
-		select {
-		case errc <- err:
-		default:
+	w := s.watch
+	if w == nil {
+		own := netwatch.New(netwatch.Netlink{}, s.log)
+		wctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		if err := own.Start(wctx); err != nil {
+			return err
 		}
+		w = own
 	}
-	routes := make(chan netlink.RouteUpdate, 1024)
-	neighs := make(chan netlink.NeighUpdate, 1024)
-	addrs := make(chan netlink.AddrUpdate, 256)
-	linkUp := make(chan netlink.LinkUpdate, 64)
-	if err := netlink.RouteSubscribeWithOptions(routes, done, netlink.RouteSubscribeOptions{ErrorCallback: onErr}); err != nil {
-		return fmt.Errorf("subscribe routes: %w", err)
-	}
-	if err := netlink.NeighSubscribeWithOptions(neighs, done, netlink.NeighSubscribeOptions{ErrorCallback: onErr}); err != nil {
-		return fmt.Errorf("subscribe neighbours: %w", err)
-	}
-	if err := netlink.AddrSubscribeWithOptions(addrs, done, netlink.AddrSubscribeOptions{ErrorCallback: onErr}); err != nil {
-		return fmt.Errorf("subscribe addresses: %w", err)
-	}
-	if err := netlink.LinkSubscribeWithOptions(linkUp, done, netlink.LinkSubscribeOptions{ErrorCallback: onErr}); err != nil {
-		return fmt.Errorf("subscribe links: %w", err)
-	}
+	sub := w.Subscribe(netwatch.Links|netwatch.Addrs|netwatch.Neighs|netwatch.Routes, eventQueue)
+	defer sub.Close()
 
 	// Subscribed first, listed second: an update that races the dump is
 	// applied again afterwards, which is harmless.
@@ -326,39 +325,35 @@ func (s *osSystem) Run(ctx context.Context, links []Link, t *Tables, resolve <-c
 		select {
 		case <-ctx.Done():
 			return nil
-		case err := <-errc:
-			return fmt.Errorf("netlink subscription: %w", err)
-		case u, ok := <-routes:
-			if !ok {
-				return errors.New("route subscription closed")
-			}
-			st.route(&u.Route, u.Type == unix.RTM_NEWROUTE)
-		case u, ok := <-neighs:
-			if !ok {
-				return errors.New("neighbour subscription closed")
-			}
-			st.neigh(&u.Neigh, u.Type == unix.RTM_NEWNEIGH)
-		case u, ok := <-addrs:
-			if !ok {
-				return errors.New("address subscription closed")
-			}
-			if ip, ok := netip.AddrFromSlice(u.LinkAddress.IP); ok && ip.Is6() && !ip.Is4In6() {
-				t.SetAddress(u.LinkIndex, ip, u.NewAddr)
-			}
-		case u, ok := <-linkUp:
-			if !ok {
-				return errors.New("link subscription closed")
-			}
-			if a := u.Attrs(); owned[a.Index] && u.Header.Type == unix.RTM_DELLINK {
-				// An AF_XDP socket whose device is gone reports
-				// nothing to poll: stop, and let the caller start
-				// again once the interface is back.
-				return fmt.Errorf("interface %s (index %d) was removed", a.Name, a.Index)
-			}
-			if a := u.Attrs(); owned[a.Index] && len(a.HardwareAddr) == 6 {
-				t.SetLink(Link{Index: a.Index, Name: a.Name, MAC: a.HardwareAddr, MTU: a.MTU})
-				if err := cl.setLink(a.Index, a.MTU, a.HardwareAddr); err != nil {
-					return err
+		case <-sub.C():
+			for _, ev := range sub.Events() {
+				switch u := ev.Msg.(type) {
+				case netlink.RouteUpdate:
+					st.route(&u.Route, u.Type == unix.RTM_NEWROUTE)
+				case netlink.NeighUpdate:
+					st.neigh(&u.Neigh, u.Type == unix.RTM_NEWNEIGH)
+				case netlink.AddrUpdate:
+					if ip, ok := netip.AddrFromSlice(u.LinkAddress.IP); ok && ip.Is6() && !ip.Is4In6() {
+						t.SetAddress(u.LinkIndex, ip, u.NewAddr)
+					}
+				case netlink.LinkUpdate:
+					if a := u.Attrs(); owned[a.Index] && u.Header.Type == unix.RTM_DELLINK {
+						// An AF_XDP socket whose device is gone reports
+						// nothing to poll: stop, and let the caller start
+						// again once the interface is back.
+						return fmt.Errorf("interface %s (index %d) was removed", a.Name, a.Index)
+					}
+					if a := u.Attrs(); owned[a.Index] && len(a.HardwareAddr) == 6 {
+						t.SetLink(Link{Index: a.Index, Name: a.Name, MAC: a.HardwareAddr, MTU: a.MTU})
+						if err := cl.setLink(a.Index, a.MTU, a.HardwareAddr); err != nil {
+							return err
+						}
+					}
+				}
+				if ev.Kind == netwatch.KindResync {
+					// The tables may have missed changes: start again
+					// from a fresh dump.
+					return errors.New("netlink events lost; restarting to resync the tables")
 				}
 			}
 		case r := <-resolve:
@@ -381,27 +376,12 @@ func (s *osSystem) Run(ctx context.Context, links []Link, t *Tables, resolve <-c
 			clear(lastAsk)
 			continue
 		}
-		// Apply whatever else is queued before publishing.
-		drain(st, t, routes, neighs)
 		t.Commit()
 		if st.localsChanged {
 			st.localsChanged = false
 			if err := cl.setLocals(t.Locals()); err != nil {
 				return err
 			}
-		}
-	}
-}
-
-func drain(st *syncState, t *Tables, routes chan netlink.RouteUpdate, neighs chan netlink.NeighUpdate) {
-	for range 4096 {
-		select {
-		case u := <-routes:
-			st.route(&u.Route, u.Type == unix.RTM_NEWROUTE)
-		case u := <-neighs:
-			st.neigh(&u.Neigh, u.Type == unix.RTM_NEWNEIGH)
-		default:
-			return
 		}
 	}
 }

@@ -18,6 +18,8 @@ import (
 	"github.com/cilium/ebpf/asm"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/vrouter/vrouter/internal/csum"
 )
 
 // xdpMD is struct xdp_md, the context of an XDP test run.
@@ -140,8 +142,8 @@ func (e *tierEnv) decide(frame []byte) tierOutcome {
 	}
 	if info.Flags&tierFlagPartialCsum != 0 {
 		if l4, field, ok := transportSegment(frame); ok {
-			ps := sumBytes(0, frame[offSrc:offSrc+32]) + uint64(len(l4)) + uint64(next)
-			if binary.BigEndian.Uint16(l4[field:]) == fold(ps) {
+			ps := csum.Add(0, frame[offSrc:offSrc+32]) + uint64(len(l4)) + uint64(next)
+			if binary.BigEndian.Uint16(l4[field:]) == csum.Fold(ps) {
 				completeChecksum(frame)
 			}
 		}
@@ -366,11 +368,11 @@ func (f tierFrame) bytes() []byte {
 	}
 	if field >= 0 && len(l4) >= field+2 {
 		l4[field], l4[field+1] = 0, 0
-		ps := sumBytes(0, b[offSrc:offSrc+32]) + uint64(len(l4)) + uint64(f.next)
+		ps := csum.Add(0, b[offSrc:offSrc+32]) + uint64(len(l4)) + uint64(f.next)
 		if f.partial {
-			binary.BigEndian.PutUint16(l4[field:], fold(ps))
+			binary.BigEndian.PutUint16(l4[field:], csum.Fold(ps))
 		} else {
-			c := ^fold(sumBytes(ps, l4))
+			c := ^csum.Fold(csum.Add(ps, l4))
 			if c == 0 && f.next == protoUDP {
 				c = 0xffff
 			}

@@ -6,19 +6,25 @@
 # device -> qcow2.
 #
 # usage: images/build-image.sh [OUT.qcow2]     (root; default bin/vrouter-bookworm.qcow2)
-# env:   VROUTER_BIN  vrouter binary to bake in (default: built from this tree, static)
+# env:   VROUTER_DEB  the vrouter Debian package to install (default: built
+#                     from this tree as `make deb` does)
 #        MIRROR       Debian mirror (default: the first Debian archive in the host's apt sources)
 #        DISK_SIZE    virtual disk size (default 2G; cloud-init grows the root fs)
 #        EXTRA_PKGS   more packages, comma-separated
 #        QCOW2_COMPRESS=1  compressed qcow2 (smaller upload)
+#        PLAIN=1      no vrouter package; git, make and this machine's Go
+#                     toolchain (GOROOT) instead: the image in which
+#                     TestCloneDemo runs `git clone` + `make demo`
 # needs: mmdebstrap extlinux syslinux-common qemu-utils e2fsprogs fdisk mount (Debian packages)
 #
 # The image: cloud kernel (linux-image-cloud-amd64), systemd + networkd +
 # resolved, cloud-init (datasources ConfigDrive, OpenStack, NoCloud; networkd
-# renderer), openssh-server without host keys (cloud-init makes them), vrouter
-# at /usr/local/bin/vrouter and its unit installed but not enabled: the
-# user-data enables it once /etc/vrouter/vrouter.yaml is written, so a first
-# boot never advertises the embedded default on a tenant network. NICs are
+# renderer), openssh-server without host keys (cloud-init makes them), and
+# the vrouter package: vrouter.service enabled, but it starts only once
+# /etc/vrouter/vrouter.yaml exists (written by the user-data in cloud-init's
+# init stage), so a first boot without it never advertises the embedded
+# default on a tenant network, and one with it starts the router right after
+# that stage rather than after cloud-init's final stage. NICs are
 # eth0, eth1... in PCI order (net.ifnames=0), as OpenStack attaches ports;
 # `vrouter cloudinit --match-mac` pins names to MACs on top of that.
 set -euo pipefail
@@ -60,13 +66,22 @@ cleanup() {
 }
 trap cleanup EXIT
 
-bin=${VROUTER_BIN:-}
-if [ -z "$bin" ]; then
-	echo "build-image: building vrouter (static)"
-	(cd "$repo" && CGO_ENABLED=0 go build -trimpath -o "$work/vrouter" ./cmd/vrouter)
-	bin=$work/vrouter
+deb=${VROUTER_DEB:-}
+plain=${PLAIN:-0}
+if [ "$plain" = 1 ]; then
+	goroot=${GOROOT:-$(go env GOROOT)}
+	[ -x "$goroot/bin/go" ] || die "PLAIN=1 needs a Go toolchain: GOROOT=$goroot has no bin/go"
+elif [ -z "$deb" ]; then
+	echo "build-image: building the vrouter package"
+	(cd "$repo" && CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o "$work/deb/vrouter" ./cmd/vrouter &&
+		go run ./packaging/cmd/mkdeb --binary "$work/deb/vrouter" --out "$work/deb" --doc OPENSTACK.md) >/dev/null ||
+		die "building the package failed"
+	deb=$work/deb/vrouter.deb
 fi
-[ -x "$bin" ] || die "VROUTER_BIN $bin is not an executable"
+if [ "$plain" != 1 ]; then
+	deb=$(readlink -f "$deb")
+	[ -f "$deb" ] || die "VROUTER_DEB $deb is not a file"
+fi
 
 uuid=$(cat /proc/sys/kernel/random/uuid)
 rootfs=$work/rootfs
@@ -74,6 +89,30 @@ pkgs=linux-image-cloud-amd64,systemd,systemd-sysv,systemd-resolved,udev,dbus,clo
 pkgs+=,iproute2,procps,kmod,netbase,ca-certificates,curl,openssh-server,initramfs-tools,e2fsprogs
 pkgs+=,cloud-guest-utils,less
 [ -n "${EXTRA_PKGS:-}" ] && pkgs+=,$EXTRA_PKGS
+[ "$plain" = 1 ] && pkgs+=,git,make
+# The vrouter package (or, PLAIN=1, the Go toolchain) goes in after the rest.
+if [ "$plain" = 1 ]; then
+	# The CAs this machine trusts locally go in too, so that the guest
+	# reaches the Go module proxy the way this machine does (through a
+	# TLS-intercepting egress proxy, where there is one).
+	install_hooks=(--customize-hook="copy-in $goroot /usr/local"
+		--customize-hook='mv "$1/usr/local/$(basename "'"$goroot"'")" "$1/usr/local/go" 2>/dev/null || true; "$1/usr/local/go/bin/go" version'
+		--customize-hook='
+			set -e
+			for c in /usr/local/share/ca-certificates/*.crt; do
+				[ -e "$c" ] && cp "$c" "$1/usr/local/share/ca-certificates/"
+			done
+			chroot "$1" update-ca-certificates')
+else
+	install_hooks=(--customize-hook="copy-in $deb /tmp"
+		--customize-hook='
+			set -e
+			deb=/tmp/$(basename "'"$deb"'")
+			chroot "$1" dpkg -i "$deb"
+			rm -f "$1$deb"
+			chroot "$1" systemctl is-enabled vrouter.service
+		')
+fi
 
 echo "build-image: mmdebstrap bookworm from $mirror"
 # Hooks run on the host with the rootfs as $1.
@@ -81,6 +120,7 @@ mmdebstrap --variant=minbase --mode=root --format=directory \
 	--include="$pkgs" \
 	--dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' \
 	--dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/locale/*' \
+	--dpkgopt='path-include=/usr/share/doc/vrouter/*' \
 	--customize-hook='
 		set -e
 		root=$1
@@ -96,6 +136,7 @@ mmdebstrap --variant=minbase --mode=root --format=directory \
 		chroot "$root" systemctl enable systemd-networkd.service systemd-resolved.service
 		# serial-getty comes from console=ttyS0; nothing else to enable.
 	' \
+	"${install_hooks[@]}" \
 	bookworm "$rootfs" "deb $mirror bookworm main" "deb $mirror bookworm-updates main" \
 	|| die "mmdebstrap failed"
 
@@ -103,11 +144,6 @@ echo "build-image: configuring"
 kver=$(basename "$(ls "$rootfs"/boot/vmlinuz-* | sort -V | tail -1)")
 kver=${kver#vmlinuz-}
 [ -f "$rootfs/boot/initrd.img-$kver" ] || die "no initrd for kernel $kver"
-
-install -D -m 0755 "$bin" "$rootfs/usr/local/bin/vrouter"
-install -D -m 0644 "$repo/images/vrouter.service" "$rootfs/etc/systemd/system/vrouter.service"
-[ -f "$repo/OPENSTACK.md" ] && install -D -m 0644 "$repo/OPENSTACK.md" "$rootfs/usr/share/doc/vrouter/OPENSTACK.md"
-mkdir -p "$rootfs/etc/vrouter"
 
 cat >"$rootfs/etc/fstab" <<FSTAB
 # <file system> <mount point> <type> <options> <dump> <pass>

@@ -10,9 +10,10 @@ package images_test
 //   route 2001:db8:0:2::/64 via 2001:db8:0:1:f816:3eff:fe11:1111
 //
 // Run: VROUTER_E2E_VM=1 [VROUTER_IMAGE=bin/vrouter-bookworm.qcow2] go test -v -timeout 60m -run TestVM ./images/
-// (root; Debian packages qemu-system-x86 radvd genisoimage iproute2 iputils-ping,
+// (root; Debian packages qemu-system-x86 radvd genisoimage iproute2 iputils-ping ndisc6 isc-dhcp-client,
 // and those of build-image.sh when VROUTER_IMAGE is not given).
-// VROUTER_E2E_VM_BOOTS=N boots N times and logs the median boot → VM1 address time.
+// VROUTER_E2E_VM_BOOTS=N boots N times (make e2e-vm: 3) and logs the median
+// and range of qemu's start → VM1 holding its SLAAC address.
 
 import (
 	"bytes"
@@ -56,9 +57,9 @@ func TestVM(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("VM e2e needs root (network namespaces, taps)")
 	}
-	for _, tool := range []string{"qemu-system-x86_64", "radvd", "ip", "ping", "timeout"} {
+	for _, tool := range []string{"qemu-system-x86_64", "radvd", "ip", "ping", "timeout", "rdisc6", "dhclient"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("VM e2e needs %s (Debian packages qemu-system-x86 radvd iproute2 iputils-ping coreutils)", tool)
+			t.Fatalf("VM e2e needs %s (Debian packages qemu-system-x86 radvd iproute2 iputils-ping coreutils ndisc6 isc-dhcp-client)", tool)
 		}
 	}
 	image := os.Getenv("VROUTER_IMAGE")
@@ -94,10 +95,13 @@ func TestVM(t *testing.T) {
 	}
 	if len(times) > 0 && !t.Failed() {
 		slices.Sort(times)
-		t.Logf("boot → VM1 address: median %s of %d (all: %v)", times[len(times)/2].Round(100*time.Millisecond), len(times), times)
+		r := func(d time.Duration) time.Duration { return d.Round(100 * time.Millisecond) }
+		t.Logf("boot → VM1 address over %d boots: median %s, range %s..%s", len(times), r(times[len(times)/2]), r(times[0]), r(times[len(times)-1]))
 	}
 	t.Run("fastpath", func(t *testing.T) { bootFastpath(t, image) })
 	t.Run("invalid-config", func(t *testing.T) { bootBadConfig(t, image) })
+	t.Run("no-config", func(t *testing.T) { bootNoConfig(t, image) })
+	t.Run("dhcpv6-stateful", func(t *testing.T) { bootStatefulDHCPv6(t, image) })
 }
 
 // bootGood boots the router with the embedded default config and returns
@@ -165,15 +169,9 @@ func bootAndPing(t *testing.T, image string, cc *cloudinit.CloudConfig) (time.Du
 	lab := newLab(t)
 	vm := lab.boot(t, image, cc)
 
-	vm.waitSerial(t, "vrouter: cloud-init final stage done", finalTimeout)
-	t.Logf("cloud-init final after %s", time.Since(vm.start).Round(time.Second))
-	vm.waitSerial(t, markerService+"active", 10*time.Second)
-
-	// The VM's upstream SLAAC address answers from the ipv6-router.
-	waitFor(t, "the VM's eth0 address "+addrVM+" to answer from ipv6-router", time.Minute, func() error {
-		return run(lab.ns("up"), "ping", "-6", "-c", "1", "-W", "1", addrVM)
-	})
-	waitFor(t, "VM1 to get "+addrVM1, vm1Timeout, func() error {
+	// The router starts right after cloud-init's init stage, so VM1 gets
+	// its address before cloud-init's final stage ends: wait for it first.
+	waitFor(t, "VM1 to get "+addrVM1, finalTimeout+vm1Timeout, func() error {
 		out, err := output(lab.ns("vm1"), "ip", "-6", "-o", "addr", "show", "dev", "eth0", "scope", "global")
 		if err != nil {
 			return err
@@ -185,6 +183,15 @@ func bootAndPing(t *testing.T, image string, cc *cloudinit.CloudConfig) (time.Du
 	})
 	took := time.Since(vm.start)
 	t.Logf("boot → VM1 address %s: %s", addrVM1, took.Round(100*time.Millisecond))
+
+	vm.waitSerial(t, "vrouter: cloud-init final stage done", finalTimeout)
+	t.Logf("cloud-init final after %s", time.Since(vm.start).Round(time.Second))
+	vm.waitSerial(t, markerService+"active", 10*time.Second)
+	vm.logTimeline(t)
+	// The VM's upstream SLAAC address answers from the ipv6-router.
+	waitFor(t, "the VM's eth0 address "+addrVM+" to answer from ipv6-router", time.Minute, func() error {
+		return run(lab.ns("up"), "ping", "-6", "-c", "1", "-W", "1", addrVM)
+	})
 	out, err := outputErr(lab.ns("vm1"), "ping", "-6", "-c", "3", "-W", "2", addrUp)
 	if err != nil {
 		t.Fatalf("VM1 cannot ping %s through the VM: %v\n%s", addrUp, err, out)
@@ -217,10 +224,38 @@ func bootBadConfig(t *testing.T, image string) {
 		}
 	}
 	// Never a half-configured router: nothing is advertised on the tenant link.
-	time.Sleep(10 * time.Second)
+	noRouter(t, lab, "a router whose config is invalid")
+}
+
+// bootNoConfig boots the image with user-data that has no vrouter config
+// (any other instance of the image): vrouter.service is enabled but its
+// condition keeps it from starting, so nothing is advertised on the tenant
+// link, not even the embedded default.
+func bootNoConfig(t *testing.T, image string) {
+	cc := &cloudinit.CloudConfig{FinalMessage: cloudinit.FinalMessage}
+	cc.Runcmd = append(cc.Runcmd, []string{"sh", "-c", `echo "` + markerCondition + `$(systemctl show -P ConditionResult vrouter.service)"`})
+	lab := newLab(t)
+	vm := lab.boot(t, image, cc)
+	vm.waitSerial(t, "vrouter: cloud-init final stage done", finalTimeout)
+	vm.waitSerial(t, markerService+"inactive", 10*time.Second)
+	vm.waitSerial(t, markerCondition+"no", 10*time.Second)
+	noRouter(t, lab, "an image booted without vrouter config")
+}
+
+// markerCondition prefixes vrouter.service's ConditionResult on the console.
+const markerCondition = "E2E vrouter.service condition="
+
+// noRouter asks for a router on the tenant link from VM1 (rdisc6: three
+// Router Solicitations, 2 s apart) and fails if one answers or if VM1 holds
+// a tenant address.
+func noRouter(t *testing.T, lab *lab, what string) {
+	t.Helper()
+	if out, err := outputErr(lab.ns("vm1"), "rdisc6", "-1", "-r", "3", "-w", "2000", "eth0"); err == nil {
+		t.Errorf("VM1 got a Router Advertisement from %s:\n%s", what, out)
+	}
 	out, _ := output(lab.ns("vm1"), "ip", "-6", "-o", "addr", "show", "dev", "eth0", "scope", "global")
 	if strings.Contains(out, "2001:db8:0:2:") {
-		t.Errorf("VM1 got a tenant address from a router whose config is invalid: %q", out)
+		t.Errorf("VM1 got a tenant address from %s: %q", what, out)
 	}
 }
 
@@ -327,6 +362,10 @@ func (l *lab) boot(t *testing.T, image string, cc *cloudinit.CloudConfig) *vm {
 		[]string{"sh", "-c", `echo "` + markerService + `$(systemctl is-active vrouter.service)"`},
 		[]string{"journalctl", "-b", "--no-pager", "-o", "cat", "-u", "vrouter.service"},
 		[]string{"ip", "-6", "addr", "show"},
+		// When each stage ended, in seconds since the kernel started.
+		[]string{"sh", "-c", `journalctl -b -o short-monotonic --no-pager -u cloud-init-local.service -u cloud-init.service ` +
+			`-u systemd-networkd-wait-online.service -u vrouter-setup.service -u vrouter.service | ` +
+			`grep -E "(Started|Finished) " | sed "s/^/` + markerTimeline + `/"`},
 	)
 	ud, err := cloudinit.UserData(cc, nil)
 	if err != nil {
@@ -385,6 +424,21 @@ func (l *lab) boot(t *testing.T, image string, cc *cloudinit.CloudConfig) *vm {
 		}
 	})
 	return v
+}
+
+// markerTimeline prefixes the journal's unit start/finish lines on the console.
+const markerTimeline = "E2E timeline "
+
+// logTimeline logs the VM's boot timeline (monotonic seconds since the
+// kernel started) that the observation hook printed.
+func (v *vm) logTimeline(t *testing.T) {
+	t.Helper()
+	b, _ := os.ReadFile(v.serial)
+	for _, l := range strings.Split(string(b), "\n") {
+		if i := strings.Index(l, markerTimeline); i >= 0 && !strings.Contains(l, "sed ") {
+			t.Logf("VM %s", strings.TrimSpace(l[i+len(markerTimeline):]))
+		}
+	}
 }
 
 func (v *vm) waitSerial(t *testing.T, want string, d time.Duration) {

@@ -37,15 +37,28 @@
 //     target is announced upstream with up to 3 unsolicited NAs (S=0, O=0)
 //     to ff02::1. Targets learned from our probes are re-probed after
 //     Limits.Reachable and forgotten when they stop answering.
+//   - When the upstream link becomes operationally up again, and when a
+//     rule starts, every active target (auto: the learned ones; static:
+//     the prefix's addresses in the downstream neighbour table) is
+//     announced with up to 3 unsolicited NAs, Limits.UnsolicitedInterval
+//     (RetransTimer, 1 s) apart (RFC 4861 §7.2.6), so upstream neighbours
+//     whose entries failed or expired while the link was down need not
+//     wait for their own resolution. Nothing is sent while the link is
+//     down.
 //   - Where the kernel does not already route a target (or, in static mode,
 //     the prefix) out of the downstream link, a route is installed (proto
-//     199) and removed when the target is forgotten or the proxy stops.
+//     199) and removed when the target is forgotten or the proxy stops —
+//     unless it stops for a restart (Proxy.SkipCleanup): a proxy adopts at
+//     start the proto-199 routes its rules want, so a restart flaps no
+//     route, and removes the others (a rule dropped while it was down).
 //   - Unknown targets cost bounded work and memory: probes are limited per
 //     soliciting source and globally (token buckets), the number of targets
 //     being probed, of cached absences, of learned targets and of tracked
 //     sources are capped. Known targets are answered before any limit is
 //     consulted, so a flood of bogus targets does not starve them; the
 //     per-packet path does not allocate.
+//   - Links are re-read on every change the daemon's netlink watcher
+//     reports (WithEvents; System.Watch standalone), and once a second.
 //   - Robustness: interfaces may appear late; a re-created upstream or
 //     downstream link (new index) restarts that rule's sockets; an upstream
 //     admin down/up needs nothing (the socket and the group memberships
@@ -55,17 +68,14 @@
 // # Data plane: our own answers, chosen by measurement
 //
 // Three designs were measured in the namespace topology of the tests
-// (netns_bench_linux_test.go, 2-core VM, see the report for the table):
+// (netns_bench_linux_test.go; figures in bench/report/ndproxy.md, where they
+// are regenerated): the kernel's proxy entries answer a little faster than
+// our own answers, both far inside a 1 ms budget, and ndppd falls behind
+// under a flood of bogus targets.
 //
-//	                        p50 / p99 NS→NA        answered NS/s          60k bogus targets at 20k/s:
-//	                                                                      legit p99, loss
-//	vrouter (own answers)   31–36 µs / 108–171 µs  ≥ 37k, 100 % (sender-bound)  0.3–0.5 ms, 0 %
-//	kernel NTF_PROXY        15–17 µs /  46–87 µs   ≥ 34k, 100 % (sender-bound)  0.1–1.6 ms, 0 %
-//	ndppd 0.2.5             43–57 µs / 112–203 µs  12k of 55k offered (21 %)    90–96 ms, 12–32 %
-//
-// Kernel proxy entries are about 20 µs faster, well inside the 1 ms budget
-// either way, but they take one /128 each (a static /64 is impossible),
-// need four sysctls (proxy_ndp on the interface and on all, forwarding,
+// Kernel proxy entries are faster, but they take one /128 each (a static
+// /64 is impossible), need four sysctls (proxy_ndp on the interface and on
+// all, forwarding,
 // proxy_delay=0 or answers are delayed up to 0.8 s), vanish when the
 // upstream link goes down, cannot answer from the target address, and give
 // no per-reason counters. Running both would answer every NS twice or need

@@ -30,16 +30,14 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/vrouter/vrouter/config"
+	"github.com/vrouter/vrouter/internal/netns"
 	"github.com/vrouter/vrouter/ndproxy"
 	"github.com/vrouter/vrouter/ndproxy/internal/ndwire"
 	"github.com/vrouter/vrouter/ndproxy/internal/probe"
@@ -323,38 +321,10 @@ func (pp *proxyProc) rule(t testing.TB) ndproxy.RuleStatus {
 	return st.Rules[0]
 }
 
-// inNetns runs fn on a thread switched into namespace ns. Sockets opened by
-// fn stay in ns.
-func inNetns(ns string, fn func() error) error {
-	runtime.LockOSThread()
-	orig, err := os.Open("/proc/thread-self/ns/net")
-	if err != nil {
-		runtime.UnlockOSThread()
-		return err
-	}
-	defer orig.Close()
-	target, err := os.Open("/var/run/netns/" + ns)
-	if err != nil {
-		runtime.UnlockOSThread()
-		return err
-	}
-	defer target.Close()
-	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-		runtime.UnlockOSThread()
-		return err
-	}
-	ferr := fn()
-	if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
-		return err // leave the thread locked: it dies with the goroutine
-	}
-	runtime.UnlockOSThread()
-	return ferr
-}
-
 func openProber(t testing.TB, ns string) *probe.Prober {
 	t.Helper()
 	var p *probe.Prober
-	if err := inNetns(ns, func() (err error) { p, err = probe.Open("eth0"); return err }); err != nil {
+	if err := netns.Do(ns, func() (err error) { p, err = probe.Open("eth0"); return err }); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.Close() })
@@ -697,3 +667,86 @@ func TestNetnsPeerChecks(t *testing.T) {
 }
 
 var allNodesAddr = netip.MustParseAddr("ff02::1")
+
+// TestNetnsUnsolicitedAfterFlap: the upstream link of the host goes down;
+// meanwhile the upstream router's neighbour entries go (flushed here, as
+// they expire or fail); when the link comes back the proxy announces the
+// target in use downstream with 3 unsolicited NAs (RFC 4861 §7.2.6), and
+// the router (forwarding, accept_untracked_na=1) has an entry for it again
+// with the host's MAC before it sends anything itself. tshark decodes the
+// NAs: to ff02::1, S=0, O=0, our MAC, at least 1 s apart.
+func TestNetnsUnsolicitedAfterFlap(t *testing.T) {
+	if _, err := exec.LookPath("tshark"); err != nil {
+		t.Skip("skipping: tshark not installed")
+	}
+	if _, err := os.Stat("/proc/sys/net/ipv6/conf/default/accept_untracked_na"); err != nil {
+		t.Skip("skipping: the kernel has no accept_untracked_na (Linux < 5.18): an unsolicited NA creates no entry")
+	}
+	tp := newTopo(t, false)
+	tp.addContainer(c009s)
+	tp.in(tp.rt, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1", "net.ipv6.conf.eth0.accept_untracked_na=1")
+	pp := tp.startProxy(rule125)
+	// The container is in use: the host has resolved it on docker0.
+	eventually(t, 5*time.Second, "ping from rt", func() bool { return tp.ping(tp.rt, c009s) })
+
+	pcap := filepath.Join(t.TempDir(), "na.pcap")
+	shark := exec.Command("ip", "netns", "exec", tp.rt, "tshark", "-q", "-i", "eth0", "-f", "icmp6", "-w", pcap)
+	sharkErr := &syncBuffer{}
+	shark.Stderr = sharkErr
+	if err := shark.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sharkDone := make(chan struct{})
+	go func() { shark.Wait(); close(sharkDone) }()
+	t.Cleanup(func() { shark.Process.Kill(); <-sharkDone })
+	eventually(t, 60*time.Second, "tshark capturing", func() bool { return strings.Contains(sharkErr.String(), "Capturing on") })
+
+	before := pp.rule(t).Unsolicited
+	tp.must("ip", "-n", tp.host, "link", "set", "eth0", "down")
+	tp.in(tp.rt, "ip", "-6", "neigh", "flush", "dev", "eth0")
+	if l := neighLine(tp, tp.rt, c009s); l != "" {
+		t.Fatalf("router still has an entry for the target: %q", l)
+	}
+	up := time.Now()
+	tp.must("ip", "-n", tp.host, "link", "set", "eth0", "up")
+	tp.must("ip", "-n", tp.host, "addr", "replace", "2001:db8::c001/64", "dev", "eth0", "nodad")
+	eventually(t, 3*time.Second, "router entry for the target from the unsolicited NA", func() bool {
+		return strings.Contains(neighLine(tp, tp.rt, c009s), "lladdr "+hostMAC)
+	})
+	t.Logf("router has the target's entry %v after the link came up: %s", time.Since(up).Round(time.Millisecond), neighLine(tp, tp.rt, c009s))
+	eventually(t, 5*time.Second, "3 unsolicited NAs counted", func() bool { return pp.rule(t).Unsolicited-before >= 3 })
+	time.Sleep(1500 * time.Millisecond) // a fourth would be due by now
+	if n := pp.rule(t).Unsolicited - before; n != 3 {
+		t.Errorf("%d unsolicited NAs after the flap, want 3", n)
+	}
+
+	shark.Process.Signal(os.Interrupt)
+	<-sharkDone
+	out, err := exec.Command("tshark", "-r", pcap, "-Y", "icmpv6.type == 136 && icmpv6.nd.na.target_address == "+c009s+" && ipv6.dst == ff02::1",
+		"-T", "fields", "-e", "frame.time_epoch", "-e", "ipv6.hlim", "-e", "icmpv6.nd.na.flag.s", "-e", "icmpv6.nd.na.flag.o",
+		"-e", "icmpv6.opt.linkaddr", "-E", "separator=,").CombinedOutput()
+	if err != nil {
+		t.Fatalf("tshark -r: %v\n%s", err, out)
+	}
+	var times []float64
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Split(l, ",")
+		if len(f) < 5 {
+			continue
+		}
+		var at float64
+		fmt.Sscan(f[0], &at)
+		times = append(times, at)
+		if f[1] != "255" || (f[2] != "False" && f[2] != "0") || (f[3] != "False" && f[3] != "0") || f[4] != hostMAC {
+			t.Errorf("unsolicited NA on the wire: %s (want hlim 255, S=0, O=0, TLLA %s)", l, hostMAC)
+		}
+	}
+	if len(times) != 3 {
+		t.Fatalf("tshark saw %d unsolicited NAs for %s, want 3:\n%s", len(times), c009s, out)
+	}
+	for i := 1; i < len(times); i++ {
+		if d := times[i] - times[i-1]; d < 0.99 {
+			t.Errorf("unsolicited NAs %d and %d %.3fs apart, want at least RetransTimer (1s)", i, i+1, d)
+		}
+	}
+}

@@ -2,10 +2,10 @@ package ndproxy
 
 import (
 	"context"
-	"errors"
 	"io"
 	"net/netip"
 
+	"github.com/vrouter/vrouter/internal/netwatch"
 	"github.com/vrouter/vrouter/ndproxy/internal/ndwire"
 )
 
@@ -13,8 +13,9 @@ import (
 type MAC = ndwire.MAC
 
 // ErrLinkNotFound is returned (wrapped) by System.Link for an interface that
-// does not exist (yet). The proxy waits for it to appear.
-var ErrLinkNotFound = errors.New("link not found")
+// does not exist (yet). The proxy waits for it to appear. It is
+// netwatch.ErrLinkNotFound, the one sentinel of every component.
+var ErrLinkNotFound = netwatch.ErrLinkNotFound
 
 // Link is what the proxy needs to know about one interface.
 type Link struct {
@@ -27,6 +28,15 @@ type Link struct {
 	// Addrs are all IPv6 addresses on the link; the kernel answers for
 	// these itself.
 	Addrs []netip.Addr
+	// Up: the link is operationally up (administratively up and with
+	// carrier), so what is sent on it reaches the neighbours.
+	Up bool
+}
+
+// Route is a route the proxy installed: Dst out of the link Ifindex.
+type Route struct {
+	Ifindex int
+	Dst     netip.Prefix
 }
 
 // Port sends and receives IPv6 packets at the link layer on one interface.
@@ -61,6 +71,11 @@ type System interface {
 	// installed one (which DelRoute then removes).
 	AddRoute(ifindex int, dst netip.Prefix) (bool, error)
 	DelRoute(ifindex int, dst netip.Prefix) error
+	// OwnedRoutes lists the routes AddRoute installed that exist now,
+	// whichever process installed them (on Linux: proto 199 in the main
+	// table), so a proxy started after a restart adopts those of its
+	// predecessor and removes those no rule wants.
+	OwnedRoutes() ([]Route, error)
 	// Watch calls notify (which must not block) whenever links, addresses
 	// or neighbours change, until ctx is done.
 	Watch(ctx context.Context, notify func()) error

@@ -11,6 +11,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/vrouter/vrouter/internal/netwatch"
 	"github.com/vrouter/vrouter/ndproxy/internal/afpacket"
 )
 
@@ -32,7 +33,7 @@ func (linuxSystem) Link(name string) (Link, error) {
 		return Link{}, fmt.Errorf("link %s: %w", name, err)
 	}
 	a := l.Attrs()
-	out := Link{Index: a.Index, Name: a.Name}
+	out := Link{Index: a.Index, Name: a.Name, Up: a.Flags&net.FlagUp != 0 && a.RawFlags&unix.IFF_LOWER_UP != 0}
 	if len(a.HardwareAddr) != 6 {
 		return Link{}, fmt.Errorf("link %s: not an Ethernet interface (hardware address %q)", name, a.HardwareAddr)
 	}
@@ -148,41 +149,41 @@ func (linuxSystem) DelRoute(ifindex int, dst netip.Prefix) error {
 	return nil
 }
 
+func (linuxSystem) OwnedRoutes() ([]Route, error) {
+	rs, err := netlink.RouteListFiltered(netlink.FAMILY_V6, &netlink.Route{Protocol: rtprotNDProxy}, netlink.RT_FILTER_PROTOCOL)
+	if err != nil {
+		return nil, fmt.Errorf("list proxy routes: %w", err)
+	}
+	var out []Route
+	for _, r := range rs {
+		if r.Dst == nil || r.LinkIndex <= 0 {
+			continue
+		}
+		a, ok := netip.AddrFromSlice(r.Dst.IP)
+		ones, bits := r.Dst.Mask.Size()
+		if !ok || bits != 128 {
+			continue
+		}
+		out = append(out, Route{Ifindex: r.LinkIndex, Dst: netip.PrefixFrom(a, ones)})
+	}
+	return out, nil
+}
+
+// Watch implements System with a netwatch.Watcher of its own (the daemon
+// passes its shared watcher's events with WithEvents instead).
 func (linuxSystem) Watch(ctx context.Context, notify func()) error {
-	done := ctx.Done()
-	links := make(chan netlink.LinkUpdate, 64)
-	addrs := make(chan netlink.AddrUpdate, 64)
-	neighs := make(chan netlink.NeighUpdate, 256)
-	errf := func(error) {}
-	if err := netlink.LinkSubscribeWithOptions(links, done, netlink.LinkSubscribeOptions{ErrorCallback: errf}); err != nil {
-		return fmt.Errorf("subscribe links: %w", err)
+	w := netwatch.New(netwatch.Netlink{}, nil)
+	if err := w.Start(ctx); err != nil {
+		return err
 	}
-	if err := netlink.AddrSubscribeWithOptions(addrs, done, netlink.AddrSubscribeOptions{ErrorCallback: errf}); err != nil {
-		return fmt.Errorf("subscribe addresses: %w", err)
-	}
-	if err := netlink.NeighSubscribeWithOptions(neighs, done, netlink.NeighSubscribeOptions{ErrorCallback: errf}); err != nil {
-		return fmt.Errorf("subscribe neighbours: %w", err)
-	}
+	sub := w.Subscribe(netwatch.Links|netwatch.Addrs|netwatch.Neighs, 0)
+	defer sub.Close()
 	for {
 		select {
-		case <-done:
+		case <-ctx.Done():
 			return nil
-		case _, ok := <-links:
-			if !ok {
-				links = nil
-			}
-		case _, ok := <-addrs:
-			if !ok {
-				addrs = nil
-			}
-		case _, ok := <-neighs:
-			if !ok {
-				neighs = nil
-			}
+		case <-sub.C():
+			notify()
 		}
-		if links == nil && addrs == nil && neighs == nil {
-			return errors.New("netlink subscriptions closed")
-		}
-		notify()
 	}
 }

@@ -21,6 +21,7 @@ func (unsupported) Neighbors(int) ([]netip.Addr, error)      { return nil, errUn
 func (unsupported) AddRoute(int, netip.Prefix) (bool, error) { return false, errUnsupported }
 func (unsupported) DelRoute(int, netip.Prefix) error         { return errUnsupported }
 func (unsupported) Watch(context.Context, func()) error      { return errUnsupported }
+func (unsupported) OwnedRoutes() ([]Route, error)            { return nil, errUnsupported }
 func (unsupported) JoinGroups(int, []netip.Addr, bool) (io.Closer, error) {
 	return nil, errUnsupported
 }

@@ -9,10 +9,12 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/vrouter/vrouter/config"
+	"github.com/vrouter/vrouter/internal/ifname"
 	"github.com/vrouter/vrouter/ndproxy/internal/ndwire"
 )
 
@@ -82,6 +84,7 @@ type options struct {
 	sys              System
 	lim              Limits
 	answerFromTarget bool
+	events           <-chan struct{}
 }
 
 // Option configures a Proxy.
@@ -89,6 +92,11 @@ type Option func(*options)
 
 // WithSystem replaces the operating system (tests pass ndproxytest.System).
 func WithSystem(s System) Option { return func(o *options) { o.sys = s } }
+
+// WithEvents makes the proxy re-read its links whenever events receives a
+// value (the daemon passes a subscription of its shared watcher to links,
+// addresses and neighbours) instead of calling System.Watch.
+func WithEvents(events <-chan struct{}) Option { return func(o *options) { o.events = events } }
 
 // WithLimits replaces DefaultLimits.
 func WithLimits(l Limits) Option { return func(o *options) { o.lim = l } }
@@ -105,11 +113,23 @@ type Proxy struct {
 	opts options
 	kick chan []ruleConfig
 
+	readyOnce sync.Once
+	readyC    chan struct{}
+	// keep: SkipCleanup was called; Run leaves its routes in place.
+	keep atomic.Bool
+
 	mu      sync.Mutex
 	cfg     []ruleConfig
 	runners map[string]*runner
 	order   []string
+	// inherited holds, by rule key, routes an earlier run left that the
+	// rule takes over when it starts (see adopt).
+	inherited map[string][]Route
 }
+
+// Ready returns a channel that is closed once Run has started the rules of
+// its first config.
+func (p *Proxy) Ready() <-chan struct{} { return p.readyC }
 
 // New validates cfg and returns a Proxy; nothing touches the system until
 // Run.
@@ -130,7 +150,7 @@ func New(cfg []config.NDProxy, log *slog.Logger, opts ...Option) (*Proxy, error)
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	p := &Proxy{log: log, opts: o, kick: make(chan []ruleConfig, 1), runners: make(map[string]*runner)}
+	p := &Proxy{log: log, opts: o, kick: make(chan []ruleConfig, 1), runners: make(map[string]*runner), readyC: make(chan struct{})}
 	rc, err := p.rules(cfg)
 	if err != nil {
 		return nil, err
@@ -139,29 +159,55 @@ func New(cfg []config.NDProxy, log *slog.Logger, opts ...Option) (*Proxy, error)
 	return p, nil
 }
 
-func (p *Proxy) rules(cfg []config.NDProxy) ([]ruleConfig, error) {
-	var out []ruleConfig
+// Validate returns the rules of cfg the proxy cannot run, with paths
+// relative to the ndproxy section ("[1].prefix"), for the daemon's one
+// validation path. New and Update refuse a config with problems.
+func Validate(cfg []config.NDProxy) []config.Problem {
+	var ps []config.Problem
 	seen := make(map[string]bool)
 	for i, c := range cfg {
-		rc := ruleConfig{NDProxy: c, answerFromTarget: p.opts.answerFromTarget || c.AnswerFromTarget}
+		at := func(field string) string { return fmt.Sprintf("[%d]%s", i, field) }
 		switch {
 		case c.Upstream == "" || c.Downstream == "":
-			return nil, fmt.Errorf("ndproxy[%d]: upstream and downstream interfaces are required", i)
+			ps = append(ps, config.Problemf(at(""), "upstream and downstream interfaces are required"))
+			continue
+		case !ifname.Valid(c.Upstream):
+			ps = append(ps, config.Problemf(at(".upstream"), "%v", ifname.Check(c.Upstream)))
+			continue
+		case !ifname.Valid(c.Downstream):
+			ps = append(ps, config.Problemf(at(".downstream"), "%v", ifname.Check(c.Downstream)))
+			continue
 		case c.Upstream == c.Downstream:
-			return nil, fmt.Errorf("ndproxy[%d]: upstream and downstream are both %q", i, c.Upstream)
+			ps = append(ps, config.Problemf(at(".downstream"), "upstream and downstream are both %q", c.Upstream))
+			continue
 		case !c.Prefix.IsValid() || !c.Prefix.Addr().Is6() || c.Prefix.Addr().Is4In6():
-			return nil, fmt.Errorf("ndproxy[%d]: prefix %v is not an IPv6 prefix", i, c.Prefix)
+			ps = append(ps, config.Problemf(at(".prefix"), "prefix %v is not an IPv6 prefix", c.Prefix))
+			continue
 		case c.Mode != "" && c.Mode != config.NDProxyStatic && c.Mode != config.NDProxyAuto:
-			return nil, fmt.Errorf("ndproxy[%d]: mode %q is not static or auto", i, c.Mode)
+			ps = append(ps, config.Problemf(at(".mode"), "mode %q is not static or auto", c.Mode))
+			continue
 		}
+		rc := ruleConfig{NDProxy: c}
+		rc.Prefix = c.Prefix.Masked()
+		if seen[rc.key()] {
+			ps = append(ps, config.Problemf(at(""), "%s from %s to %s is listed twice", rc.Prefix, c.Upstream, c.Downstream))
+		}
+		seen[rc.key()] = true
+	}
+	return ps
+}
+
+func (p *Proxy) rules(cfg []config.NDProxy) ([]ruleConfig, error) {
+	if ps := Validate(cfg); len(ps) > 0 {
+		return nil, fmt.Errorf("ndproxy%s: %s", ps[0].Path, ps[0].Msg)
+	}
+	var out []ruleConfig
+	for _, c := range cfg {
+		rc := ruleConfig{NDProxy: c, answerFromTarget: p.opts.answerFromTarget || c.AnswerFromTarget}
 		rc.Prefix = c.Prefix.Masked()
 		if rc.Mode == "" {
 			rc.Mode = config.NDProxyStatic
 		}
-		if seen[rc.key()] {
-			return nil, fmt.Errorf("ndproxy[%d]: %s from %s to %s is listed twice", i, rc.Prefix, c.Upstream, c.Downstream)
-		}
-		seen[rc.key()] = true
 		out = append(out, rc)
 	}
 	return out, nil
@@ -185,23 +231,42 @@ func (p *Proxy) Update(cfg []config.NDProxy) {
 	p.kick <- rc
 }
 
+// SkipCleanup makes Run, once its context is done, leave the routes it
+// installed in place instead of removing them, so that the proxy of the
+// process started next (a restart) adopts them and no route flaps. Call it
+// before the context is canceled.
+func (p *Proxy) SkipCleanup() { p.keep.Store(true) }
+
 // Run proxies until ctx is done, then removes the routes and memberships it
-// installed and returns nil. It returns an error only if it cannot start.
+// installed (the routes stay after SkipCleanup) and returns nil. When it
+// starts it adopts the routes an earlier run left behind (a restart, or a
+// crash) that its rules want and removes the others. It returns an error
+// only if it cannot start.
 func (p *Proxy) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	wg.Go(func() {
+		if p.opts.events != nil {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-p.opts.events:
+					p.notify()
+				}
+			}
+		}
 		if err := p.opts.sys.Watch(ctx, p.notify); err != nil && ctx.Err() == nil {
 			p.log.Warn("ndproxy: watching links failed; polling only", "err", err)
 		}
-	}()
+	})
 	p.mu.Lock()
 	cfg := p.cfg
 	p.mu.Unlock()
+	p.adopt(cfg)
 	p.apply(ctx, cfg)
+	p.readyOnce.Do(func() { close(p.readyC) })
 	for {
 		select {
 		case <-ctx.Done():
@@ -213,6 +278,58 @@ func (p *Proxy) Run(ctx context.Context) error {
 			p.apply(ctx, cfg)
 		}
 	}
+}
+
+// adopt sorts the routes that an earlier run installed and left (it
+// stopped for a restart, or crashed): each one a rule of cfg would install
+// now (a static rule's prefix, an auto rule's /128 of a target, out of the
+// rule's downstream link) is handed to that rule, which takes it over
+// instead of installing it again; the others are removed.
+func (p *Proxy) adopt(cfg []ruleConfig) {
+	routes, err := p.opts.sys.OwnedRoutes()
+	if err != nil {
+		p.log.Warn("ndproxy: cannot list the routes an earlier run left; they stay", "err", err)
+		return
+	}
+	if len(routes) == 0 {
+		return
+	}
+	index := make(map[string]int) // downstream name -> ifindex (0: missing)
+	inherited := make(map[string][]Route)
+	removed := 0
+	for _, rt := range routes {
+		key := ""
+		for _, c := range cfg {
+			i, ok := index[c.Downstream]
+			if !ok {
+				if l, err := p.opts.sys.Link(c.Downstream); err == nil {
+					i = l.Index
+				}
+				index[c.Downstream] = i
+			}
+			if i != rt.Ifindex {
+				continue
+			}
+			if c.Mode == config.NDProxyAuto && rt.Dst.Bits() == 128 && c.Prefix.Contains(rt.Dst.Addr()) ||
+				c.Mode != config.NDProxyAuto && rt.Dst == c.Prefix {
+				key = c.key()
+				break
+			}
+		}
+		if key != "" {
+			inherited[key] = append(inherited[key], rt)
+			continue
+		}
+		if err := p.opts.sys.DelRoute(rt.Ifindex, rt.Dst); err != nil {
+			p.log.Warn("ndproxy: removing a route an earlier run left failed", "route", rt.Dst, "ifindex", rt.Ifindex, "err", err)
+			continue
+		}
+		removed++
+	}
+	p.log.Info("ndproxy: routes of an earlier run", "adopted", len(routes)-removed, "removed", removed)
+	p.mu.Lock()
+	p.inherited = inherited
+	p.mu.Unlock()
 }
 
 func (p *Proxy) notify() {
@@ -254,7 +371,10 @@ func (p *Proxy) apply(ctx context.Context, cfg []ruleConfig) {
 		if _, ok := p.runners[k]; ok {
 			continue
 		}
-		r := newRunner(ctx, newRule(want[k], p.opts.lim, p.log, p.opts.sys))
+		rl := newRule(want[k], p.opts.lim, p.log, p.opts.sys)
+		rl.inherited = p.inherited[k]
+		delete(p.inherited, k)
+		r := newRunner(ctx, rl, &p.keep)
 		p.runners[k] = r
 	}
 	p.order = order
@@ -262,30 +382,33 @@ func (p *Proxy) apply(ctx context.Context, cfg []ruleConfig) {
 
 // Status is a snapshot of the proxy for `vrouter status` and metrics.
 type Status struct {
-	Rules []RuleStatus
+	Rules []RuleStatus `json:"rules"`
 }
 
 // RuleStatus describes one proxied prefix.
 type RuleStatus struct {
-	Upstream   string
-	Downstream string
-	Prefix     netip.Prefix
-	Mode       config.NDProxyMode
+	Upstream   string             `json:"upstream"`
+	Downstream string             `json:"downstream"`
+	Prefix     netip.Prefix       `json:"prefix"`
+	Mode       config.NDProxyMode `json:"mode"`
 	// Active is true while both interfaces exist and the proxy listens.
-	Active bool
+	Active bool `json:"active"`
 	// Targets are the learned targets (auto mode); in static mode every
 	// address of Prefix is proxied and Targets is empty.
-	Targets []netip.Addr
+	Targets []netip.Addr `json:"targets"`
 	// Pending is the number of targets being probed downstream.
-	Pending int
+	Pending int `json:"pending"`
 	// Answered counts solicited NAs sent, Defended DAD defences, Probes NS
 	// sent downstream, Unsolicited unsolicited NAs sent upstream.
-	Answered, Defended, Probes, Unsolicited uint64
+	Answered    uint64 `json:"answered"`
+	Defended    uint64 `json:"defended"`
+	Probes      uint64 `json:"probes"`
+	Unsolicited uint64 `json:"unsolicited"`
 	// AnsweredUnicast counts the answers to unicast NS (neighbour
 	// unreachability detection by upstream nodes), included in Answered.
-	AnsweredUnicast uint64
+	AnsweredUnicast uint64 `json:"answered_unicast"`
 	// Dropped counts solicitations not answered, by reason (non-zero only).
-	Dropped map[string]uint64
+	Dropped map[string]uint64 `json:"dropped"`
 }
 
 // Status returns a snapshot of every rule.
@@ -334,11 +457,15 @@ type runner struct {
 	events chan struct{}
 	cancel context.CancelFunc
 	done   chan struct{}
+	keep   *atomic.Bool // the Proxy's SkipCleanup
+	// upWasUp: the upstream link was operationally up at the last sync of
+	// the current session.
+	upWasUp bool
 }
 
-func newRunner(ctx context.Context, r *rule) *runner {
+func newRunner(ctx context.Context, r *rule, keep *atomic.Bool) *runner {
 	ctx, cancel := context.WithCancel(ctx)
-	rn := &runner{r: r, events: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{})}
+	rn := &runner{r: r, events: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{}), keep: keep}
 	go func() {
 		defer close(rn.done)
 		rn.run(ctx)
@@ -376,6 +503,7 @@ func (rn *runner) run(ctx context.Context) {
 				rn.stop(s)
 				s = nil
 			}
+			rn.upWasUp = false
 			r.mu.Lock()
 			if !errors.Is(err, ErrLinkNotFound) {
 				r.warn(now, "link", "ndproxy: reading interfaces failed", "err", err)
@@ -391,7 +519,8 @@ func (rn *runner) run(ctx context.Context) {
 			rn.stop(s)
 			s = nil
 		}
-		if s == nil {
+		fresh := s == nil
+		if fresh {
 			if s, err = rn.start(up, down); err != nil {
 				r.mu.Lock()
 				r.warn(now, "start", "ndproxy: cannot start", "err", err)
@@ -407,6 +536,16 @@ func (rn *runner) run(ctx context.Context) {
 				r.setNeighbors(ns, now)
 			}
 		}
+		// Upstream neighbours may hold entries for our targets that went
+		// stale or failed while the link was down (or this proxy was not
+		// running): tell them at once (RFC 4861 §7.2.6).
+		switch {
+		case up.Up && fresh:
+			rn.announce(s, now, "start")
+		case up.Up && !rn.upWasUp:
+			rn.announce(s, now, "upstream link up")
+		}
+		rn.upWasUp = up.Up
 	}
 	sync()
 	for {
@@ -447,6 +586,46 @@ func (rn *runner) run(ctx context.Context) {
 	}
 }
 
+// announce queues Limits.Unsolicited unsolicited advertisements (RFC 4861
+// §7.2.6: to ff02::1, O=0 as a proxy, RetransTimer apart) for every active
+// target: the learned ones in auto mode; in static mode the addresses of
+// the prefix that the downstream neighbour table holds (those in use; the
+// proxy cannot know which others of a static prefix exist).
+func (rn *runner) announce(s *session, now time.Time, why string) {
+	r := rn.r
+	var inUse []netip.Addr
+	if r.static() {
+		ns, err := r.sys.Neighbors(s.down.Index)
+		if err != nil {
+			r.mu.Lock()
+			r.warn(now, "neighbors", "ndproxy: reading the downstream neighbours failed; targets not announced", "err", err)
+			r.mu.Unlock()
+			return
+		}
+		inUse = ns
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	if r.static() {
+		for _, a := range inUse {
+			if n < r.lim.MaxTargets && r.cfg.Prefix.Contains(a) && !r.isLocal(a) {
+				r.queueUnsolicited(a, now)
+				n++
+			}
+		}
+	} else {
+		for t := range r.learned {
+			r.queueUnsolicited(t, now)
+			n++
+		}
+	}
+	if n > 0 {
+		r.log.Info("ndproxy: announcing proxied targets upstream", "reason", why, "targets", n)
+	}
+	r.sendUnsolicited(now)
+}
+
 // setLinks refreshes addresses of links whose identity did not change.
 func (r *rule) setLinks(up, down Link) {
 	r.mu.Lock()
@@ -483,13 +662,25 @@ func (rn *runner) start(up, down Link) (s *session, err error) {
 	if s.groups, err = r.sys.JoinGroups(up.Index, gs, all); err != nil {
 		return s, fmt.Errorf("join groups on %s: %w", up.Name, err)
 	}
-	if r.static() {
-		installed, err := r.sys.AddRoute(down.Index, r.cfg.Prefix)
-		if err != nil {
-			return s, fmt.Errorf("route %s to %s: %w", r.cfg.Prefix, down.Name, err)
+	// Routes an earlier run left out of this downstream link are ours.
+	inherited := make(map[netip.Prefix]bool, len(r.inherited))
+	for _, rt := range r.inherited {
+		if rt.Ifindex == down.Index {
+			inherited[rt.Dst] = true
 		}
-		if installed {
+	}
+	r.inherited = nil
+	if r.static() {
+		if inherited[r.cfg.Prefix] {
 			s.routes[r.cfg.Prefix] = true
+		} else {
+			installed, err := r.sys.AddRoute(down.Index, r.cfg.Prefix)
+			if err != nil {
+				return s, fmt.Errorf("route %s to %s: %w", r.cfg.Prefix, down.Name, err)
+			}
+			if installed {
+				s.routes[r.cfg.Prefix] = true
+			}
 		}
 	}
 	r.mu.Lock()
@@ -500,6 +691,21 @@ func (rn *runner) start(up, down Link) (s *session, err error) {
 	// old session.
 	for _, l := range r.learned {
 		l.route = false
+	}
+	if !r.static() {
+		// The targets of an earlier run's routes: answered at once,
+		// re-probed after Limits.Reachable and forgotten (with the route)
+		// when they do not answer, as targets learned from probes are.
+		now := time.Now()
+		for d := range inherited {
+			l, ok := r.learned[d.Addr()]
+			if !ok {
+				l = &learnedTarget{confirmed: now}
+				r.learned[d.Addr()] = l
+			}
+			l.route = true
+			s.routes[d] = true
+		}
 	}
 	r.routeWork = len(r.learned) > 0
 	clear(r.pending)
@@ -566,6 +772,12 @@ func (rn *runner) stop(s *session) {
 		if err := s.groups.Close(); err != nil {
 			r.log.Warn("ndproxy: leaving groups failed", "err", err)
 		}
+	}
+	if rn.keep != nil && rn.keep.Load() {
+		if len(s.routes) > 0 {
+			r.log.Info("ndproxy: leaving routes in place for the next run", "routes", len(s.routes))
+		}
+		return
 	}
 	for d := range s.routes {
 		if err := r.sys.DelRoute(s.down.Index, d); err != nil {

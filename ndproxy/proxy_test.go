@@ -26,11 +26,11 @@ var (
 )
 
 func eth0(index int) ndproxy.Link {
-	return ndproxy.Link{Index: index, Name: "eth0", MAC: upMAC, LinkLocal: netip.MustParseAddr("fe80::c001")}
+	return ndproxy.Link{Index: index, Name: "eth0", MAC: upMAC, LinkLocal: netip.MustParseAddr("fe80::c001"), Up: true}
 }
 
 func docker0(index int) ndproxy.Link {
-	return ndproxy.Link{Index: index, Name: "docker0", MAC: downMAC}
+	return ndproxy.Link{Index: index, Name: "docker0", MAC: downMAC, Up: true}
 }
 
 func recv(t *testing.T, ch <-chan *ndproxytest.Port) *ndproxytest.Port {

@@ -82,6 +82,7 @@ type unsolicitedNA struct {
 	target netip.Addr
 	left   int
 	next   time.Time
+	last   time.Time // when the last one was sent
 }
 
 // rule is the proxy for one config entry. Its handlers are called by the
@@ -110,6 +111,9 @@ type rule struct {
 	buf        []byte
 	warned     map[string]time.Time
 	routeWork  bool // learned targets changed; routes need reconciling
+	// inherited are routes an earlier run left for this rule, taken over
+	// when its first session starts.
+	inherited []Route
 }
 
 func newRule(cfg ruleConfig, lim Limits, log *slog.Logger, sys System) *rule {
@@ -364,15 +368,40 @@ func (r *rule) learn(target netip.Addr, kernel bool, now time.Time) {
 			r.answer(target, s.addr, s.mac, now)
 		}
 	}
-	r.unsol = append(r.unsol, unsolicitedNA{target: target, left: r.lim.Unsolicited, next: now})
+	r.queueUnsolicited(target, now)
 	r.sendUnsolicited(now)
 }
 
-// sendUnsolicited sends the unsolicited NAs that are due. Called with mu.
+// queueUnsolicited schedules Limits.Unsolicited unsolicited NAs for target,
+// the first one now, or tops up the count of one already scheduled so that
+// Limits.Unsolicited are sent from now on (one sent at this very instant
+// counts), its next NA keeping its time so they stay
+// Limits.UnsolicitedInterval apart. Called with mu.
+func (r *rule) queueUnsolicited(target netip.Addr, now time.Time) {
+	for i := range r.unsol {
+		if u := &r.unsol[i]; u.target == target {
+			want := r.lim.Unsolicited
+			if u.last.Equal(now) {
+				want--
+			}
+			u.left = max(u.left, want)
+			return
+		}
+	}
+	r.unsol = append(r.unsol, unsolicitedNA{target: target, left: r.lim.Unsolicited, next: now})
+}
+
+// sendUnsolicited sends the unsolicited NAs that are due. While the
+// upstream link is down nothing is sent (nothing would arrive) and the
+// queue waits: the link coming up announces every target again. Called
+// with mu.
 func (r *rule) sendUnsolicited(now time.Time) {
+	if !r.upL.Up {
+		return
+	}
 	keep := r.unsol[:0]
 	for _, u := range r.unsol {
-		if _, ok := r.learned[u.target]; !ok {
+		if !r.proxied(u.target) {
 			continue
 		}
 		if !now.Before(u.next) {
@@ -383,6 +412,7 @@ func (r *rule) sendUnsolicited(now time.Time) {
 			if r.sendNA(u.target, allNodes, ndwire.MulticastMAC(allNodes), flags, now) {
 				r.c.unsolicited.Add(1)
 			}
+			u.last = now
 			u.left--
 			u.next = now.Add(r.lim.UnsolicitedInterval)
 		}

@@ -74,8 +74,8 @@ func testRule(t *testing.T, mode config.NDProxyMode, mutate ...func(*ruleConfig)
 	r.active = true
 	r.up, r.down = up, down
 	r.setLinks(
-		Link{Index: 2, Name: "eth0", MAC: upMAC, LinkLocal: upLL, Addrs: []netip.Addr{upLL, hostAddr}},
-		Link{Index: 3, Name: "docker0", MAC: downMAC, LinkLocal: downLL, Addrs: []netip.Addr{downLL}},
+		Link{Index: 2, Name: "eth0", MAC: upMAC, LinkLocal: upLL, Addrs: []netip.Addr{upLL, hostAddr}, Up: true},
+		Link{Index: 3, Name: "docker0", MAC: downMAC, LinkLocal: downLL, Addrs: []netip.Addr{downLL}, Up: true},
 	)
 	return r, up, down
 }

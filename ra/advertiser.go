@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mdlayher/ndp"
@@ -49,7 +50,6 @@ type Advertiser struct {
 	linkPoll time.Duration
 	state    stateFile
 	finals   int
-	metrics  *ifaceMetrics
 
 	mu  sync.Mutex
 	cfg config.Advertise
@@ -59,6 +59,9 @@ type Advertiser struct {
 
 	readyOnce sync.Once
 	readyC    chan struct{}
+
+	// skipFinal: Run returns without final RAs (SkipFinal).
+	skipFinal atomic.Bool
 
 	stats stats
 
@@ -82,14 +85,22 @@ func WithRand(r *rand.Rand) Option { return func(a *Advertiser) { a.rng = r } }
 
 // WithLinkPoll sets how often a running Advertiser re-reads the link state to
 // notice a link going down or losing its link-local address (default 1s).
-// Notify triggers an immediate check.
+// Notify triggers an immediate check. d < 0 turns polling off: the caller
+// then calls Notify on every change of the link, its addresses and its
+// forwarding setting, as the daemon does from its netlink watcher.
 func WithLinkPoll(d time.Duration) Option {
 	return func(a *Advertiser) {
-		if d > 0 {
+		switch {
+		case d > 0:
 			a.linkPoll = d
+		case d < 0:
+			a.linkPoll = noPoll
 		}
 	}
 }
+
+// noPoll stands for "never" as a poll period.
+const noPoll = 100 * 365 * 24 * time.Hour
 
 // WithStateDir sets the directory of the state file ra-IFACE.json, which
 // keeps RFC 9096 withdrawals and decrementing lifetimes across restarts.
@@ -105,9 +116,9 @@ func WithStateDir(dir string) Option {
 	}
 }
 
-// WithMetrics makes the Advertiser update m (see NewMetrics).
+// WithMetrics makes m export the Advertiser's status (see NewMetrics).
 func WithMetrics(m *Metrics) Option {
-	return func(a *Advertiser) { a.metrics = m.forIface(a.iface) }
+	return func(a *Advertiser) { m.add(a) }
 }
 
 // WithFinalAdvertisements sets how many final RAs (router lifetime 0) go out
@@ -166,6 +177,14 @@ func (a *Advertiser) Update(cfg config.Advertise) {
 	a.mu.Unlock()
 	signal(a.updateC)
 }
+
+// SkipFinal makes Run, once its context is done, return without sending
+// the final RAs (router lifetime 0) and without withdrawing anything: for
+// an interface whose advertising passes to another router that keeps
+// advertising the same (HA Backup: the Active router's RAs continue from
+// the same virtual link-local address, and a final RA would make hosts drop
+// it as their default router). Call it before canceling Run's context.
+func (a *Advertiser) SkipFinal() { a.skipFinal.Store(true) }
 
 // Notify tells the Advertiser that its link may have changed (for example
 // from a netlink watcher); it re-reads the link state at once instead of
@@ -231,9 +250,6 @@ func (a *Advertiser) Run(ctx context.Context) error {
 			return fmt.Errorf("ra: %s: %w", a.iface, fe.err)
 		}
 		a.stats.errors.Add(1)
-		if a.metrics != nil {
-			a.metrics.errors.Inc()
-		}
 		a.log.Warn("link changed, waiting for it to be ready again", "err", err)
 	}
 }
@@ -446,7 +462,10 @@ func (a *Advertiser) serve(ctx context.Context, conn Conn, st LinkState, s *sche
 			if err := send(now, netip.IPv6LinkLocalAllNodes(), kind); err != nil {
 				return err
 			}
-			s.multicastSent(now)
+			// The RA left no earlier than the write returned: counting
+			// MIN_DELAY_BETWEEN_RAS from then keeps multicast RAs 3s
+			// apart on the wire even when building or sending was slow.
+			s.multicastSent(time.Now())
 			advertised = true
 		}
 		unicast = s.dueUnicast(now, unicast[:0])
@@ -463,7 +482,7 @@ func (a *Advertiser) serve(ctx context.Context, conn Conn, st LinkState, s *sche
 		timer.Reset(max(wake.Sub(now), 0))
 		select {
 		case <-ctx.Done():
-			if advertised {
+			if advertised && !a.skipFinal.Load() {
 				ss.sendFinal()
 			}
 			return nil
@@ -559,9 +578,6 @@ func (ss *session) send(now time.Time, dst netip.Addr, kind Kind) error {
 	}
 	m.Options = appendWithdrawn(m.Options, ws)
 	a.stats.withdrawing.Store(int64(len(ws)))
-	if a.metrics != nil {
-		a.metrics.withdrawing.Set(float64(len(ws)))
-	}
 	return ss.write(m, dst, kind, now)
 }
 
@@ -619,7 +635,7 @@ func (ss *session) sendFinal() {
 			a.log.Error("final router advertisement not sent", "err", err)
 			return
 		}
-		ss.s.last = now
+		ss.s.last = time.Now()
 	}
 	a.log.Info("sent final router advertisement", "count", a.finals)
 }
@@ -639,9 +655,6 @@ func (ss *session) check(src netip.Addr, theirs *ndp.RouterAdvertisement) {
 	}
 	for _, inc := range compareRAs(ours, theirs, decrementing) {
 		a.stats.inconsistent[inc.field].Add(1)
-		if a.metrics != nil {
-			a.metrics.inconsistent[inc.field].Inc()
-		}
 		key := src.String() + " " + inc.field.String() + " " + inc.key
 		if a.logged[key] || len(a.logged) >= maxLoggedInconsistencies {
 			continue

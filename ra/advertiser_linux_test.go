@@ -11,25 +11,25 @@ package ra_test
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/mdlayher/ndp"
-	"github.com/vishvananda/netlink"
-	"github.com/vrouter/vrouter/config"
-	"github.com/vrouter/vrouter/ra"
 	"golang.org/x/net/ipv6"
 	"golang.org/x/sys/unix"
+
+	"github.com/vrouter/vrouter/config"
+	"github.com/vrouter/vrouter/internal/netns"
+	"github.com/vrouter/vrouter/ra"
+	"github.com/vrouter/vrouter/ra/ratest"
 )
 
 // netPair is a router and a host namespace joined by a veth pair.
@@ -110,57 +110,15 @@ func openNS(t *testing.T, name string) int {
 	return fd
 }
 
-// inNetns runs fn on a fresh OS thread switched into the namespace fd. The
-// thread stays locked and is discarded when the goroutine ends, so no other
-// goroutine ever runs in that namespace by accident.
-func inNetns(fd int, fn func() error) error {
-	errC := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
-			errC <- fmt.Errorf("setns: %w", err)
-			return
-		}
-		errC <- fn()
-	}()
-	return <-errC
-}
-
-// nsSystem is the real ra.System for another namespace: netlink through a
-// handle opened there, NDP sockets opened on a thread switched there.
-type nsSystem struct {
-	ra.System
-	fd int
-}
-
-func newNSSystem(t *testing.T, fd int) nsSystem {
+// newNSSystem is the real ra.System of the namespace open at fd.
+func newNSSystem(t *testing.T, fd int) ra.System {
 	t.Helper()
-	var h *netlink.Handle
-	err := inNetns(fd, func() (err error) {
-		h, err = netlink.NewHandle(unix.NETLINK_ROUTE)
-		return err
-	})
+	sys, closeSys, err := ratest.InNetns(fd)
 	if err != nil {
-		t.Fatalf("netlink handle in namespace: %v", err)
+		t.Fatal(err)
 	}
-	t.Cleanup(h.Close)
-	return nsSystem{System: ra.NewNetlinkSystem(h), fd: fd}
-}
-
-func (s nsSystem) LinkState(name string) (st ra.LinkState, err error) {
-	err = inNetns(s.fd, func() error {
-		st, err = s.System.LinkState(name)
-		return err
-	})
-	return st, err
-}
-
-func (s nsSystem) Listen(name string) (c ra.Conn, err error) {
-	err = inNetns(s.fd, func() error {
-		c, err = s.System.Listen(name)
-		return err
-	})
-	return c, err
+	t.Cleanup(closeSys)
+	return sys
 }
 
 // waitFor polls cond every 100ms until it holds or timeout passes.
@@ -194,7 +152,7 @@ type received struct {
 func listenRAs(t *testing.T, p *netPair) *raListener {
 	t.Helper()
 	var c *ndp.Conn
-	err := inNetns(p.hostFD, func() error {
+	err := netns.DoFD(p.hostFD, func() error {
 		ifi, err := net.InterfaceByName(p.hostLink)
 		if err != nil {
 			return err

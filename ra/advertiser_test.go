@@ -507,3 +507,57 @@ func TestAdvertiserFatalErrors(t *testing.T) {
 		}
 	})
 }
+
+// TestAdvertiserSkipFinal: an advertiser switched off for an HA peer stops
+// without the final RA a real stop sends.
+func TestAdvertiserSkipFinal(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		link := readyLink()
+		h := start(t, testConfig(), &link)
+		c := h.conn()
+		time.Sleep(time.Minute)
+		n := len(c.Packets())
+		if n == 0 {
+			t.Fatal("no RA before the stop")
+		}
+		h.adv.SkipFinal()
+		h.stop()
+		if got := c.Packets()[n:]; len(got) != 0 {
+			t.Errorf("stopped with SkipFinal: %d more RAs (%v), want none", len(got), got[0].Message)
+		}
+		if !c.Closed() {
+			t.Error("socket not closed after Run returned")
+		}
+	})
+}
+
+// TestAdvertiserNoPoll: with polling off the advertiser notices link
+// changes through Notify only (the daemon's watcher calls it).
+func TestAdvertiserNoPoll(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		link := readyLink()
+		sys := ratest.NewSystem()
+		sys.SetLink("eth1", link)
+		adv := ra.NewAdvertiser("eth1", testConfig(), nil, ra.WithSystem(sys), ra.WithRand(rand.New(rand.NewPCG(1, 2))), ra.WithLinkPoll(-1))
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- adv.Run(ctx) }()
+		synctest.Wait()
+		c := <-sys.Conns()
+		sys.UpdateLink("eth1", func(s *ra.LinkState) { s.LinkLocal = netip.Addr{} })
+		time.Sleep(2 * time.Second) // past the 1s state age of a send, not past an RA
+		synctest.Wait()
+		if c.Closed() {
+			t.Fatal("socket closed without Notify although polling is off")
+		}
+		adv.Notify()
+		synctest.Wait()
+		if !c.Closed() {
+			t.Fatal("socket still open after Notify of a lost link-local address")
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	})
+}

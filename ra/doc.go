@@ -17,6 +17,10 @@
 // link change sends it back to waiting, after which it starts the initial fast
 // phase again; so does any change of what it advertises. The operating system
 // is reached only through the small [System] and [Conn] interfaces; package
-// ratest has in-memory fakes. [Advertiser.Status] and [Metrics] report what
-// it did.
+// ratest has in-memory fakes. The daemon turns link polling off
+// (WithLinkPoll(-1)) and calls [Advertiser.Notify] on every link, address and
+// forwarding change its netlink watcher reports; [Advertiser.SkipFinal] stops
+// without final RAs, for an HA Backup. [Advertiser.Status] reports what it
+// did, and [WriteMetrics] turns a status into Prometheus metrics on scrape;
+// [Problems] is its part of the daemon's one validation path.
 package ra

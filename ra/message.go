@@ -17,10 +17,10 @@ import (
 
 // Wire limits of the RA fields.
 const (
-	maxRouterLifetime = math.MaxUint16 * time.Second // RFC 8319 §4
-	maxReachableTime  = time.Hour                    // RFC 4861 §6.2.1 MAX_REACHABLE_TIME
-	maxRetransTimer   = math.MaxUint32 * time.Millisecond
-	infiniteLifetime  = math.MaxUint32 * time.Second // all ones: infinity
+	wireMaxRouterLifetime = math.MaxUint16 * time.Second // the 16-bit field (RFC 8319 §4)
+	maxReachableTime      = time.Hour                    // RFC 4861 §6.2.1 MAX_REACHABLE_TIME
+	maxRetransTimer       = math.MaxUint32 * time.Millisecond
+	infiniteLifetime      = math.MaxUint32 * time.Second // all ones: infinity
 )
 
 // advert is everything one Router Advertisement is built from.
@@ -87,7 +87,7 @@ func (ad *advert) build() (*ndp.RouterAdvertisement, error) {
 		ManagedConfiguration:      cfg.Managed,
 		OtherConfiguration:        cfg.OtherConfig,
 		RouterSelectionPreference: prf,
-		RouterLifetime:            min(lifetime, maxRouterLifetime),
+		RouterLifetime:            min(lifetime, wireMaxRouterLifetime),
 		ReachableTime:             min(max(cfg.ReachableTime, 0), maxReachableTime),
 		RetransmitTimer:           min(max(cfg.RetransTimer, 0), maxRetransTimer),
 	}
@@ -340,24 +340,36 @@ func preference(p config.Preference) (ndp.Preference, error) {
 // Validate reports the problems that would keep cfg from being advertised,
 // or nil. NewAdvertiser and Update accept any config; Run fails on an invalid
 // one and Update keeps the running config, so callers check with Validate
-// first to report errors where they belong.
+// first to report errors where they belong. It is Problems joined.
 func Validate(cfg config.Advertise) error {
 	var errs []error
-	if cfg.MaxInterval < 0 || cfg.MinInterval < 0 || (cfg.MaxInterval > 0 && cfg.MinInterval > cfg.MaxInterval) {
-		errs = append(errs, fmt.Errorf("intervals: min %s, max %s: need 0 <= min <= max", cfg.MinInterval, cfg.MaxInterval))
+	for _, p := range Problems(cfg) {
+		errs = append(errs, errors.New(p.Msg))
 	}
-	if cfg.RouterLifetime < 0 || cfg.RouterLifetime > maxRouterLifetime {
-		errs = append(errs, fmt.Errorf("router lifetime %s: must be within 0s..%s", cfg.RouterLifetime, maxRouterLifetime))
+	return errors.Join(errs...)
+}
+
+// Problems returns what Validate reports, each with the path of the field
+// at fault relative to the advertise section ("" for the whole section),
+// for the daemon's one validation path (config.Under, Config.Errors).
+func Problems(cfg config.Advertise) []config.Problem {
+	var ps []config.Problem
+	if cfg.MaxInterval < 0 || cfg.MinInterval < 0 || (cfg.MaxInterval > 0 && cfg.MinInterval > cfg.MaxInterval) {
+		ps = append(ps, config.Problemf("min_interval", "intervals: min %s, max %s: need 0 <= min <= max", cfg.MinInterval, cfg.MaxInterval))
+	}
+	if cfg.RouterLifetime < 0 || cfg.RouterLifetime > config.MaxRouterLifetime {
+		ps = append(ps, config.Problemf("router_lifetime", "router lifetime %s: must be within 0s..%s", cfg.RouterLifetime, config.MaxRouterLifetime))
 	}
 	if cfg.ReachableTime < 0 || cfg.ReachableTime > maxReachableTime {
-		errs = append(errs, fmt.Errorf("reachable time %s: must be within 0s..%s", cfg.ReachableTime, maxReachableTime))
+		ps = append(ps, config.Problemf("reachable_time", "reachable time %s: must be within 0s..%s", cfg.ReachableTime, maxReachableTime))
 	}
 	if cfg.RetransTimer < 0 || cfg.RetransTimer > maxRetransTimer {
-		errs = append(errs, fmt.Errorf("retrans timer %s: must be within 0s..%s", cfg.RetransTimer, maxRetransTimer))
+		ps = append(ps, config.Problemf("retrans_timer", "retrans timer %s: must be within 0s..%s", cfg.RetransTimer, maxRetransTimer))
 	}
-	for _, p := range cfg.Prefixes {
+	for i, p := range cfg.Prefixes {
 		if p.PreferredLifetime > p.ValidLifetime {
-			errs = append(errs, fmt.Errorf("prefix %s: preferred lifetime %s exceeds valid lifetime %s", p.Prefix, p.PreferredLifetime, p.ValidLifetime))
+			ps = append(ps, config.Problemf(fmt.Sprintf("prefixes[%d].preferred_lifetime", i),
+				"prefix %s: preferred lifetime %s exceeds valid lifetime %s", p.Prefix, p.PreferredLifetime, p.ValidLifetime))
 		}
 	}
 	// Build and marshal against a made-up link, which catches everything the
@@ -371,7 +383,7 @@ func Validate(cfg config.Advertise) error {
 		_, err = ndp.MarshalMessage(m)
 	}
 	if err != nil {
-		errs = append(errs, err)
+		ps = append(ps, config.Problem{Msg: err.Error()})
 	}
-	return errors.Join(errs...)
+	return ps
 }

@@ -1,6 +1,8 @@
 package ra
 
 import (
+	"sync"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -29,20 +31,34 @@ func (k Kind) String() string {
 	return "unknown"
 }
 
-// Metrics are the Prometheus metrics of the advertisers, labelled by
-// interface. Create them once with NewMetrics and pass them to every
-// Advertiser with WithMetrics.
-type Metrics struct {
-	sent          *prometheus.CounterVec
-	rsReceived    *prometheus.CounterVec
-	rsDropped     *prometheus.CounterVec
-	inconsistent  *prometheus.CounterVec
-	errors        *prometheus.CounterVec
-	lastMulticast *prometheus.GaugeVec
-	withdrawing   *prometheus.GaugeVec
+// The metrics of the advertisers, labelled by interface. Label values are
+// the interface names of the config and the fixed names of Kind,
+// DropReason and Field.
+var (
+	descSent = prometheus.NewDesc("vrouter_ra_advertisements_sent_total",
+		"Router Advertisements sent, by kind (unsolicited, solicited_multicast, solicited_unicast, final).", []string{"iface", "kind"}, nil)
+	descRSReceived = prometheus.NewDesc("vrouter_ra_solicitations_received_total",
+		"Router Solicitations received, valid or not.", []string{"iface"}, nil)
+	descRSDropped = prometheus.NewDesc("vrouter_ra_solicitations_dropped_total",
+		"Router Solicitations not answered on their own, by reason (RFC 4861 §6.1.1 checks; rate_limited: answered by the next multicast RA).", []string{"iface", "reason"}, nil)
+	descInconsistent = prometheus.NewDesc("vrouter_ra_inconsistencies_total",
+		"Router Advertisements of other routers inconsistent with ours (RFC 4861 §6.2.7), by field.", []string{"iface", "field"}, nil)
+	descErrors = prometheus.NewDesc("vrouter_ra_errors_total",
+		"Socket and link errors that made the advertiser wait for its link again.", []string{"iface"}, nil)
+	descLastMulticast = prometheus.NewDesc("vrouter_ra_last_multicast_timestamp_seconds",
+		"Unix time of the last multicast Router Advertisement.", []string{"iface"}, nil)
+	descWithdrawing = prometheus.NewDesc("vrouter_ra_withdrawing_items",
+		"Prefixes, routes, DNS servers and domains advertised with zero lifetimes (RFC 9096).", []string{"iface"}, nil)
+)
+
+// DescribeMetrics sends the descriptions of the metrics WriteMetrics sends.
+func DescribeMetrics(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descSent, descRSReceived, descRSDropped, descInconsistent, descErrors, descLastMulticast, descWithdrawing} {
+		ch <- d
+	}
 }
 
-// NewMetrics creates the RA metrics and registers them on reg:
+// WriteMetrics sends the metrics of one advertiser's status snapshot:
 //
 //	vrouter_ra_advertisements_sent_total{iface,kind}
 //	vrouter_ra_solicitations_received_total{iface}
@@ -52,72 +68,60 @@ type Metrics struct {
 //	vrouter_ra_last_multicast_timestamp_seconds{iface}
 //	vrouter_ra_withdrawing_items{iface}
 //
-// The label values are the interface names of the config and the fixed
-// names of Kind, DropReason and Field.
-func NewMetrics(reg prometheus.Registerer) *Metrics {
-	m := &Metrics{
-		sent: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "vrouter", Subsystem: "ra", Name: "advertisements_sent_total",
-			Help: "Router Advertisements sent, by kind (unsolicited, solicited_multicast, solicited_unicast, final).",
-		}, []string{"iface", "kind"}),
-		rsReceived: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "vrouter", Subsystem: "ra", Name: "solicitations_received_total",
-			Help: "Router Solicitations received, valid or not.",
-		}, []string{"iface"}),
-		rsDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "vrouter", Subsystem: "ra", Name: "solicitations_dropped_total",
-			Help: "Router Solicitations not answered on their own, by reason (RFC 4861 §6.1.1 checks; rate_limited: answered by the next multicast RA).",
-		}, []string{"iface", "reason"}),
-		inconsistent: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "vrouter", Subsystem: "ra", Name: "inconsistencies_total",
-			Help: "Router Advertisements of other routers inconsistent with ours (RFC 4861 §6.2.7), by field.",
-		}, []string{"iface", "field"}),
-		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "vrouter", Subsystem: "ra", Name: "errors_total",
-			Help: "Socket and link errors that made the advertiser wait for its link again.",
-		}, []string{"iface"}),
-		lastMulticast: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: "vrouter", Subsystem: "ra", Name: "last_multicast_timestamp_seconds",
-			Help: "Unix time of the last multicast Router Advertisement.",
-		}, []string{"iface"}),
-		withdrawing: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: "vrouter", Subsystem: "ra", Name: "withdrawing_items",
-			Help: "Prefixes, routes, DNS servers and domains advertised with zero lifetimes (RFC 9096).",
-		}, []string{"iface"}),
+// Every kind, reason and field is sent, zero or not. Metrics are computed
+// from snapshots on scrape (the daemon's collector calls this for each
+// advertiser in its status): the advertiser keeps plain counters only.
+func WriteMetrics(ch chan<- prometheus.Metric, st Status) {
+	ctr, g := prometheus.CounterValue, prometheus.GaugeValue
+	for k := range numKinds {
+		ch <- prometheus.MustNewConstMetric(descSent, ctr, float64(st.Sent[k.String()]), st.Interface, k.String())
 	}
-	reg.MustRegister(m.sent, m.rsReceived, m.rsDropped, m.inconsistent, m.errors, m.lastMulticast, m.withdrawing)
+	ch <- prometheus.MustNewConstMetric(descRSReceived, ctr, float64(st.SolicitationsReceived), st.Interface)
+	for r := range numDropReasons {
+		ch <- prometheus.MustNewConstMetric(descRSDropped, ctr, float64(st.SolicitationsDropped[r.String()]), st.Interface, r.String())
+	}
+	for f := range numFields {
+		ch <- prometheus.MustNewConstMetric(descInconsistent, ctr, float64(st.Inconsistencies[f.String()]), st.Interface, f.String())
+	}
+	ch <- prometheus.MustNewConstMetric(descErrors, ctr, float64(st.Errors), st.Interface)
+	last := 0.0
+	if !st.LastMulticast.IsZero() {
+		last = float64(st.LastMulticast.UnixNano()) / 1e9
+	}
+	ch <- prometheus.MustNewConstMetric(descLastMulticast, g, last, st.Interface)
+	ch <- prometheus.MustNewConstMetric(descWithdrawing, g, float64(st.Withdrawing), st.Interface)
+}
+
+// Metrics is a Prometheus collector of the advertisers passed WithMetrics,
+// for programs that run advertisers without the daemon (whose collector
+// calls WriteMetrics itself).
+type Metrics struct {
+	mu   sync.Mutex
+	advs []*Advertiser
+}
+
+// NewMetrics creates a collector of advertisers and registers it on reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{}
+	reg.MustRegister(m)
 	return m
 }
 
-// ifaceMetrics are the metrics of one interface, with labels bound once.
-type ifaceMetrics struct {
-	sent          [numKinds]prometheus.Counter
-	rsReceived    prometheus.Counter
-	rsDropped     [numDropReasons]prometheus.Counter
-	inconsistent  [numFields]prometheus.Counter
-	errors        prometheus.Counter
-	lastMulticast prometheus.Gauge
-	withdrawing   prometheus.Gauge
+// Describe implements prometheus.Collector.
+func (m *Metrics) Describe(ch chan<- *prometheus.Desc) { DescribeMetrics(ch) }
+
+// Collect implements prometheus.Collector.
+func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
+	m.mu.Lock()
+	advs := append([]*Advertiser(nil), m.advs...)
+	m.mu.Unlock()
+	for _, a := range advs {
+		WriteMetrics(ch, a.Status())
+	}
 }
 
-func (m *Metrics) forIface(iface string) *ifaceMetrics {
-	if m == nil {
-		return nil
-	}
-	im := &ifaceMetrics{
-		rsReceived:    m.rsReceived.WithLabelValues(iface),
-		errors:        m.errors.WithLabelValues(iface),
-		lastMulticast: m.lastMulticast.WithLabelValues(iface),
-		withdrawing:   m.withdrawing.WithLabelValues(iface),
-	}
-	for k := range numKinds {
-		im.sent[k] = m.sent.WithLabelValues(iface, k.String())
-	}
-	for r := range numDropReasons {
-		im.rsDropped[r] = m.rsDropped.WithLabelValues(iface, r.String())
-	}
-	for f := range numFields {
-		im.inconsistent[f] = m.inconsistent.WithLabelValues(iface, f.String())
-	}
-	return im
+func (m *Metrics) add(a *Advertiser) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.advs = append(m.advs, a)
 }

@@ -29,20 +29,13 @@ import (
 
 	"github.com/mdlayher/ndp"
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sys/unix"
+
 	"github.com/vrouter/vrouter/config"
+	"github.com/vrouter/vrouter/internal/netns"
 	"github.com/vrouter/vrouter/ra"
 	"github.com/vrouter/vrouter/ra/ratest"
-	"golang.org/x/sys/unix"
 )
-
-// Forwarding reads the sysctl from a thread in the namespace.
-func (s nsSystem) Forwarding(name string) (on bool, err error) {
-	err = inNetns(s.fd, func() error {
-		on, err = s.System.Forwarding(name)
-		return err
-	})
-	return on, err
-}
 
 // background runs a command in a namespace until the test ends (or stop),
 // collecting its output.
@@ -104,7 +97,7 @@ type frameSender struct {
 func newFrameSender(t *testing.T, nsFD int, link string) *frameSender {
 	t.Helper()
 	s := &frameSender{fd: -1}
-	err := inNetns(nsFD, func() error {
+	err := netns.DoFD(nsFD, func() error {
 		ifi, err := net.InterfaceByName(link)
 		if err != nil {
 			return err
@@ -179,7 +172,7 @@ func TestAdvertiserRealPeers(t *testing.T) {
 	pcap := filepath.Join(t.TempDir(), "ra.pcap")
 	shark := startBackground(t, p.hostNS, "tshark", "-q", "-i", p.hostLink, "-f", "icmp6", "-w", pcap)
 	dump := startBackground(t, p.hostNS, "radvdump")
-	waitFor(t, 10*time.Second, "tshark to capture", func() (bool, string) {
+	waitFor(t, 60*time.Second, "tshark to capture", func() (bool, string) {
 		out := shark.out.String()
 		return strings.Contains(out, "Capturing on"), out
 	})

@@ -104,9 +104,6 @@ func (a *Advertiser) Status() Status {
 // countRS counts a received RS, and its drop reason when it is invalid.
 func (a *Advertiser) countRS(valid bool, reason DropReason) {
 	a.stats.rsReceived.Add(1)
-	if a.metrics != nil {
-		a.metrics.rsReceived.Inc()
-	}
 	if !valid {
 		a.countDrop(reason)
 	}
@@ -114,20 +111,11 @@ func (a *Advertiser) countRS(valid bool, reason DropReason) {
 
 func (a *Advertiser) countDrop(reason DropReason) {
 	a.stats.rsDropped[reason].Add(1)
-	if a.metrics != nil {
-		a.metrics.rsDropped[reason].Inc()
-	}
 }
 
 func (a *Advertiser) countSent(kind Kind, now time.Time) {
 	a.stats.sent[kind].Add(1)
-	if a.metrics != nil {
-		a.metrics.sent[kind].Inc()
-	}
 	if kind != KindSolicitedUnicast {
 		a.stats.lastMulticast.Store(now.UnixNano())
-		if a.metrics != nil {
-			a.metrics.lastMulticast.Set(float64(now.UnixNano()) / 1e9)
-		}
 	}
 }

@@ -12,7 +12,8 @@ import (
 
 // ErrLinkNotReady reports that an interface does not exist yet, is down, or
 // has no link-local address that completed Duplicate Address Detection. The
-// Advertiser retries on it.
+// Advertiser retries on it. A missing interface's error also wraps
+// netwatch.ErrLinkNotFound, the sentinel every component uses.
 var ErrLinkNotReady = errors.New("link not ready")
 
 // Conn is an NDP socket bound to the link-local address of one interface.

@@ -16,6 +16,9 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/net/ipv6"
 	"golang.org/x/sys/unix"
+
+	"github.com/vrouter/vrouter/internal/ifname"
+	"github.com/vrouter/vrouter/internal/netwatch"
 )
 
 // NewNetlinkSystem returns the Linux System: links from netlink through h
@@ -40,7 +43,7 @@ func (s netlinkSystem) LinkState(name string) (LinkState, error) {
 	if err != nil {
 		var nf netlink.LinkNotFoundError
 		if errors.As(err, &nf) {
-			return LinkState{}, fmt.Errorf("interface %q does not exist: %w", name, ErrLinkNotReady)
+			return LinkState{}, fmt.Errorf("interface %q does not exist: %w: %w", name, ErrLinkNotReady, netwatch.ErrLinkNotFound)
 		}
 		return LinkState{}, fmt.Errorf("get link %q: %w", name, err)
 	}
@@ -170,7 +173,7 @@ func (s netlinkSystem) Forwarding(name string) (bool, error) {
 }
 
 func readForwarding(name string) (bool, error) {
-	if !validIfName(name) {
+	if !ifname.Valid(name) {
 		return false, fmt.Errorf("forwarding of %q: invalid interface name", name)
 	}
 	b, err := os.ReadFile("/proc/sys/net/ipv6/conf/" + name + "/forwarding")
@@ -184,11 +187,6 @@ func readForwarding(name string) (bool, error) {
 		return false, fmt.Errorf("read forwarding of %q: empty", name)
 	}
 	return true, nil
-}
-
-// validIfName rejects names that would escape the sysctl directory.
-func validIfName(s string) bool {
-	return s != "" && len(s) <= 15 && s != "." && s != ".." && !strings.ContainsAny(s, "/\x00")
 }
 
 type ifAddr struct {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/vrouter/vrouter/config"
+	"github.com/vrouter/vrouter/internal/ifname"
 )
 
 // Limits of the vrouter config that are narrower than radvd's.
@@ -43,7 +44,7 @@ func Convert(name string, src []byte) ([]byte, error) {
 			continue
 		}
 		n := s.Args[0]
-		if !validIfName(n.Text) {
+		if !ifname.Valid(n.Text) {
 			c.errorf(n.Pos, "interface %q: invalid name (1-15 characters, no '/', ':' or spaces)", n.Text)
 			continue
 		}
@@ -89,13 +90,6 @@ func (c *converter) errorf(p Pos, format string, args ...any) {
 // unsupported reports an option vrouter cannot reproduce.
 func (c *converter) unsupported(s Stmt, why string) {
 	c.errorf(s.Pos, "%s cannot be carried over: %s", s.Name, why)
-}
-
-func validIfName(s string) bool {
-	if s == "" || len(s) > 15 || s == "." || s == ".." {
-		return false
-	}
-	return !strings.ContainsAny(s, "/: \t")
 }
 
 // arg1 returns the only argument of an option.

@@ -15,7 +15,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -23,10 +22,11 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
 	"github.com/vrouter/vrouter/config"
 	"github.com/vrouter/vrouter/ra"
-	"golang.org/x/sys/unix"
+	"github.com/vrouter/vrouter/ra/ratest"
 )
 
 func sh(t *testing.T, args ...string) string {
@@ -102,40 +102,6 @@ func firstRA(dump, link string) []string {
 	}
 	slices.Sort(lines)
 	return lines
-}
-
-// nsSystem opens everything in the router namespace.
-type nsSystem struct {
-	ra.System
-	fd int
-}
-
-func inNetns(fd int, fn func() error) error {
-	errC := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
-			errC <- err
-			return
-		}
-		errC <- fn()
-	}()
-	return <-errC
-}
-
-func (s nsSystem) Listen(name string) (c ra.Conn, err error) {
-	err = inNetns(s.fd, func() error { c, err = s.System.Listen(name); return err })
-	return c, err
-}
-
-func (s nsSystem) LinkState(name string) (st ra.LinkState, err error) {
-	err = inNetns(s.fd, func() error { st, err = s.System.LinkState(name); return err })
-	return st, err
-}
-
-func (s nsSystem) Forwarding(name string) (on bool, err error) {
-	err = inNetns(s.fd, func() error { on, err = s.System.Forwarding(name); return err })
-	return on, err
 }
 
 func TestConvertedConfigAdvertisesLikeRadvd(t *testing.T) {
@@ -229,14 +195,14 @@ func TestConvertedConfigAdvertisesLikeRadvd(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer unix.Close(fd)
-	var h *netlink.Handle
-	if err := inNetns(fd, func() (err error) { h, err = netlink.NewHandle(unix.NETLINK_ROUTE); return err }); err != nil {
+	sys, closeSys, err := ratest.InNetns(fd)
+	if err != nil {
 		t.Fatal(err)
 	}
-	defer h.Close()
+	defer closeSys()
 	dump, stop = startIn(t, hns, "stdbuf", "-oL", "radvdump")
 	time.Sleep(time.Second)
-	adv := ra.NewAdvertiser(rlink, *cfg.Interfaces[0].Advertise, nil, ra.WithSystem(nsSystem{ra.NewNetlinkSystem(h), fd}))
+	adv := ra.NewAdvertiser(rlink, *cfg.Interfaces[0].Advertise, nil, ra.WithSystem(sys))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- adv.Run(ctx) }()

@@ -6,12 +6,20 @@
 // The kernel is reached only through the small [OS] interface; [LinuxOS] is
 // the real implementation (vishvananda/netlink and /proc/sys) and package
 // routertest holds a fake that keeps state and renders it as sorted
-// ip-like lines. [Watch] turns rtnetlink link and address notifications into
-// wake-ups for [Reconciler.Run].
+// ip-like lines. [Reconciler.Run] re-applies on every wake-up of a
+// link/address subscription of the daemon's netwatch watcher ([Watch] makes
+// one for standalone use), and [Validate] is the reconciler's part of the
+// daemon's one validation path. Addresses follow RFC 4291 (no unspecified,
+// multicast or loopback interface addresses) and MTUs RFC 8200 §5 (at least
+// 1280).
 //
-// Interfaces the config does not name are left exactly as they are. On a
-// configured interface only addresses that some applied config asked for are
-// ever removed, so the kernel's link-local and SLAAC addresses stay.
+// Interfaces the config does not name are left exactly as they are. Only
+// addresses the reconciler itself added are ever removed, so the kernel's
+// link-local and SLAAC addresses, an operator's and another daemon's stay.
+// With [WithStateDir] that ownership survives a restart: it is recorded in
+// a file (written before each add, atomically), so an address dropped from
+// the config while vrouter was down is removed at the next start, and a
+// restart with an unchanged config changes nothing.
 //
 // Sysctl ordering follows the kernel's rules: with net.ipv6.conf.all.forwarding
 // set, an interface accepts Router Advertisements only with accept_ra=2, and

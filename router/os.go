@@ -6,11 +6,14 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+
+	"github.com/vrouter/vrouter/internal/netwatch"
 )
 
 // ErrLinkNotFound is wrapped by OS methods when the named link does not
-// exist. The reconciler treats it as "not there yet", not as a failure.
-var ErrLinkNotFound = errors.New("link not found")
+// exist. The reconciler treats it as "not there yet", not as a failure. It
+// is netwatch.ErrLinkNotFound, the one sentinel of every component.
+var ErrLinkNotFound = netwatch.ErrLinkNotFound
 
 // ErrTentative is returned by OS.SolicitRouters while the link-local
 // address has not finished Duplicate Address Detection.

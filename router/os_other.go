@@ -3,9 +3,7 @@
 package router
 
 import (
-	"context"
 	"errors"
-	"log/slog"
 	"net/netip"
 )
 
@@ -26,11 +24,6 @@ func (unsupportedOS) DeleteAddr(string, netip.Prefix) error  { return errUnsuppo
 func (unsupportedOS) Sysctl(string) (string, error)          { return "", errUnsupported }
 func (unsupportedOS) SetSysctl(string, string) error         { return errUnsupported }
 func (unsupportedOS) SolicitRouters(string) error            { return errUnsupported }
-
-// Watch fails: rtnetlink exists only on Linux.
-func Watch(ctx context.Context, log *slog.Logger) (<-chan struct{}, error) {
-	return nil, errUnsupported
-}
 
 // CheckPrivileges fails: the daemon runs only on Linux.
 func CheckPrivileges() error { return errUnsupported }

@@ -10,16 +10,18 @@ import (
 
 	"github.com/mdlayher/ndp"
 	"github.com/vishvananda/netlink"
-	"github.com/vrouter/vrouter/config"
-	"github.com/vrouter/vrouter/router"
 	"golang.org/x/sys/unix"
+
+	"github.com/vrouter/vrouter/config"
+	"github.com/vrouter/vrouter/internal/netns/netnstest"
+	"github.com/vrouter/vrouter/router"
 )
 
 // raPair creates a veth pair: host (IPv6 defaults, up) and router (up, no
 // DAD so its link-local address is usable at once). It returns their names.
 func raPair(t *testing.T, suffix string) (host, rtr string) {
 	t.Helper()
-	host, rtr = randName(t, suffix+"h"), randName(t, suffix+"r")
+	host, rtr = netnstest.RandName(t, "vrt", suffix+"h"), netnstest.RandName(t, "vrt", suffix+"r")
 	if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: host}, PeerName: rtr}); err != nil {
 		t.Fatalf("create veth: %v", err)
 	}
@@ -102,7 +104,7 @@ func learnDefaultRoute(t *testing.T, host, rtr string) {
 // routes of interfaces with accept_ra=1 (the control), but not of the
 // upstream, because Apply sets its accept_ra=2 first.
 func TestLinuxUpstreamKeepsDefaultRoute(t *testing.T) {
-	inNetns(t, func(t *testing.T) {
+	netnstest.Run(t, func(t *testing.T) {
 		fwd := func(v string) {
 			t.Helper()
 			if err := os.WriteFile("/proc/sys/net/ipv6/conf/all/forwarding", []byte(v), 0); err != nil {

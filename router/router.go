@@ -1,11 +1,13 @@
 package router
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -35,35 +37,70 @@ type Reconciler struct {
 
 	mu      sync.Mutex // serialises passes; guards the fields below
 	desired *config.Config
-	// owned holds, per interface, the addresses some applied config asked
-	// for and that have not been removed since. Only these are ever deleted.
-	owned   map[string]map[netip.Prefix]bool
+	// owned holds, per interface, the addresses this reconciler (or, read
+	// back from the state file, an earlier process) added and has not
+	// removed since. Only these are ever deleted.
+	owned   owned
 	waiting map[string]bool // interfaces logged as "waiting for interface"
+	// statePath is the owned-addresses file ("" = ownership lives in
+	// memory only); loaded: it was read; saved: the bytes last written;
+	// saveFailing: the last write failed (and was logged).
+	statePath   string
+	loaded      bool
+	saved       []byte
+	saveFailing bool
 
 	stMu       sync.Mutex
 	configured map[string]bool // result of the last pass
 }
 
+// An Option configures a Reconciler.
+type Option func(*Reconciler)
+
+// WithStateDir keeps the set of addresses the reconciler added in the file
+// OwnedFile in dir, so that a later process (after a restart) removes an
+// address it added that the config no longer asks for, and never one it did
+// not add. The file is read on the first Apply and rewritten atomically
+// whenever the set changes; an address is recorded before it is added, so a
+// crash cannot leave an address of ours unrecorded. A missing, unreadable or
+// corrupt file is logged and counts as owning nothing. "" (the default)
+// keeps ownership in memory only.
+func WithStateDir(dir string) Option {
+	return func(r *Reconciler) {
+		r.statePath = ""
+		if dir != "" {
+			r.statePath = filepath.Join(dir, OwnedFile)
+		}
+	}
+}
+
 // New returns a Reconciler that changes the kernel through osys and logs to
 // log (slog.Default() when nil). It does nothing until Apply is called.
-func New(osys OS, log *slog.Logger) *Reconciler {
+func New(osys OS, log *slog.Logger, opts ...Option) *Reconciler {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Reconciler{
+	r := &Reconciler{
 		os:         osys,
 		log:        log,
-		owned:      make(map[string]map[netip.Prefix]bool),
+		owned:      make(owned),
 		waiting:    make(map[string]bool),
 		configured: make(map[string]bool),
 	}
+	for _, o := range opts {
+		o(r)
+	}
+	return r
 }
 
 // Apply makes cfg the desired state and makes one pass to reach it. It
 // returns the joined errors of the interfaces (and global settings) that
 // could not be configured; an interface that does not exist is not an error,
-// it is configured when it appears (see Run). Addresses an earlier config
-// asked for and cfg does not are removed. cfg must not be modified afterwards.
+// it is configured when it appears (see Run). Addresses the reconciler
+// added (in this process or, with WithStateDir, an earlier one) that cfg
+// does not ask for are removed; addresses it did not add are never removed,
+// even when an earlier config named them. cfg must not be modified
+// afterwards.
 func (r *Reconciler) Apply(ctx context.Context, cfg *config.Config) error {
 	if cfg == nil {
 		return errors.New("router: apply: nil config")
@@ -71,18 +108,66 @@ func (r *Reconciler) Apply(ctx context.Context, cfg *config.Config) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.desired = cfg
-	for _, ifc := range cfg.Interfaces {
-		for _, p := range ifc.Addresses {
-			if !validAddr(p) {
-				continue // reported by the pass
-			}
-			if r.owned[ifc.Name] == nil {
-				r.owned[ifc.Name] = make(map[netip.Prefix]bool)
-			}
-			r.owned[ifc.Name][p] = true
+	return r.pass(ctx)
+}
+
+// load reads the owned-addresses file once, before the first pass. r.mu
+// must be held.
+func (r *Reconciler) load() {
+	if r.loaded || r.statePath == "" {
+		return
+	}
+	r.loaded = true
+	o, err := loadOwned(r.statePath)
+	if err != nil {
+		r.log.Warn("ignoring the address ownership file: addresses added before the restart are left in place", "err", err)
+		return
+	}
+	n := 0
+	for name, set := range o {
+		for p := range set {
+			r.own(name, p)
+			n++
 		}
 	}
-	return r.pass(ctx)
+	r.saved = o.marshal()
+	if n > 0 {
+		r.log.Info("restored address ownership", "file", r.statePath, "addresses", n)
+	}
+}
+
+// own records that the reconciler added p to link name. r.mu must be held.
+func (r *Reconciler) own(name string, p netip.Prefix) {
+	if r.owned[name] == nil {
+		r.owned[name] = make(map[netip.Prefix]bool)
+	}
+	r.owned[name][p] = true
+}
+
+// save writes the owned-addresses file if the set changed since the last
+// write. A failure is logged (once until a write succeeds again) and retried
+// on the next change or pass; ownership is still kept in memory. r.mu must
+// be held.
+func (r *Reconciler) save() {
+	if r.statePath == "" {
+		return
+	}
+	b := r.owned.marshal()
+	if bytes.Equal(b, r.saved) {
+		return
+	}
+	if err := writeFileAtomic(r.statePath, b, 0o640); err != nil {
+		if !r.saveFailing {
+			r.log.Warn("cannot save address ownership: addresses added now may be left behind after a restart", "file", r.statePath, "err", err)
+			r.saveFailing = true
+		}
+		return
+	}
+	if r.saveFailing {
+		r.log.Info("saved address ownership again", "file", r.statePath)
+		r.saveFailing = false
+	}
+	r.saved = b
 }
 
 // Configured reports whether the interface existed and was fully configured
@@ -116,6 +201,8 @@ func (r *Reconciler) pass(ctx context.Context) error {
 	if cfg == nil {
 		return nil
 	}
+	r.load()
+	defer r.save()
 	var errs []error
 	var present []*link
 	upstreamBroken := false // an existing upstream we could not prepare
@@ -314,16 +401,37 @@ func (r *Reconciler) configureLink(ifc *config.Interface, l Link) error {
 	}
 	var errs []error
 	want := make(map[netip.Prefix]bool, len(ifc.Addresses))
+	var add []netip.Prefix
 	for _, p := range ifc.Addresses {
 		if !validAddr(p) {
 			errs = append(errs, fmt.Errorf("address %s: not an IPv6 interface address", p))
 			continue
 		}
-		want[p] = true
-		if have[p] {
+		if want[p] {
 			continue
 		}
+		want[p] = true
+		if !have[p] {
+			add = append(add, p)
+		}
+	}
+	// Recorded before they are added: a crash in between leaves a record
+	// of an address that is not there (harmless: only present addresses
+	// are removed, and the record is dropped), never an address of ours
+	// unrecorded.
+	wasOwned := make(map[netip.Prefix]bool, len(add))
+	for _, p := range add {
+		wasOwned[p] = r.owned[ifc.Name][p]
+		r.own(ifc.Name, p)
+	}
+	if len(add) > 0 {
+		r.save()
+	}
+	for _, p := range add {
 		if err := r.os.ReplaceAddr(ifc.Name, p); err != nil {
+			if !wasOwned[p] {
+				delete(r.owned[ifc.Name], p) // not added: not ours
+			}
 			errs = append(errs, fmt.Errorf("add address %s: %w", p, err))
 			continue
 		}
@@ -367,7 +475,7 @@ func (r *Reconciler) removeStale(name string, have, want map[netip.Prefix]bool) 
 			have[p] = true
 		}
 	}
-	slices.SortFunc(stale, func(a, b netip.Prefix) int { return a.Addr().Compare(b.Addr()) })
+	slices.SortFunc(stale, comparePrefix)
 	var errs []error
 	for _, p := range stale {
 		if have[p] {

@@ -14,7 +14,9 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
+
 	"github.com/vrouter/vrouter/config"
+	"github.com/vrouter/vrouter/internal/netns/netnstest"
 	"github.com/vrouter/vrouter/router"
 )
 
@@ -65,7 +67,7 @@ func (c *countingOS) SetSysctl(k, v string) error {
 // dummy: the CI kernel may be built without the dummy and 8021q drivers.)
 func addLink(t *testing.T, name string) {
 	t.Helper()
-	peer := randName(t, "p")
+	peer := netnstest.RandName(t, "vrt", "p")
 	if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: name}, PeerName: peer}); err != nil {
 		t.Fatalf("create veth %s/%s: %v", name, peer, err)
 	}
@@ -146,8 +148,8 @@ func linkState(name string, p netip.Prefix) (bool, string) {
 }
 
 func TestLinuxApply(t *testing.T) {
-	inNetns(t, func(t *testing.T) {
-		up, dn := randName(t, "u"), randName(t, "d")
+	netnstest.Run(t, func(t *testing.T) {
+		up, dn := netnstest.RandName(t, "vrt", "u"), netnstest.RandName(t, "vrt", "d")
 		addLink(t, up)
 		addLink(t, dn)
 		addr := pfx("2001:db8:0:2::1/64")
@@ -207,8 +209,8 @@ func TestLinuxApply(t *testing.T) {
 }
 
 func TestLinuxReload(t *testing.T) {
-	inNetns(t, func(t *testing.T) {
-		dn := randName(t, "d")
+	netnstest.Run(t, func(t *testing.T) {
+		dn := netnstest.RandName(t, "vrt", "d")
 		addLink(t, dn)
 		mine1, mine2, theirs := pfx("2001:db8:0:2::1/64"), pfx("2001:db8:0:3::1/64"), pfx("2001:db8:0:4::1/64")
 		cfg := func(addrs ...netip.Prefix) *config.Config {
@@ -248,8 +250,8 @@ func TestLinuxReload(t *testing.T) {
 }
 
 func TestLinuxRunRestoresAndFollows(t *testing.T) {
-	inNetns(t, func(t *testing.T) {
-		dn, late, tmp, ren := randName(t, "d"), randName(t, "l"), randName(t, "t"), randName(t, "r")
+	netnstest.Run(t, func(t *testing.T) {
+		dn, late, tmp, ren := netnstest.RandName(t, "vrt", "d"), netnstest.RandName(t, "vrt", "l"), netnstest.RandName(t, "vrt", "t"), netnstest.RandName(t, "vrt", "r")
 		addLink(t, dn)
 		addr := pfx("2001:db8:0:2::1/64")
 		cfg := &config.Config{
@@ -372,9 +374,9 @@ func TestLinuxRunRestoresAndFollows(t *testing.T) {
 }
 
 func TestLinuxOSContract(t *testing.T) {
-	inNetns(t, func(t *testing.T) {
+	netnstest.Run(t, func(t *testing.T) {
 		osys := router.LinuxOS()
-		missing := randName(t, "x")
+		missing := netnstest.RandName(t, "vrt", "x")
 		if _, err := osys.Link(missing); !errors.Is(err, router.ErrLinkNotFound) {
 			t.Errorf("Link(missing) = %v, want ErrLinkNotFound", err)
 		}
@@ -402,7 +404,7 @@ func TestLinuxOSContract(t *testing.T) {
 		}
 
 		// A VLAN-style name with a dot: sysctl keys write it as '/'.
-		vlan := randName(t, ".7")
+		vlan := netnstest.RandName(t, "vrt", ".7")
 		addLink(t, vlan)
 		log, _ := newLogger(t)
 		r := router.New(osys, log)

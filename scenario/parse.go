@@ -68,3 +68,29 @@ func tail(text string, n int) string {
 	}
 	return fmt.Sprintf("(%d earlier lines cut)\n", len(lines)-n) + strings.Join(lines[len(lines)-n:], "")
 }
+
+// DHClientEvent is one call of the dhclient script: "reason" and the
+// variables dhclient passed ("new_ip6_address", "new_dhcp6_name_servers",
+// "new_dhcp6_domain_search", ...).
+type DHClientEvent map[string]string
+
+// parseDHClientEvents reads the script's lines of "key=value" fields:
+// whole lines only (the script may be writing the last one), and only
+// those with a reason.
+func parseDHClientEvents(out string) []DHClientEvent {
+	var evs []DHClientEvent
+	out = out[:strings.LastIndexByte(out, '\n')+1]
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		e := DHClientEvent{}
+		for _, kv := range strings.Fields(sc.Text()) {
+			if k, v, ok := strings.Cut(kv, "="); ok {
+				e[k] = v
+			}
+		}
+		if e["reason"] != "" {
+			evs = append(evs, e)
+		}
+	}
+	return evs
+}

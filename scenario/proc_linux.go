@@ -298,6 +298,15 @@ func (s *Scenario) StartRadvd(ctx context.Context) (*Proc, error) {
 	return p, nil
 }
 
+// SetVRouterConfig replaces Options.VRouterConfig for the next
+// StartVRouter (a test that reloaded a config of its own restarts vrouter
+// with it).
+func (s *Scenario) SetVRouterConfig(cfg []byte) {
+	s.mu.Lock()
+	s.opts.VRouterConfig = append([]byte(nil), cfg...)
+	s.mu.Unlock()
+}
+
 // VRouterSocket is the status socket StartVRouter gives vrouter.
 func (s *Scenario) VRouterSocket() string { return filepath.Join(s.dir, "vrouter.sock") }
 
@@ -316,7 +325,9 @@ func (s *Scenario) StartVRouter(ctx context.Context) (*Proc, error) {
 	if _, err := os.Stat(bin); err != nil {
 		return nil, fmt.Errorf("scenario: vrouter binary: %w", err)
 	}
+	s.mu.Lock()
 	cfg := s.opts.VRouterConfig
+	s.mu.Unlock()
 	if cfg == nil {
 		cfg = config.DefaultYAML()
 	}

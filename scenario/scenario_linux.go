@@ -41,6 +41,11 @@ type Options struct {
 	// down (vrouter must bring them up); by default the scenario sets them
 	// up, as a booted VM's network config would.
 	VRouterLinksDown bool
+	// SecondTenantNetwork adds a second tenant segment (bridge br1 in the
+	// switch) between the vRouter's eth2 and an eth1 of each VM, as a
+	// second Neutron network whose ports are on the same VMs; no address
+	// is set on it (the vRouter's config does that).
+	SecondTenantNetwork bool
 	// RadvdMaxInterval is the ipv6-router's MaxRtrAdvInterval (whole
 	// seconds, 4s..1800s); 0 means DefaultRadvdMaxInterval. The minimum
 	// interval is 3/4 of it, at least 3s.
@@ -227,6 +232,28 @@ func (s *Scenario) build(ctx context.Context) error {
 			"peer", "name", IfEth1, "netns", vr, "address", MACVRouterEth1.String()},
 		{"ip", "-n", sw, "link", "set", "p-vr", "master", IfBridge, "up"},
 	}
+	if s.opts.SecondTenantNetwork {
+		cmds = append(cmds,
+			[]string{"ip", "-n", sw, "link", "add", IfBridge2, "type", "bridge", "stp_state", "0", "forward_delay", "0", "mcast_snooping", "0"},
+			[]string{"ip", "-n", sw, "link", "set", IfBridge2, "up"},
+			[]string{"ip", "-n", sw, "link", "add", "p-vr2", "type", "veth",
+				"peer", "name", IfEth2, "netns", vr, "address", MACVRouterEth2.String()},
+			[]string{"ip", "-n", sw, "link", "set", "p-vr2", "master", IfBridge2, "up"},
+		)
+		for _, vm := range []struct {
+			node Node
+			mac  string
+		}{{VM1, MACVM1Net2.String()}, {VM2, MACVM2Net2.String()}} {
+			port := "p-" + string(vm.node) + "n2"
+			cmds = append(cmds,
+				[]string{"ip", "-n", sw, "link", "add", port, "type", "veth",
+					"peer", "name", IfEth1, "netns", s.NS(vm.node), "address", vm.mac},
+				[]string{"ip", "-n", sw, "link", "set", port, "master", IfBridge2, "up"},
+				append([]string{"ip", "netns", "exec", s.NS(vm.node), "sysctl", "-q", "-w"}, vmSysctls(IfEth1)...),
+				[]string{"ip", "-n", s.NS(vm.node), "link", "set", IfEth1, "up"},
+			)
+		}
+	}
 	for _, vm := range []struct {
 		node Node
 		mac  string
@@ -270,8 +297,17 @@ func (s *Scenario) addNetns(ctx context.Context, n Node) error {
 	return nil
 }
 
+// vrouterLinks are the vRouter's links: eth0, eth1, and eth2 with
+// Options.SecondTenantNetwork.
+func (s *Scenario) vrouterLinks() []string {
+	if s.opts.SecondTenantNetwork {
+		return []string{IfEth0, IfEth1, IfEth2}
+	}
+	return []string{IfEth0, IfEth1}
+}
+
 func (s *Scenario) vrouterLinksUp(ctx context.Context) error {
-	for _, ifname := range []string{IfEth0, IfEth1} {
+	for _, ifname := range s.vrouterLinks() {
 		if err := s.SetLink(ctx, VRouter, ifname, true); err != nil {
 			return err
 		}
@@ -292,12 +328,12 @@ func (s *Scenario) AttachVRouterLinks(ctx context.Context) error {
 	}
 	s.attached = true
 	s.mu.Unlock()
-	for _, ifname := range []string{IfEth0, IfEth1} {
+	for _, ifname := range s.vrouterLinks() {
 		if _, err := s.run(ctx, "ip", "-n", s.NS(parking), "link", "set", ifname, "netns", s.NS(VRouter)); err != nil {
 			return fmt.Errorf("scenario: attach vRouter links: %w", err)
 		}
 	}
-	s.log.Info("vRouter links attached", "links", []string{IfEth0, IfEth1})
+	s.log.Info("vRouter links attached", "links", s.vrouterLinks())
 	if s.opts.VRouterLinksDown {
 		return nil
 	}

@@ -119,7 +119,26 @@ func TestParseTraceroute(t *testing.T) {
 	}
 }
 
+const dhclientEvents = `reason=PREINIT6 interface=eth0 
+reason=BOUND6 interface=eth0 new_dhcp6_client_id=0:1:0:1 new_dhcp6_domain_search="s1.tenant.example." new_dhcp6_name_servers=2001:db8:a2:1::53,2001:db8:a2:1::54 
+reason=RENEW6 interface=eth0 new_ip6_address=2001:db8:0:2::33 new_ip6_prefixlen=128 new_max_life=60
+reason=RENEW6 interface=eth0 new_ip6_addr`
+
+func TestParseDHClientEvents(t *testing.T) {
+	want := []DHClientEvent{
+		{"reason": "PREINIT6", "interface": "eth0"},
+		{"reason": "BOUND6", "interface": "eth0", "new_dhcp6_client_id": "0:1:0:1", "new_dhcp6_domain_search": `"s1.tenant.example."`,
+			"new_dhcp6_name_servers": "2001:db8:a2:1::53,2001:db8:a2:1::54"},
+		{"reason": "RENEW6", "interface": "eth0", "new_ip6_address": "2001:db8:0:2::33", "new_ip6_prefixlen": "128", "new_max_life": "60"},
+		// The last line, still being written, is not read.
+	}
+	if diff := cmp.Diff(want, parseDHClientEvents(dhclientEvents)); diff != "" {
+		t.Errorf("parseDHClientEvents (-want +got):\n%s", diff)
+	}
+}
+
 func FuzzParsers(f *testing.F) {
+	f.Add(dhclientEvents)
 	f.Add(pingOutput)
 	f.Add(pingUnreachable)
 	f.Add(tracerouteOutput)
@@ -131,6 +150,11 @@ func FuzzParsers(f *testing.F) {
 		hops := parseTraceroute(s)
 		if n := strings.Count(s, "\n") + 1; len(hops) > n {
 			t.Fatalf("%d hops from %d lines", len(hops), n)
+		}
+		for _, e := range parseDHClientEvents(s) {
+			if e["reason"] == "" {
+				t.Fatalf("event without reason: %v", e)
+			}
 		}
 		tl := tail(s, 3)
 		if !strings.HasSuffix(tl, "\n") {

@@ -52,6 +52,10 @@ const (
 	IfEth0   = "eth0"
 	IfEth1   = "eth1"
 	IfBridge = "br0"
+	// With Options.SecondTenantNetwork: the vRouter's eth2 and each VM's
+	// eth1 are on a second tenant segment, bridge br1 of the switch.
+	IfEth2    = "eth2"
+	IfBridge2 = "br1"
 )
 
 // MAC addresses (OpenStack's fa:16:3e OUI), and so the EUI-64 interface
@@ -62,6 +66,11 @@ var (
 	MACVRouterEth1 = mustMAC("fa:16:3e:22:22:22")
 	MACVM1         = mustMAC("fa:16:3e:33:33:33")
 	MACVM2         = mustMAC("fa:16:3e:44:44:44")
+	// The second tenant network (Options.SecondTenantNetwork): the
+	// vRouter's eth2 and the VMs' eth1.
+	MACVRouterEth2 = mustMAC("fa:16:3e:55:55:55")
+	MACVM1Net2     = mustMAC("fa:16:3e:66:66:66")
+	MACVM2Net2     = mustMAC("fa:16:3e:77:77:77")
 )
 
 // Prefixes and addresses of the reference scenario (DESIGN §1).

@@ -42,10 +42,12 @@ import (
 	"time"
 
 	"github.com/mdlayher/ndp"
+	"golang.org/x/sys/unix"
+
 	"github.com/vrouter/vrouter/config"
+	"github.com/vrouter/vrouter/internal/netns"
 	"github.com/vrouter/vrouter/ra"
 	"github.com/vrouter/vrouter/ra/ratest"
-	"golang.org/x/sys/unix"
 )
 
 func main() {
@@ -357,7 +359,7 @@ func (e *env) run(ctx context.Context, o options, d string) (result, error) {
 func (e *env) flood(ctx context.Context, o options) (int, error) {
 	var frames [][]byte
 	var fd, index int
-	err := inNetns(e.fns, func() error {
+	err := netns.Do(e.fns, func() error {
 		ifi, err := net.InterfaceByName(e.flink)
 		if err != nil {
 			return err
@@ -414,7 +416,7 @@ type capture struct {
 
 func (e *env) capture() (*capture, error) {
 	c := &capture{done: make(chan struct{}), minGap: -1}
-	err := inNetns(e.fns, func() error {
+	err := netns.Do(e.fns, func() error {
 		ifi, err := net.InterfaceByName(e.flink)
 		if err != nil {
 			return err
@@ -557,25 +559,4 @@ func rssKiB(pid int) (int, error) {
 		}
 	}
 	return 0, errors.New("no VmRSS")
-}
-
-// inNetns runs fn on a thread switched into namespace ns; the thread is
-// discarded afterwards. Sockets opened there stay in that namespace.
-func inNetns(ns string, fn func() error) error {
-	errC := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		fd, err := unix.Open("/run/netns/"+ns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			errC <- err
-			return
-		}
-		defer unix.Close(fd)
-		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
-			errC <- fmt.Errorf("setns %s: %w", ns, err)
-			return
-		}
-		errC <- fn()
-	}()
-	return <-errC
 }

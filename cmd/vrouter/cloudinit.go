@@ -10,6 +10,7 @@ import (
 
 	"github.com/vrouter/vrouter/cloudinit"
 	"github.com/vrouter/vrouter/config"
+	"github.com/vrouter/vrouter/daemon"
 )
 
 // cmdCloudinit prints #cloud-config user-data that installs, configures
@@ -27,7 +28,8 @@ func cmdCloudinit(args []string, stdout, stderr io.Writer) int {
 		instanceID = fs.String("instance-id", "", "instance `ID` in the seed's metadata (default: a random UUID)")
 	)
 	fs.StringVar(&opts.URL, "url", "", "download the binary from `URL` at first boot instead of using the one in the image (needs --sha256)")
-	fs.StringVar(&opts.SHA256, "sha256", "", "SHA-256 (`HEX`) of the binary at --url")
+	fs.StringVar(&opts.DebURL, "deb-url", "", "download the Debian package from `URL` at first boot and install it with apt, for images without it (needs --sha256)")
+	fs.StringVar(&opts.SHA256, "sha256", "", "SHA-256 (`HEX`) of the file at --url or --deb-url")
 	fs.Func("match-mac", "name the NIC with a MAC: `NAME=MAC`, e.g. eth0=fa:16:3e:11:11:11 (repeatable)", func(s string) error {
 		n, err := cloudinit.ParseNIC(s)
 		if err != nil {
@@ -73,8 +75,13 @@ func cmdCloudinit(args []string, stdout, stderr io.Writer) int {
 	}
 
 	cc, cfg, err := cloudinit.Build(opts)
+	if err == nil {
+		// The components' rules too, as `vrouter check` on the VM will run
+		// them: a config it would refuse is not rendered.
+		err = daemon.Validate(cfg)
+	}
 	if err != nil {
-		// config.Parse errors already read FILE:LINE:COL: path: message.
+		// config errors already read FILE:LINE:COL: path: message.
 		fmt.Fprintf(stderr, "vrouter cloudinit: %v\n", err)
 		return exitUsage
 	}

@@ -67,6 +67,23 @@ func TestCheckReportsEveryProblem(t *testing.T) {
 	}
 }
 
+// TestCheckRunsComponentRules: check runs the rules of every component,
+// not only the decoder's (a fast path on CPU 2000 used to pass check and
+// fail in the supervisor forever).
+func TestCheckRunsComponentRules(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "fp.yaml")
+	src := "fastpath:\n  enabled: true\n  interfaces: [eth0, eth0]\n  cpus: [1, 2000]\n"
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := run("check", "--config", path)
+	want := path + ":3:22: fastpath.interfaces[1]: interface \"eth0\" listed twice\n" +
+		path + ":4:13: fastpath.cpus[1]: bad CPU number 2000 (0 to 1023)\n"
+	if code != exitUsage || out != "" || errOut != want {
+		t.Errorf("check: code %d, stdout %q, stderr:\n%s\nwant:\n%s", code, out, errOut, want)
+	}
+}
+
 func TestRunRejectsBadConfigAndFlags(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "bad.yaml")
 	if err := os.WriteFile(path, []byte("interfaces: [eth0]\n"), 0o644); err != nil {
@@ -142,6 +159,21 @@ func TestCloudinitCommand(t *testing.T) {
 	}
 	if code, _, errOut := run("cloudinit", "--config", path); code != exitUsage || !strings.Contains(errOut, path+":2:16: interfaces.eth0.role") {
 		t.Errorf("cloudinit with a bad config: code %d (want 2), stderr %q", code, errOut)
+	}
+	// A rule of a component (the DHCPv6 server's), not of the decoder.
+	ruled := `interfaces:
+  eth1:
+    role: downstream
+    addresses: [2001:db8:0:2::1/64]
+    dhcpv6:
+      mode: stateful
+      hosts: [{duid: "00:01", address: "2001:db8:0:2::33"}]
+`
+	if err := os.WriteFile(path, []byte(ruled), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := run("cloudinit", "--config", path); code != exitUsage || !strings.Contains(errOut, path+":7:22: interfaces.eth1.dhcpv6.hosts[0].duid: must be at least 3 bytes") {
+		t.Errorf("cloudinit with a config a component refuses: code %d (want 2), stderr %q", code, errOut)
 	}
 }
 

@@ -20,7 +20,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "", "config file (default /etc/vrouter/vrouter.yaml if it exists, else the embedded default)")
 	socket := fs.String("socket", daemon.DefaultSocket, `status socket path ("-" = none)`)
-	stateDir := fs.String("state-dir", "/var/lib/vrouter", `directory of the RA state files ("-" = none)`)
+	stateDir := fs.String("state-dir", "/var/lib/vrouter", `state that survives restarts: RA withdrawals, addresses the router added... ("-" = none)`)
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	format := fs.String("log-format", "text", "text or json")
 	if err := fs.Parse(args); err != nil {
@@ -36,8 +36,25 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
+	// SIGTERM/SIGINT stop for good (final RAs); SIGUSR2 stops for a
+	// restart (the unit's RestartKillSignal): nothing is withdrawn, so the
+	// next start finds everything in place and changes nothing.
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	stopSig := make(chan os.Signal, 1)
+	signal.Notify(stopSig, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR2)
+	defer signal.Stop(stopSig)
+	go func() {
+		select {
+		case sig := <-stopSig:
+			if sig == syscall.SIGUSR2 {
+				cancel(daemon.ErrRestart)
+			} else {
+				cancel(nil)
+			}
+		case <-ctx.Done():
+		}
+	}()
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)

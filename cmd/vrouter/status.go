@@ -51,6 +51,19 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(tw, "%s\t%s\t%t\t%s\t%s\t%s\t%s\t%s\t%s\n", i.Name, i.Role, i.Configured, adv, sent, rs, dropped, inc, wd)
 	}
 	tw.Flush()
+	for _, i := range st.Interfaces {
+		d := i.DHCPv6
+		if d == nil {
+			continue
+		}
+		dropped := map[string]uint64{}
+		for r, n := range d.Dropped {
+			dropped[r.String()] = n
+		}
+		fmt.Fprintf(stdout, "dhcpv6 %s (%s): active=%t running=%t leases=%d/%d declined=%d reservations=%d received=%s sent=%s dropped=%s suppressed=%d\n",
+			i.Name, d.Mode, d.Active, d.Running, d.LeasesInUse, d.PoolSize, d.DeclinedAddresses, d.Reservations,
+			counts(d.Received), counts(d.Sent), counts(dropped), d.Suppressed)
+	}
 	for _, r := range st.NDProxy {
 		fmt.Fprintf(stdout, "ndproxy %s -> %s %s (%s): active=%t targets=%d pending=%d answered=%d (unicast %d) defended=%d probes=%d\n",
 			r.Upstream, r.Downstream, r.Prefix, r.Mode, r.Active, len(r.Targets), r.Pending, r.Answered, r.AnsweredUnicast, r.Defended, r.Probes)
@@ -72,6 +85,16 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 				fmt.Fprintf(stdout, "  %s %-20s %d\n", m.name, k, m.c[k])
 			}
 		}
+	}
+	for _, c := range st.Components {
+		line := fmt.Sprintf("component %-9s %s", c.Name, c.State)
+		if c.Restarts > 0 {
+			line += fmt.Sprintf(" restarts=%d last_error=%q", c.Restarts, c.LastError)
+		}
+		fmt.Fprintln(stdout, line)
+	}
+	if w := st.Watcher; w != nil {
+		fmt.Fprintf(stdout, "netlink watcher: subscribed=%t resyncs=%d overflows=%d\n", w.Subscribed, w.Resyncs, w.Overflows)
 	}
 	return exitOK
 }

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"net"
 	"net/netip"
+
+	"github.com/vrouter/vrouter/internal/csum"
 )
 
 // UDPFrame returns an Ethernet frame with an IPv6/UDP packet from src to dst
@@ -31,26 +33,9 @@ func UDPFrame(dstMAC, srcMAC net.HardwareAddr, src, dst netip.Addr, hopLimit uin
 }
 
 func udpChecksum(src, dst [16]byte, seg []byte) uint16 {
-	var sum uint32
-	add := func(b []byte) {
-		for len(b) >= 2 {
-			sum += uint32(b[0])<<8 | uint32(b[1])
-			b = b[2:]
-		}
-		if len(b) == 1 {
-			sum += uint32(b[0]) << 8
-		}
-	}
-	add(src[:])
-	add(dst[:])
-	sum += uint32(len(seg)) + 17
-	add(seg)
-	for sum>>16 != 0 {
-		sum = sum&0xffff + sum>>16
-	}
-	c := ^uint16(sum)
+	c := csum.IPv6(netip.AddrFrom16(src), netip.AddrFrom16(dst), csum.ProtoUDP, seg)
 	if c == 0 {
-		c = 0xffff
+		c = 0xffff // RFC 8200 §8.1
 	}
 	return c
 }

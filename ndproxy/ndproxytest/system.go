@@ -14,16 +14,19 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/vrouter/vrouter/ndproxy"
 )
 
 // Frame is one packet on a fake port: an IPv6 packet and the peer MAC (the
 // sender for frames read by the proxy, the destination for frames it
-// writes).
+// writes), and for written frames when they were written (time.Now, so the
+// fake clock of a synctest bubble).
 type Frame struct {
 	Data []byte
 	MAC  ndproxy.MAC
+	At   time.Time
 }
 
 // Port is a fake ndproxy.Port. Tests write to In and read from Out.
@@ -60,7 +63,7 @@ func (p *Port) WriteTo(b []byte, dst ndproxy.MAC) error {
 	default:
 	}
 	select {
-	case p.Out <- Frame{Data: slices.Clone(b), MAC: dst}:
+	case p.Out <- Frame{Data: slices.Clone(b), MAC: dst, At: time.Now()}:
 		return nil
 	default:
 		return fmt.Errorf("fake port %d: output full", p.Ifindex)
@@ -92,7 +95,8 @@ type System struct {
 	groups    map[int][]netip.Addr
 	allMulti  map[int]bool
 	neighbors map[int][]netip.Addr
-	routes    map[string]bool // "dst dev N"
+	routes    map[ndproxy.Route]bool
+	routesErr error // returned by OwnedRoutes
 	// kernelRoutes are routes the "kernel" already has: dst prefix -> ifindex.
 	kernelRoutes map[netip.Prefix]int
 	notify       func()
@@ -107,7 +111,7 @@ func New() *System {
 		groups:       make(map[int][]netip.Addr),
 		allMulti:     make(map[int]bool),
 		neighbors:    make(map[int][]netip.Addr),
-		routes:       make(map[string]bool),
+		routes:       make(map[ndproxy.Route]bool),
 		kernelRoutes: make(map[netip.Prefix]int),
 	}
 }
@@ -236,9 +240,9 @@ func (s *System) AddRoute(ifindex int, dst netip.Prefix) (bool, error) {
 			return false, nil
 		}
 	}
-	k := fmt.Sprintf("%s dev %d", dst, ifindex)
+	k := ndproxy.Route{Ifindex: ifindex, Dst: dst}
 	if s.routes[k] {
-		return false, fmt.Errorf("fake: route %s exists", k)
+		return false, fmt.Errorf("fake: route %s dev %d exists", dst, ifindex)
 	}
 	s.routes[k] = true
 	return true, nil
@@ -248,12 +252,46 @@ func (s *System) AddRoute(ifindex int, dst netip.Prefix) (bool, error) {
 func (s *System) DelRoute(ifindex int, dst netip.Prefix) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	k := fmt.Sprintf("%s dev %d", dst, ifindex)
+	k := ndproxy.Route{Ifindex: ifindex, Dst: dst}
 	if !s.routes[k] {
-		return fmt.Errorf("fake: route %s does not exist", k)
+		return fmt.Errorf("fake: route %s dev %d does not exist", dst, ifindex)
 	}
 	delete(s.routes, k)
 	return nil
+}
+
+// OwnedRoutes implements ndproxy.System: the routes AddRoute installed and
+// not deleted, also by an earlier Proxy on this System (a predecessor
+// process), and those SetOwnedRoute added.
+func (s *System) OwnedRoutes() ([]ndproxy.Route, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.routesErr != nil {
+		return nil, s.routesErr
+	}
+	out := slices.Collect(maps.Keys(s.routes))
+	slices.SortFunc(out, func(a, b ndproxy.Route) int {
+		if a.Ifindex != b.Ifindex {
+			return a.Ifindex - b.Ifindex
+		}
+		return a.Dst.Addr().Compare(b.Dst.Addr())
+	})
+	return out, nil
+}
+
+// SetOwnedRoute adds a route as a crashed or restarted predecessor left
+// it (installed by the proxy, not by this one).
+func (s *System) SetOwnedRoute(ifindex int, dst netip.Prefix) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.routes[ndproxy.Route{Ifindex: ifindex, Dst: dst}] = true
+}
+
+// FailOwnedRoutes makes OwnedRoutes return err (nil: succeed again).
+func (s *System) FailOwnedRoutes(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.routesErr = err
 }
 
 // Watch implements ndproxy.System.
@@ -275,7 +313,7 @@ func (s *System) State() []string {
 	defer s.mu.Unlock()
 	var out []string
 	for k := range s.routes {
-		out = append(out, "route "+k)
+		out = append(out, fmt.Sprintf("route %s dev %d", k.Dst, k.Ifindex))
 	}
 	for _, i := range slices.Sorted(maps.Keys(s.groups)) {
 		for _, g := range s.groups[i] {

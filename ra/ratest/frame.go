@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"net"
 	"net/netip"
+
+	"github.com/vrouter/vrouter/internal/csum"
 )
 
 // ICMPv6Frame returns an Ethernet frame carrying the ICMPv6 message icmp
@@ -40,26 +42,5 @@ func ICMPv6Frame(srcMAC net.HardwareAddr, src, dst netip.Addr, hopLimit uint8, i
 // ICMPv6Checksum is the RFC 4443 §2.3 checksum of msg (whose checksum field
 // must be zero) between src and dst.
 func ICMPv6Checksum(src, dst netip.Addr, msg []byte) uint16 {
-	var sum uint32
-	add := func(b []byte) {
-		for len(b) >= 2 {
-			sum += uint32(binary.BigEndian.Uint16(b))
-			b = b[2:]
-		}
-		if len(b) == 1 {
-			sum += uint32(b[0]) << 8
-		}
-	}
-	s, d := src.As16(), dst.As16()
-	add(s[:])
-	add(d[:])
-	var l [8]byte
-	binary.BigEndian.PutUint32(l[0:4], uint32(len(msg)))
-	l[7] = 58
-	add(l[:])
-	add(msg)
-	for sum>>16 != 0 {
-		sum = sum&0xffff + sum>>16
-	}
-	return ^uint16(sum)
+	return csum.IPv6(src, dst, csum.ProtoICMPv6, msg)
 }

@@ -8,6 +8,10 @@
 //	 2001:db8:0:1::1/64      SLAAC ::f816:3eff:fe11:1111       \------- eth0 [VM2]
 //	 radvd 2001:db8:0:1::/64       2001:db8:0:2::1/64, RAs          SLAAC ...fe33:3333, ...fe44:4444
 //
+// The DHCPv6 tests (dhcpv6_test.go) add a second tenant network and run
+// Neutron tempest's TestGettingAddress cases and a stateful network with
+// ISC dhclient in the VMs through one `vrouter run`, reloaded per case.
+//
 // Run them with `go test -race ./test/e2e` (the race detector then also
 // goes into the vrouter binary under test) or against a given binary with
 // `go test ./test/e2e -args -vrouter=bin/vrouter`.

@@ -168,7 +168,7 @@ func testReferenceScenarioFastpath(t *testing.T, io, wantIO string) {
 	})
 	if st, err := e.fastpath(); err != nil {
 		t.Error(err)
-	} else if st.Forwarded == 0 || st.ToKernel["hop-limit"] == 0 {
+	} else if st.Forwarded == 0 || st.ToKernel["hop_limit"] == 0 {
 		t.Errorf("fast path status %+v: want forwarded > 0 and hop-limit frames left to the kernel (traceroute's first probe)", st)
 	}
 	if e.vr.Exited() {

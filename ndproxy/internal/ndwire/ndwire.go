@@ -10,6 +10,8 @@ package ndwire
 import (
 	"encoding/binary"
 	"net/netip"
+
+	"github.com/vrouter/vrouter/internal/csum"
 )
 
 // ICMPv6 types handled here.
@@ -233,25 +235,7 @@ func LinkLocalEUI64(mac MAC) netip.Addr {
 // Checksum returns the ICMPv6 checksum over the pseudo header and msg. It is
 // 0 for a message whose checksum field is correct.
 func Checksum(src, dst netip.Addr, msg []byte) uint16 {
-	var sum uint32
-	s, d := src.As16(), dst.As16()
-	for i := 0; i < 16; i += 2 {
-		sum += uint32(s[i])<<8 | uint32(s[i+1])
-		sum += uint32(d[i])<<8 | uint32(d[i+1])
-	}
-	sum += uint32(len(msg)>>16) + uint32(len(msg)&0xffff)
-	sum += protoICMPv6
-	n := len(msg)
-	for i := 0; i+1 < n; i += 2 {
-		sum += uint32(msg[i])<<8 | uint32(msg[i+1])
-	}
-	if n%2 == 1 {
-		sum += uint32(msg[n-1]) << 8
-	}
-	for sum > 0xffff {
-		sum = sum>>16 + sum&0xffff
-	}
-	return ^uint16(sum)
+	return csum.IPv6(src, dst, csum.ProtoICMPv6, msg)
 }
 
 // Flags of a Neighbor Advertisement.

@@ -25,7 +25,7 @@
 // per-CPU array — forwarded, to-kernel by KernelReason, dropped by
 // DropReason — which Stats adds to the engine's counters. Nothing is
 // dropped by the program but a frame rewritten for an egress that left the
-// devmap in between (tx-error).
+// devmap in between (tx_error).
 //
 // The devmap holds the fast-path interfaces that take redirected frames
 // now, as the kernel's netdev generic netlink family says (xdp-features
@@ -38,7 +38,7 @@
 // On kernels without xdp-features every fast-path interface is a target.
 // Frames a target still does not take (its ring full, say) are freed by the
 // kernel, which reports it only in tracepoints: two raw tracepoint programs
-// count them as dropped tx-error (xdp_devmap_xmit for devices of this
+// count them as dropped tx_error (xdp_devmap_xmit for devices of this
 // namespace, xdp_redirect_err for the tier's devmap); loading them needs
 // CAP_PERFMON, without which the daemon logs that they are not counted.
 //

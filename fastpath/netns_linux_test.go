@@ -92,8 +92,9 @@ type topo struct {
 	rB, sB  string
 	macRA   net.HardwareAddr
 	macGA   net.HardwareAddr
-	cpu     string // the router's CPU ("": not pinned, softirq receive)
-	io      string // fastpath.io ("": auto)
+	cpu     string   // the router's CPU ("": not pinned, softirq receive)
+	io      string   // fastpath.io ("": auto)
+	caps    []string // run the router with only these capabilities (setpriv names, e.g. "net_admin"); nil: all of root's
 	gAddr   netip.Addr
 	sAddr   netip.Addr
 	router  *os.Process // the running router child, for kill
@@ -168,7 +169,8 @@ func (tp *topo) startRouter() func() fastpath.Stats {
 	t := tp.t
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", tp.r, os.Args[0], "-test.run=^TestHelperRouter$", "-test.v=false")
+	cmd := exec.CommandContext(ctx, "ip", append(append([]string{"netns", "exec", tp.r}, setpriv(tp.caps)...),
+		os.Args[0], "-test.run=^TestHelperRouter$", "-test.v=false")...)
 	cmd.Env = append(os.Environ(), helperEnv+"="+tp.rA+","+tp.rB, helperCPUsEnv+"="+tp.cpu, helperIOEnv+"="+tp.io)
 	out, err := cmd.StdoutPipe()
 	if err != nil {

@@ -41,6 +41,12 @@
 // count them as dropped tx_error (xdp_devmap_xmit for devices of this
 // namespace, xdp_redirect_err for the tier's devmap); loading them needs
 // CAP_PERFMON, without which the daemon logs that they are not counted.
+// The tier's program itself needs CAP_PERFMON besides CAP_BPF and
+// CAP_NET_ADMIN: without it the verifier sanitises pointer arithmetic and
+// refuses the program ("prohibited for !root"), and auto falls back to
+// AF_XDP. The unit's fast-path drop-in grants it
+// (TestNamespaceUnitCapabilities runs the tier with exactly the unit's
+// capabilities).
 //
 // On a veth ingress the program completes TCP and UDP checksums left to
 // offload by the sender (see "Checksum offload"): a field equal to the

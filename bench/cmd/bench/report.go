@@ -294,14 +294,17 @@ func writeReport(trials []trial, forwarders []string, header string, fixedRate f
 	}
 
 	b.WriteString("\n### Goals (issue 11)\n\n| figure | goal | measured | verdict |\n|---|---|---|---|\n")
-	for _, g := range goals(fig, forwarders) {
+	for _, g := range goals(fig, forwarders, fixedRate) {
 		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", g.Figure, g.Target, g.Measured, g.Verdict)
 	}
 	return b.String()
 }
 
-// goals evaluates the issue's goals on the medians of the run.
-func goals(fig map[string]map[int]*roundFigures, forwarders []string) []goal {
+// goals evaluates the issue's goals on the medians of the run. A goal at
+// the fixed rate gets no verdict for a forwarder whose generator did not
+// offer that rate (median below capThreshold of fixedRate): it was
+// measured at another rate.
+func goals(fig map[string]map[int]*roundFigures, forwarders []string, fixedRate float64) []goal {
 	var out []goal
 	verdict := func(ok bool) string {
 		if ok {
@@ -310,12 +313,31 @@ func goals(fig map[string]map[int]*roundFigures, forwarders []string) []goal {
 		return "missed"
 	}
 	has := func(fw string) bool { return fig[fw] != nil }
+	// short says why fw's fixed-rate trials do not measure fixedRate, or "".
+	short := func(fw string) string {
+		off := statOf(collect(fig, fw, func(f *roundFigures) (float64, bool) {
+			return valueOf(f.fixed, func(t *trial) float64 { return t.Offered })
+		}))
+		if off.n > 0 && off.med < capThreshold*fixedRate {
+			return fmt.Sprintf("not at the fixed rate: %s offered %.0f pps", fw, off.med)
+		}
+		return ""
+	}
 	if has("xdp") && has("kernel") {
 		r := statOf(ratioTo(fig, "xdp", "kernel", fixedNs))
 		g := goal{Figure: "router-CPU ns per delivered packet at the fixed rate", Target: "XDP tier ≤ 0.6× kernel", Measured: r.format("%.2f×")}
 		g.Verdict = "n/a"
 		if r.n > 0 {
 			g.Verdict = verdict(r.med <= 0.6)
+		}
+		var whys []string
+		for _, fw := range []string{"xdp", "kernel"} {
+			if why := short(fw); why != "" {
+				whys = append(whys, why)
+			}
+		}
+		if len(whys) > 0 {
+			g.Verdict = strings.Join(whys, "; ")
 		}
 		out = append(out, g)
 
@@ -342,6 +364,9 @@ func goals(fig map[string]map[int]*roundFigures, forwarders []string) []goal {
 		g := goal{Figure: "delivered at the fixed rate: " + fw, Target: "≥ 99.9 %", Measured: statOf(scale(collect(fig, fw, fixedShare), 100)).format("%.2f %%"), Verdict: "n/a"}
 		if s.n > 0 {
 			g.Verdict = verdict(s.med >= 0.999)
+		}
+		if why := short(fw); why != "" {
+			g.Verdict = why
 		}
 		out = append(out, g)
 	}

@@ -69,7 +69,7 @@ func TestCapped(t *testing.T) {
 }
 
 func TestGoals(t *testing.T) {
-	got := goals(figures(benchTrials()), []string{"kernel", "xdp", "af_xdp"})
+	got := goals(figures(benchTrials()), []string{"kernel", "xdp", "af_xdp"}, 300000)
 	byFigure := map[string]goal{}
 	for _, g := range got {
 		byFigure[g.Figure] = g
@@ -117,5 +117,29 @@ func TestWriteReport(t *testing.T) {
 	}
 	if strings.Contains(md, "| testpmd |") {
 		t.Errorf("report has a row for testpmd, which was not measured:\n%s", md)
+	}
+}
+
+// TestGoalsShortOfFixedRate: fixed-rate trials whose generator offered
+// less than the fixed rate give no verdict on the fixed-rate goals.
+func TestGoalsShortOfFixedRate(t *testing.T) {
+	var ts []trial
+	for _, tr := range benchTrials() {
+		if tr.Forwarder == "xdp" && tr.Kind == kindFixed {
+			tr.Offered, tr.Delivered = 90000, 90000
+		}
+		ts = append(ts, tr)
+	}
+	for _, g := range goals(figures(ts), []string{"kernel", "xdp"}, 300000) {
+		switch g.Figure {
+		case "router-CPU ns per delivered packet at the fixed rate", "delivered at the fixed rate: xdp":
+			if g.Verdict != "not at the fixed rate: xdp offered 90000 pps" {
+				t.Errorf("%s: verdict %q, want that xdp was not measured at the fixed rate", g.Figure, g.Verdict)
+			}
+		case "delivered at the fixed rate: kernel":
+			if g.Verdict != "met" {
+				t.Errorf("%s: verdict %q, want met", g.Figure, g.Verdict)
+			}
+		}
 	}
 }

@@ -89,6 +89,10 @@ type Options struct {
 	// Parts are extra MIME parts; with any, the user-data is
 	// multipart/mixed with the cloud-config first.
 	Parts []Part
+	// HAPriority, when not 0, replaces the config's ha.priority
+	// (WithHAPriority): the second router of an HA pair is rendered from
+	// the same config with a lower priority.
+	HAPriority uint8
 }
 
 // Build validates opts and returns the cloud-config and the parsed vrouter
@@ -101,6 +105,12 @@ func Build(opts Options) (*CloudConfig, *config.Config, error) {
 	}
 	if name == "" {
 		name = "<config>"
+	}
+	if opts.HAPriority != 0 {
+		var err error
+		if data, err = WithHAPriority(data, opts.HAPriority); err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", name, err)
+		}
 	}
 	cfg, err := config.Parse(name, data)
 	if err != nil {

@@ -67,6 +67,12 @@ func goldenCases(t *testing.T) []struct {
 		{"fastpath", Options{ConfigName: "testdata/fastpath.yaml", Config: readTestdata(t, "fastpath.yaml")}},
 		{"dhcpv6-stateless", Options{ConfigName: "testdata/dhcpv6-stateless.yaml", Config: readTestdata(t, "dhcpv6-stateless.yaml"), NICs: nics}},
 		{"dhcpv6-stateful", Options{ConfigName: "testdata/dhcpv6-stateful.yaml", Config: readTestdata(t, "dhcpv6-stateful.yaml"), NICs: nics}},
+		// An HA pair: one config, two user-datas.
+		{"ha-a", Options{ConfigName: "testdata/ha.yaml", Config: readTestdata(t, "ha.yaml"), NICs: nics}},
+		{"ha-b", Options{ConfigName: "testdata/ha.yaml", Config: readTestdata(t, "ha.yaml"), HAPriority: 100, NICs: []NIC{
+			{Name: "eth0", MAC: mustMAC(t, "fa:16:3e:11:11:12")},
+			{Name: "eth1", MAC: mustMAC(t, "fa:16:3e:22:22:23")},
+		}}},
 		{"multipart", Options{NICs: nics, Parts: []Part{
 			{Filename: "hello.sh", ContentType: "text/x-shellscript", Content: []byte("#!/bin/sh\necho hello from a part\n")},
 		}}},
@@ -550,5 +556,35 @@ func TestDebInstallScript(t *testing.T) {
 	}
 	if b, err := os.ReadFile(dst); err != nil || !bytes.Equal(b, payload) {
 		t.Errorf("package kept at %s: %q, %v", dst, b, err)
+	}
+}
+
+// TestWithHAPriority changes the priority and nothing else, and refuses a
+// config it cannot change.
+func TestWithHAPriority(t *testing.T) {
+	in := readTestdata(t, "ha.yaml")
+	out, err := WithHAPriority(in, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := strings.Replace(string(in), "priority: 200 ", "priority: 100 ", 1)
+	if want == string(in) {
+		t.Fatal("testdata/ha.yaml has no \"priority: 200 \"")
+	}
+	if diff := cmp.Diff(want, string(out)); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	for _, bad := range []string{
+		"interfaces: {}\n",
+		"ha: {vrid: 1, interfaces: {eth1: {virtual_addresses: [fe80::1]}}}\n",
+		"ha:\n  priority: \"200\"\n",
+		"- a\n",
+	} {
+		if _, err := WithHAPriority([]byte(bad), 100); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
+	}
+	if _, err := WithHAPriority(in, 0); err == nil {
+		t.Error("priority 0: no error")
 	}
 }

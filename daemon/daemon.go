@@ -57,7 +57,7 @@ type Options struct {
 
 // DefaultSpecs are the components of `vrouter run` on the real system.
 func DefaultSpecs() []Spec {
-	return []Spec{RouterSpec(router.LinuxOS()), RASpec(), NDProxySpec(), FastpathSpec(), DHCPv6Spec()}
+	return []Spec{RouterSpec(router.LinuxOS()), RASpec(), NDProxySpec(), FastpathSpec(), DHCPv6Spec(), HASpec(nil)}
 }
 
 // ErrConfig wraps a config that cannot be loaded at start.
@@ -141,6 +141,9 @@ func Run(ctx context.Context, opts Options) error {
 	}
 
 	d := &daemon{log: log, opts: opts, specs: opts.Specs, started: time.Now(), cfg: cfg, factsC: make(chan struct{}, 1)}
+	// One of an HA pair starts in standby: nothing is served before the
+	// HA component says the router is Active.
+	d.facts.Standby = cfg.HA != nil
 	// The watcher subscribes before anything is applied, so no change in
 	// between is missed.
 	d.watcher = netwatch.New(opts.NetSource, log.With("component", "netwatch"))

@@ -61,4 +61,26 @@
 // ENOBUFS or any socket error it resubscribes with back-off and wakes every
 // subscriber with a resync, so nothing polls: the advertisers are told of
 // link and forwarding changes instead of re-reading the link every second.
+//
+// # The HA pair
+//
+// With an ha section, the ha component (HASpec) runs the VRRP group of
+// package ha and is the only one to publish Standby and ServeOn. A router
+// of a pair starts in standby, so nothing is served before its group is
+// Active; while Active, every HA interface is served on its virtual link
+// (the RAs leave from the virtual link-local address and MAC, so a host's
+// default router is the same on either router), and the NDP proxy and the
+// DHCPv6 server answer; otherwise the advertisers are stopped without a
+// final RA, the proxy has no rules and the DHCPv6 server listens passively
+// under the pair's virtual DUID, learning the bindings. A router of a pair
+// never sends a final RA, also not on SIGTERM: the peer takes over the
+// same address and MAC after Skew_Time, and a router lifetime of 0 would
+// have the hosts drop the default route it is about to serve. Any stop,
+// also for a restart (SIGUSR2), resigns with priority 0, so the peer
+// serves while the process is away; the new process starts as Backup. The
+// reconciler never gets the virtual addresses (an owner, priority 255,
+// lists them among the interface's): they live on the virtual link while
+// Active only. The fast path is refused on an HA interface (validateHA):
+// it takes forwardable frames before the virtual link sees them and drops
+// those for the virtual MAC, and does not follow the HA state yet.
 package daemon

@@ -107,6 +107,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.nwResyncs, ctr, float64(w.Resyncs))
 		ch <- prometheus.MustNewConstMetric(c.nwOverflows, ctr, float64(w.Overflows))
 	}
+	if st.HA != nil {
+		writeHAMetrics(ch, *st.HA)
+	}
 	if fp := st.Fastpath; fp != nil {
 		ch <- prometheus.MustNewConstMetric(c.fpRunning, g, b2f(fp.Running))
 		ch <- prometheus.MustNewConstMetric(c.fpReceived, ctr, float64(fp.Received))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -56,8 +57,11 @@ type raComponent struct {
 	env  Env
 	opts []ra.Option
 
-	mu     sync.Mutex
-	want   map[string]raWant // by config interface name; nil while standby
+	mu   sync.Mutex
+	want map[string]raWant // by config interface name; nil while standby
+	// haPair: the config has an ha section; the advertisers then stop
+	// without final RA on any stop (see Run).
+	haPair bool
 	adv    map[string]*advertiser
 	runCtx context.Context // while Run runs
 	failed chan error      // an advertiser that failed
@@ -77,6 +81,7 @@ func (c *raComponent) Apply(d Desired) error {
 	}
 	c.mu.Lock()
 	c.want = want
+	c.haPair = d.Config.HA != nil
 	c.mu.Unlock()
 	c.sync(d.Facts.Standby)
 	return nil
@@ -110,14 +115,21 @@ func (c *raComponent) sync(standby bool) {
 		stopping = append(stopping, a)
 		delete(c.adv, name)
 	}
+	c.mu.Unlock()
+	// An advertiser saves its state file on the way out: the next one of
+	// the same interface (on another link) reads it.
+	for _, a := range stopping {
+		<-a.done
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.runCtx == nil {
+		return
+	}
 	for name, w := range c.want {
 		if _, ok := c.adv[name]; !ok {
 			c.adv[name] = c.start(name, w)
 		}
-	}
-	c.mu.Unlock()
-	for _, a := range stopping {
-		<-a.done
 	}
 }
 
@@ -127,7 +139,13 @@ func (c *raComponent) start(name string, w raWant) *advertiser {
 	// goes out (SkipFinal) before it cancels, which a context derived from
 	// runCtx would race (a restart sending a final RA).
 	ctx, cancel := context.WithCancel(context.WithoutCancel(c.runCtx))
-	opts := append([]ra.Option{ra.WithStateDir(c.env.StateDir), ra.WithLinkPoll(-1)}, c.opts...)
+	// The state file is named after the config interface, not the link
+	// served on, so withdrawals carry over to and from an HA virtual link.
+	state := ""
+	if c.env.StateDir != "" {
+		state = filepath.Join(c.env.StateDir, "ra-"+name+".json")
+	}
+	opts := append([]ra.Option{ra.WithStateFile(state), ra.WithLinkPoll(-1)}, c.opts...)
 	a := &advertiser{
 		a:    ra.NewAdvertiser(w.link, w.cfg, c.env.Log, opts...),
 		link: w.link,
@@ -150,7 +168,11 @@ func (c *raComponent) start(name string, w raWant) *advertiser {
 // Run advertises until ctx is done, then lets every advertiser send its
 // final RA (at most shutdownTimeout), or none when the daemon stops for a
 // restart (Restarting): hosts keep the default route and prefixes they have
-// until the next process advertises again. It wakes the advertisers on every
+// until the next process advertises again. One of an HA pair never sends a
+// final RA: the peer takes over the virtual link-local and MAC after
+// Skew_Time, and a router lifetime of 0 from that same address would make
+// the hosts drop the default route the peer is about to serve (RFC 4861
+// §6.3.4) until its next RA. It wakes the advertisers on every
 // change of links, addresses and forwarding, so they do not poll. An
 // advertiser that fails (no permission for its socket) fails the
 // component: the others stop without final RA and the supervisor starts
@@ -168,7 +190,10 @@ func (c *raComponent) Run(ctx context.Context, ready func()) error {
 	for {
 		select {
 		case <-ctx.Done():
-			c.stopAll(Restarting(ctx))
+			c.mu.Lock()
+			silent := Restarting(ctx) || c.haPair
+			c.mu.Unlock()
+			c.stopAll(silent)
 			return nil
 		case err := <-failed:
 			c.stopAll(true)

@@ -29,9 +29,10 @@ type routerComponent struct {
 
 // Apply makes d the reconciler's desired state and makes one pass; links
 // that are missing or fail are configured later by Run, which is not a
-// refusal.
+// refusal. The HA virtual addresses are never the reconciler's: the HA
+// component puts them on the virtual link (withoutVirtualAddresses).
 func (c *routerComponent) Apply(d Desired) error {
-	if err := c.rec.Apply(context.Background(), d.Config); err != nil {
+	if err := c.rec.Apply(context.Background(), withoutVirtualAddresses(d.Config)); err != nil {
 		c.env.Log.Warn("configuration incomplete; will keep trying", "err", err)
 	}
 	return nil

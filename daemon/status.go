@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vrouter/vrouter/dhcpv6"
+	"github.com/vrouter/vrouter/ha"
 	"github.com/vrouter/vrouter/internal/netwatch"
 	"github.com/vrouter/vrouter/ndproxy"
 	"github.com/vrouter/vrouter/ra"
@@ -29,6 +30,9 @@ type Status struct {
 	Interfaces []InterfaceStatus    `json:"interfaces"`
 	Fastpath   *FastpathStatus      `json:"fastpath,omitempty"`
 	NDProxy    []ndproxy.RuleStatus `json:"ndproxy,omitempty"`
+	// HA is the VRRP group's state, peer and counters when the router is
+	// one of an HA pair.
+	HA *ha.Status `json:"ha,omitempty"`
 	// Components is every component as its supervisor sees it.
 	Components []ComponentStatus `json:"components,omitempty"`
 	// Watcher is the netlink watcher's state.

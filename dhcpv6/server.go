@@ -297,7 +297,11 @@ func (s *Server) Run(ctx context.Context) error {
 			}
 		}
 		logged = false
-		s.log.Info("dhcpv6 server listening", "mode", s.cfg.Mode, "duid", formatDUID(s.duidBytes))
+		// Update may change the config at any time (a reload, an HA switch).
+		s.mu.Lock()
+		mode := s.cfg.Mode
+		s.mu.Unlock()
+		s.log.Info("dhcpv6 server listening", "mode", mode, "duid", formatDUID(s.duidBytes))
 		s.readyOnce.Do(func() { close(s.ready) })
 		err := s.serve(ctx, c, sweep.C)
 		if err == nil || s.conn != nil {

@@ -113,50 +113,68 @@ func New(cfg *config.HA, log *slog.Logger, opts ...Option) (*Group, error) {
 	return g, nil
 }
 
-// Validate checks cfg as this package needs it (RFC 9568 §5.2, §6.1).
+// Validate checks cfg as this package needs it (RFC 9568 §5.2, §6.1): it
+// is Problems joined, each message after its field path.
 func Validate(cfg *config.HA) error {
-	if cfg == nil {
-		return errors.New("ha: no configuration")
-	}
 	var errs []error
+	for _, p := range Problems(cfg) {
+		if p.Path == "" {
+			errs = append(errs, errors.New(p.Msg))
+			continue
+		}
+		errs = append(errs, fmt.Errorf("%s: %s", p.Path, p.Msg))
+	}
+	return errors.Join(errs...)
+}
+
+// Problems returns what Validate reports, each with the path of the field
+// at fault relative to the ha section, for the daemon's one validation
+// path (config.Under, Config.Errors). A nil cfg is one problem at "".
+func Problems(cfg *config.HA) []config.Problem {
+	if cfg == nil {
+		return []config.Problem{{Msg: "ha: no configuration"}}
+	}
+	var ps []config.Problem
 	if cfg.VRID == 0 {
-		errs = append(errs, errors.New("vrid: 0 is not a virtual router id (1..255)"))
+		ps = append(ps, config.Problemf("vrid", "0 is not a virtual router id (1..255)"))
 	}
 	if cfg.Priority == 0 {
-		errs = append(errs, errors.New("priority: 0 is reserved for a stopping router (1..255)"))
+		ps = append(ps, config.Problemf("priority", "0 is reserved for a stopping router (1..255)"))
 	}
 	if d := cfg.AdvertInterval; d < Centisecond || d > MaxInterval || d%Centisecond != 0 {
-		errs = append(errs, fmt.Errorf("advert_interval: %v is not a multiple of 10ms within 10ms..40.95s", d))
+		ps = append(ps, config.Problemf("advert_interval", "%v is not a multiple of 10ms within 10ms..40.95s", d))
 	}
 	if len(cfg.Interfaces) == 0 {
-		errs = append(errs, errors.New("interfaces: none"))
+		ps = append(ps, config.Problemf("interfaces", "none"))
 	}
 	seen := map[string]bool{}
 	for _, in := range cfg.Interfaces {
+		at := "interfaces." + in.Name
 		switch {
 		case in.Name == "":
-			errs = append(errs, errors.New("interfaces: empty interface name"))
+			ps = append(ps, config.Problemf("interfaces", "empty interface name"))
 		case seen[in.Name]:
-			errs = append(errs, fmt.Errorf("interfaces.%s: named twice", in.Name))
+			ps = append(ps, config.Problemf(at, "named twice"))
 		}
 		seen[in.Name] = true
 		if len(in.VirtualAddresses) == 0 || len(in.VirtualAddresses) > 255 {
-			errs = append(errs, fmt.Errorf("interfaces.%s.virtual_addresses: %d addresses (1..255)", in.Name, len(in.VirtualAddresses)))
+			ps = append(ps, config.Problemf(at+".virtual_addresses", "%d addresses (1..255)", len(in.VirtualAddresses)))
 			continue
 		}
 		for i, a := range in.VirtualAddresses {
 			ip := a.Addr()
+			path := fmt.Sprintf("%s.virtual_addresses[%d]", at, i)
 			switch {
 			case !a.IsValid() || !ip.Is6() || ip.Is4In6() || ip.Zone() != "":
-				errs = append(errs, fmt.Errorf("interfaces.%s.virtual_addresses[%d]: %v is not an IPv6 prefix without zone", in.Name, i, a))
+				ps = append(ps, config.Problemf(path, "%v is not an IPv6 prefix without zone", a))
 			case i == 0 && !ip.IsLinkLocalUnicast():
-				errs = append(errs, fmt.Errorf("interfaces.%s.virtual_addresses[0]: %v is not link-local (RFC 9568 §5.2.9)", in.Name, ip))
+				ps = append(ps, config.Problemf(path, "%v is not link-local (RFC 9568 §5.2.9)", ip))
 			case !ip.IsLinkLocalUnicast() && !ip.IsGlobalUnicast():
-				errs = append(errs, fmt.Errorf("interfaces.%s.virtual_addresses[%d]: %v is not a unicast address", in.Name, i, ip))
+				ps = append(ps, config.Problemf(path, "%v is not a unicast address", ip))
 			}
 		}
 	}
-	return errors.Join(errs...)
+	return ps
 }
 
 // State is the Group's current state.
@@ -265,6 +283,11 @@ func (g *Group) syncLinks(events chan<- event, readers *sync.WaitGroup) {
 			}
 		}
 		g.stats[i].linkErr(g.log, name, err)
+		if p != nil && err == nil {
+			if r, ok := p.Port.(Refresher); ok {
+				g.stats[i].refreshed(g.log, name, r.Refresh())
+			}
+		}
 		up := err == nil && p != nil && l.Usable()
 		g.mu.Lock()
 		g.stats[i].setLink(up, l.LinkLocal, p)

@@ -12,6 +12,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/mdlayher/ndp"
 	"github.com/vrouter/vrouter/config"
 	"github.com/vrouter/vrouter/ha"
@@ -422,6 +423,26 @@ func TestGroupReopensRecreatedLink(t *testing.T) {
 	})
 }
 
+// TestGroupRefreshesPorts: every change notification refreshes the open
+// ports (the Linux port copies the forwarding setting then).
+func TestGroupRefreshesPorts(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := hatest.NewNet()
+		a := newRouter(t, n, nil, "a", optA)
+		defer a.stop()
+		synctest.Wait()
+		before := a.sys.Port("eth1").Refreshes()
+		if before == 0 {
+			t.Fatal("ports not refreshed when opened")
+		}
+		a.sys.SetUp("eth0", true) // a change notification, nothing else
+		synctest.Wait()
+		if got := a.sys.Port("eth1").Refreshes(); got != before+1 {
+			t.Errorf("refreshes %d after a change notification, want %d", got, before+1)
+		}
+	})
+}
+
 func TestGroupOpenFailureRetries(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		n := hatest.NewNet()
@@ -552,6 +573,40 @@ func TestNewValidates(t *testing.T) {
 	}
 	if _, err := ha.New(nil, nil); err == nil {
 		t.Fatal("nil config accepted")
+	}
+}
+
+// TestProblemsPaths: each problem names the field at fault, relative to
+// the ha section, for the daemon's positioned errors.
+func TestProblemsPaths(t *testing.T) {
+	if ps := ha.Problems(haConfig(optA)); len(ps) != 0 {
+		t.Fatalf("good config: %v", ps)
+	}
+	for _, tc := range []struct {
+		name string
+		edit func(c *config.HA)
+		want []string
+	}{
+		{"vrid and priority", func(c *config.HA) { c.VRID, c.Priority = 0, 0 }, []string{"vrid", "priority"}},
+		{"interval", func(c *config.HA) { c.AdvertInterval = 15 * time.Millisecond }, []string{"advert_interval"}},
+		{"twice", func(c *config.HA) { c.Interfaces[1].Name = "eth0" }, []string{"interfaces.eth0"}},
+		{"no address", func(c *config.HA) { c.Interfaces[1].VirtualAddresses = nil }, []string{"interfaces.eth1.virtual_addresses"}},
+		{"first global", func(c *config.HA) {
+			c.Interfaces[1].VirtualAddresses = c.Interfaces[1].VirtualAddresses[1:]
+		}, []string{"interfaces.eth1.virtual_addresses[0]"}},
+		{"multicast", func(c *config.HA) { c.Interfaces[1].VirtualAddresses[1] = netip.MustParsePrefix("ff02::5/128") }, []string{"interfaces.eth1.virtual_addresses[1]"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := haConfig(optA)
+			tc.edit(c)
+			var got []string
+			for _, p := range ha.Problems(c) {
+				got = append(got, p.Path)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("paths (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
 

@@ -88,6 +88,7 @@ type instStats struct {
 	lastErr   string // last link or port error logged
 	lastSend  string // last send error logged
 	lastNA    string // last NA error logged
+	lastRfr   string // last Refresh error logged
 	linkUp    bool
 	address   netip.Addr
 	virtualLk string
@@ -108,6 +109,21 @@ func (s *instStats) linkErr(log *slog.Logger, iface string, err error) {
 	s.lastErr = msg
 	if err != nil {
 		log.Warn("HA interface not usable", "iface", iface, "err", err)
+	}
+}
+
+// refreshed logs a Refresh error once per change.
+func (s *instStats) refreshed(log *slog.Logger, iface string, err error) {
+	msg := ""
+	if err != nil {
+		msg = err.Error()
+	}
+	if msg == s.lastRfr {
+		return
+	}
+	s.lastRfr = msg
+	if err != nil {
+		log.Warn("virtual link does not follow its interface", "iface", iface, "err", err)
 	}
 }
 

@@ -61,6 +61,9 @@ type PortSpec struct {
 // Port is the operating-system side of one HA interface: a VRRP socket on
 // the interface and a virtual link (a macvlan with the virtual MAC on
 // Linux) that holds the virtual addresses while the router is Active.
+//
+// A Port may also be a [Refresher]; the Group then calls Refresh whenever
+// its links may have changed.
 type Port interface {
 	// ReadPacket reads the next VRRP packet that arrived on the interface
 	// into b (the IPv6 payload) and returns it with its hop limit and
@@ -83,6 +86,16 @@ type Port interface {
 	SendNA(b []byte) error
 	// Close closes the socket and removes the virtual link.
 	Close() error
+}
+
+// A Refresher is a Port that keeps the virtual link in step with its
+// interface: Refresh copies what must follow the interface (on Linux the
+// IPv6 forwarding setting, which decides the R flag of the virtual link's
+// Neighbor Advertisements and whether the RA advertiser on it announces a
+// default router). The Group calls it on every change notification and
+// link poll while the port is open.
+type Refresher interface {
+	Refresh() error
 }
 
 // VirtualMAC is the virtual router MAC address of an IPv6 virtual router,

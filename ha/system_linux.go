@@ -339,3 +339,23 @@ func (p *linuxPort) Close() error {
 	}
 	return errors.Join(errs...)
 }
+
+// Refresh copies the interface's IPv6 forwarding setting to the virtual
+// link when it differs (Refresher): the router reconciler or an operator
+// may change it at any time, and the virtual link's Neighbor
+// Advertisements (R flag) and the RA advertiser on it read the virtual
+// link's own setting.
+func (p *linuxPort) Refresh() error {
+	want, err := readSysctl(p.spec.Interface, "forwarding")
+	if err != nil {
+		return err
+	}
+	got, err := readSysctl(p.spec.VirtualLink, "forwarding")
+	if err != nil {
+		return err
+	}
+	if got == want {
+		return nil
+	}
+	return writeSysctl(p.spec.VirtualLink, "forwarding", want)
+}

@@ -14,6 +14,9 @@ package images_test
 // and those of build-image.sh when VROUTER_IMAGE is not given).
 // VROUTER_E2E_VM_BOOTS=N boots N times (make e2e-vm: 3) and logs the median
 // and range of qemu's start → VM1 holding its SLAAC address.
+// VROUTER_E2E_VM_ANALYZE=1 also logs, once each boot has finished, where
+// its time went: systemd-analyze time, critical-chain and blame, and
+// cloud-init analyze blame, as the VM prints them on its console.
 
 import (
 	"bytes"
@@ -87,21 +90,47 @@ func TestVM(t *testing.T) {
 		boots = n
 	}
 
-	var times []time.Duration
+	// VROUTER_E2E_VM_BASELINE=OTHER.qcow2: OTHER boots in turn with the
+	// image (AB BA AB...), so that a before/after comparison sees the same
+	// conditions on a shared machine.
+	baseline := os.Getenv("VROUTER_E2E_VM_BASELINE")
+	var times, baseTimes []time.Duration
 	for i := range boots {
-		t.Run(fmt.Sprintf("boot%d", i+1), func(t *testing.T) {
-			times = append(times, bootGood(t, image))
-		})
+		type run struct {
+			name  string
+			image string
+			times *[]time.Duration
+		}
+		runs := []run{{fmt.Sprintf("boot%d", i+1), image, &times}}
+		if baseline != "" {
+			runs = append(runs, run{fmt.Sprintf("boot%d-baseline", i+1), baseline, &baseTimes})
+			if i%2 == 1 {
+				slices.Reverse(runs)
+			}
+		}
+		for _, r := range runs {
+			t.Run(r.name, func(t *testing.T) { *r.times = append(*r.times, bootGood(t, r.image)) })
+		}
 	}
-	if len(times) > 0 && !t.Failed() {
-		slices.Sort(times)
-		r := func(d time.Duration) time.Duration { return d.Round(100 * time.Millisecond) }
-		t.Logf("boot → VM1 address over %d boots: median %s, range %s..%s", len(times), r(times[len(times)/2]), r(times[0]), r(times[len(times)-1]))
+	if !t.Failed() {
+		logBootTimes(t, "", times)
+		logBootTimes(t, "baseline "+filepath.Base(baseline)+": ", baseTimes)
 	}
 	t.Run("fastpath", func(t *testing.T) { bootFastpath(t, image) })
 	t.Run("invalid-config", func(t *testing.T) { bootBadConfig(t, image) })
 	t.Run("no-config", func(t *testing.T) { bootNoConfig(t, image) })
 	t.Run("dhcpv6-stateful", func(t *testing.T) { bootStatefulDHCPv6(t, image) })
+}
+
+// logBootTimes logs the median and range of boot → VM1 address times.
+func logBootTimes(t *testing.T, what string, times []time.Duration) {
+	if len(times) == 0 {
+		return
+	}
+	times = slices.Sorted(slices.Values(times))
+	r := func(d time.Duration) time.Duration { return d.Round(100 * time.Millisecond) }
+	t.Logf("%sboot → VM1 address over %d boots: median %s, range %s..%s", what, len(times),
+		r(times[len(times)/2]), r(times[0]), r(times[len(times)-1]))
 }
 
 // bootGood boots the router with the embedded default config and returns
@@ -188,6 +217,7 @@ func bootAndPing(t *testing.T, image string, cc *cloudinit.CloudConfig) (time.Du
 	t.Logf("cloud-init final after %s", time.Since(vm.start).Round(time.Second))
 	vm.waitSerial(t, markerService+"active", 10*time.Second)
 	vm.logTimeline(t)
+	vm.logAnalysis(t)
 	// The VM's upstream SLAAC address answers from the ipv6-router.
 	waitFor(t, "the VM's eth0 address "+addrVM+" to answer from ipv6-router", time.Minute, func() error {
 		return run(lab.ns("up"), "ping", "-6", "-c", "1", "-W", "1", addrVM)
@@ -348,9 +378,10 @@ func newLab(t *testing.T) *lab {
 }
 
 type vm struct {
-	serial string
-	start  time.Time
-	cancel context.CancelFunc
+	serial  string
+	start   time.Time
+	cancel  context.CancelFunc
+	analyze bool // the VM prints where its boot time went (VROUTER_E2E_VM_ANALYZE=1)
 }
 
 // boot writes a config drive for cc (as nova does) and starts qemu in the
@@ -367,6 +398,14 @@ func (l *lab) boot(t *testing.T, image string, cc *cloudinit.CloudConfig) *vm {
 			`-u systemd-networkd-wait-online.service -u vrouter-setup.service -u vrouter.service | ` +
 			`grep -E "(Started|Finished) " | sed "s/^/` + markerTimeline + `/"`},
 	)
+	analyze := os.Getenv("VROUTER_E2E_VM_ANALYZE") == "1"
+	if analyze {
+		// Once the boot has finished (cloud-final included): a transient
+		// unit, so that the final stage does not wait for it.
+		cc.Runcmd = append(cc.Runcmd, []string{"systemd-run", "--unit=e2e-analyze", "--description=e2e boot analysis", "--no-block",
+			"sh", "-c", `systemctl is-system-running --wait >/dev/null; { ` + analyzeScript + `; } 2>&1 | sed "s/^/` + markerAnalyze + `/" >/dev/console; ` +
+				`echo "` + markerAnalyze + `end" >/dev/console`})
+	}
 	ud, err := cloudinit.UserData(cc, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -404,7 +443,7 @@ func (l *lab) boot(t *testing.T, image string, cc *cloudinit.CloudConfig) *vm {
 	// Kill the whole group (ip netns exec → timeout → qemu) on cleanup.
 	cmd.SysProcAttr = sysProcAttrGroup()
 	cmd.Cancel = func() error { return killGroup(cmd) }
-	v := &vm{serial: serial, start: time.Now(), cancel: cancel}
+	v := &vm{serial: serial, start: time.Now(), cancel: cancel, analyze: analyze}
 	if err := cmd.Start(); err != nil {
 		cancel()
 		t.Fatalf("qemu: %v", err)
@@ -437,6 +476,43 @@ func (v *vm) logTimeline(t *testing.T) {
 	for _, l := range strings.Split(string(b), "\n") {
 		if i := strings.Index(l, markerTimeline); i >= 0 && !strings.Contains(l, "sed ") {
 			t.Logf("VM %s", strings.TrimSpace(l[i+len(markerTimeline):]))
+		}
+	}
+}
+
+// markerAnalyze prefixes the boot analysis lines on the console.
+const markerAnalyze = "E2E analyze "
+
+// analyzeScript prints where the boot's time went (VROUTER_E2E_VM_ANALYZE=1):
+// systemd's view, the kernel's and the initramfs's milestones, the journal's
+// milestones (monotonic seconds since the kernel started), ds-identify's run
+// in the generator, the largest gaps between cloud-init's log lines (the
+// step that started at the line took that long) and, measured after the
+// boot, what Python's and cloud-init's imports cost.
+const analyzeScript = `systemd-analyze time; systemd-analyze critical-chain vrouter.service cloud-final.service; ` +
+	`systemd-analyze blame | head -n 25; ` +
+	`echo "-- kernel"; dmesg | grep -E "Run /init|Freeing unused kernel|EXT4-fs .vda1.: mounted|systemd 25[0-9] running" | head -n 8; ` +
+	`echo "-- journal"; journalctl -b -o short-monotonic --no-pager | ` +
+	`grep -E "Cloud-init v\\. |Reached target (sysinit|basic|network|network-online|multi-user)\\.target|Starting (cloud-init|vrouter)|Started vrouter|Finished (cloud|vrouter|systemd-networkd-wait)" | cut -c1-160; ` +
+	`echo "-- ds-identify"; grep -h "\\[up " /run/cloud-init/ds-identify.log; ` +
+	`echo "-- cloud-init.log gaps"; awk '{split($2,t,/[:,]/); s=t[1]*3600+t[2]*60+t[3]+t[4]/1000; ` +
+	`if (NR>1 && s-p>=0.4) printf "%6.2fs after %s\n", s-p, substr(prev,1,150); p=s; prev=$0}' /var/log/cloud-init.log | sort -rn | head -n 25; ` +
+	`echo "-- python"; for m in "pass" "import cloudinit.cmd.main"; do s=$(date +%s%N); python3 -c "$m"; echo "python3 -c '$m': $(( ($(date +%s%N) - s) / 1000000 )) ms"; done; ` +
+	`python3 -X importtime -c "import cloudinit.cmd.main" 2>&1 | sort -t"|" -k2 -n | tail -n 15; ` +
+	`cloud-init analyze blame | head -n 30`
+
+// logAnalysis waits for the VM's boot analysis, when it was asked for, and
+// logs it.
+func (v *vm) logAnalysis(t *testing.T) {
+	t.Helper()
+	if !v.analyze {
+		return
+	}
+	v.waitSerial(t, markerAnalyze+"end", 3*time.Minute)
+	b, _ := os.ReadFile(v.serial)
+	for _, l := range strings.Split(string(b), "\n") {
+		if i := strings.Index(l, markerAnalyze); i >= 0 && !strings.Contains(l, "sed ") && !strings.Contains(l, "echo ") {
+			t.Logf("VM %s", strings.TrimRight(l[i+len(markerAnalyze):], "\r "))
 		}
 	}
 }

@@ -116,6 +116,15 @@ func WithStateDir(dir string) Option {
 	}
 }
 
+// WithStateFile sets the state file's path itself, for an advertiser
+// whose link is not the name its state is kept under: the daemon keeps
+// the state of a config interface in one file whether it is advertised on
+// the interface or on an HA virtual link, so RFC 9096 withdrawals carry
+// over between the two. "" keeps no state file.
+func WithStateFile(path string) Option {
+	return func(a *Advertiser) { a.state = stateFile(path) }
+}
+
 // WithMetrics makes m export the Advertiser's status (see NewMetrics).
 func WithMetrics(m *Metrics) Option {
 	return func(a *Advertiser) { m.add(a) }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/vrouter/vrouter/cloudinit"
@@ -30,6 +31,14 @@ func cmdCloudinit(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&opts.URL, "url", "", "download the binary from `URL` at first boot instead of using the one in the image (needs --sha256)")
 	fs.StringVar(&opts.DebURL, "deb-url", "", "download the Debian package from `URL` at first boot and install it with apt, for images without it (needs --sha256)")
 	fs.StringVar(&opts.SHA256, "sha256", "", "SHA-256 (`HEX`) of the file at --url or --deb-url")
+	fs.Func("ha-priority", "render the config with ha.priority `N` instead of its own (the second router of an HA pair)", func(s string) error {
+		n, err := strconv.ParseUint(s, 10, 8)
+		if err != nil || n == 0 {
+			return fmt.Errorf("%q: want 1..255", s)
+		}
+		opts.HAPriority = uint8(n)
+		return nil
+	})
 	fs.Func("match-mac", "name the NIC with a MAC: `NAME=MAC`, e.g. eth0=fa:16:3e:11:11:11 (repeatable)", func(s string) error {
 		n, err := cloudinit.ParseNIC(s)
 		if err != nil {

@@ -86,6 +86,21 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 			}
 		}
 	}
+	if h := st.HA; h != nil {
+		fmt.Fprintf(stdout, "ha vrid %d: %s priority=%d effective=%d preempt=%t advert_interval=%dms", h.VRID, h.State, h.Priority, h.EffectivePriority, h.Preempt, h.AdvertIntervalMS)
+		if lt := h.LastTransition; lt != nil {
+			fmt.Fprintf(stdout, " since %s (from %s: %s)", lt.At.Format("2006-01-02 15:04:05.000"), lt.From, lt.Reason)
+		}
+		fmt.Fprintln(stdout)
+		for _, in := range h.Instances {
+			peer := "none"
+			if p := in.Peer; p != nil {
+				peer = fmt.Sprintf("%s priority %d interval %dms seen %s", p.Address, p.Priority, p.AdvertIntervalMS, p.LastSeen.Format("15:04:05.000"))
+			}
+			fmt.Fprintf(stdout, "  %s via %s (%s): link_up=%t adverts sent=%d received=%d dropped=%s peer %s\n",
+				in.Interface, in.VirtualLink, in.VirtualMAC, in.LinkUp, in.AdvertsSent, in.AdvertsReceived, counts(in.AdvertsDropped), peer)
+		}
+	}
 	for _, c := range st.Components {
 		line := fmt.Sprintf("component %-9s %s", c.Name, c.State)
 		if c.Restarts > 0 {

@@ -214,6 +214,7 @@ type Port struct {
 	adverts []ha.Advert
 	nas     [][]byte
 	shut    bool
+	refresh int
 }
 
 func (p *Port) isClosed() bool {
@@ -270,6 +271,21 @@ func (p *Port) ReadPacket(b []byte) (ha.Packet, error) {
 	case <-p.closed:
 		return ha.Packet{}, fmt.Errorf("read %s: %w", p.spec.Interface, net.ErrClosed)
 	}
+}
+
+// Refresh implements ha.Refresher: it counts the calls.
+func (p *Port) Refresh() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.refresh++
+	return nil
+}
+
+// Refreshes counts the calls of Refresh.
+func (p *Port) Refreshes() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.refresh
 }
 
 // Activate implements ha.Port.

@@ -1,0 +1,70 @@
+package ha_test
+
+import (
+	"net/netip"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/vrouter/vrouter/ha"
+	"github.com/vrouter/vrouter/internal/netns/netnstest"
+)
+
+// TestLinuxPortFollowsForwarding: the virtual link takes the interface's
+// forwarding setting at open and again on every Refresh, in both
+// directions, so its NAs' R flag and the RA advertiser on it follow the
+// router reconciler.
+func TestLinuxPortFollowsForwarding(t *testing.T) {
+	netnstest.Run(t, func(t *testing.T) {
+		parent := netnstest.RandName(t, "ha", "")
+		run(t, "ip", "link", "add", parent, "type", "veth", "peer", "name", parent+"p")
+		run(t, "ip", "link", "set", parent+"p", "up")
+		run(t, "ip", "link", "set", parent, "up")
+		sysctl := func(iface, v string) {
+			t.Helper()
+			if err := os.WriteFile("/proc/sys/net/ipv6/conf/"+iface+"/forwarding", []byte(v), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		forwarding := func(iface string) string {
+			t.Helper()
+			b, err := os.ReadFile("/proc/sys/net/ipv6/conf/" + iface + "/forwarding")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return strings.TrimSpace(string(b))
+		}
+		sysctl(parent, "0")
+		sys := ha.NewLinuxSystem(nil)
+		l, err := sys.Link(parent)
+		if err != nil {
+			t.Fatal(err)
+		}
+		spec := ha.PortSpec{
+			Interface: parent, Index: l.Index, VRID: 51,
+			VirtualLink: ha.VirtualLinkName(51, l.Index), VirtualMAC: ha.VirtualMAC(51),
+			Addresses: []netip.Prefix{netip.MustParsePrefix("fe80::1/64")},
+		}
+		p, err := sys.Open(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Close()
+		r, ok := p.(ha.Refresher)
+		if !ok {
+			t.Fatal("the Linux port is no Refresher")
+		}
+		if got := forwarding(spec.VirtualLink); got != "0" {
+			t.Fatalf("virtual link forwarding %s at open, parent 0", got)
+		}
+		for _, v := range []string{"1", "0", "1"} {
+			sysctl(parent, v)
+			if err := r.Refresh(); err != nil {
+				t.Fatal(err)
+			}
+			if got := forwarding(spec.VirtualLink); got != v {
+				t.Fatalf("virtual link forwarding %s after Refresh, parent %s", got, v)
+			}
+		}
+	})
+}

@@ -102,6 +102,12 @@ type Prefix struct {
 	// AdvValidLifetime/AdvPreferredLifetime "decrement in real time"),
 	// instead of advertising the same values every time.
 	DecrementLifetimes bool
+	// PreferredUntil and ValidUntil, when not zero, cap the advertised
+	// lifetimes to what remains until then, counting down in real time
+	// (RFC 9096 §3: a prefix delegated with a lease is not advertised for
+	// longer than the lease). Only run-time prefixes carry them (a
+	// delegated /64, daemon Facts.Prefixes); the config file never does.
+	PreferredUntil, ValidUntil time.Time
 }
 
 // Auto reports whether p stands for every global /64 on the interface.

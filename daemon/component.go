@@ -64,6 +64,10 @@ type Env struct {
 	// Watcher is the one netlink watcher; subscribe to what the component
 	// needs, and re-read that state on netwatch.KindResync.
 	Watcher Watcher
+	// Config is the config the daemon starts with (reloads come through
+	// Apply): a component that restores runtime facts from StateDir reads
+	// it in New to publish them before the first apply.
+	Config *config.Config
 	// Publish changes the runtime facts (see Facts) and makes the daemon
 	// re-apply the desired state to every component. Components that
 	// learn facts (HA, prefix delegation) call it; it does not block.

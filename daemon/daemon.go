@@ -57,7 +57,7 @@ type Options struct {
 
 // DefaultSpecs are the components of `vrouter run` on the real system.
 func DefaultSpecs() []Spec {
-	return []Spec{RouterSpec(router.LinuxOS()), RASpec(), NDProxySpec(), FastpathSpec(), DHCPv6Spec(), HASpec(nil)}
+	return []Spec{RouterSpec(router.LinuxOS()), RASpec(), NDProxySpec(), FastpathSpec(), DHCPv6Spec(), PDSpec(), HASpec(nil)}
 }
 
 // ErrConfig wraps a config that cannot be loaded at start.
@@ -152,7 +152,7 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	for _, s := range opts.Specs {
 		clog := log.With("component", s.Name)
-		c, err := s.New(Env{Log: clog, StateDir: stateDir, Watcher: d.watcher, Publish: d.publish})
+		c, err := s.New(Env{Log: clog, StateDir: stateDir, Config: cfg, Watcher: d.watcher, Publish: d.publish})
 		if err != nil {
 			return fmt.Errorf("%s: %w", s.Name, err)
 		}

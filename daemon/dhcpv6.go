@@ -85,7 +85,7 @@ func (c *dhcpv6Component) Apply(d Desired) error {
 		}
 		cfg := *ifc.DHCPv6
 		if ifc.Delegated != nil && cfg.Mode == config.DHCPv6Stateful {
-			p, ok := delegatedSubnet(d.Facts.Addresses[ifc.Name])
+			p, ok := delegatedSubnet(d.Facts.Addresses[ifc.Name], d.Facts.Prefixes[ifc.Name], time.Now())
 			if !ok {
 				waiting[ifc.Name] = true
 				continue
@@ -110,10 +110,20 @@ func (c *dhcpv6Component) Apply(d Desired) error {
 }
 
 // delegatedSubnet returns the /64 of a delegated interface: the one of its
-// runtime address (the ::1 prefix delegation adds).
-func delegatedSubnet(addrs []netip.Prefix) (netip.Prefix, bool) {
+// runtime address (the ::1 prefix delegation adds), the first one whose
+// advertised runtime prefix is not deprecated at now (a prefix no longer
+// delegated keeps its ::1 while it counts down, but gets no new leases).
+func delegatedSubnet(addrs []netip.Prefix, prefixes []config.Prefix, now time.Time) (netip.Prefix, bool) {
+	deprecated := func(p netip.Prefix) bool {
+		for _, c := range prefixes {
+			if c.Prefix.Masked() == p && !c.PreferredUntil.IsZero() && !c.PreferredUntil.After(now) {
+				return true
+			}
+		}
+		return false
+	}
 	for _, a := range addrs {
-		if a.Addr().Is6() && a.Bits() == 64 {
+		if a.Addr().Is6() && a.Bits() == 64 && !deprecated(a.Masked()) {
 			return a.Masked(), true
 		}
 	}

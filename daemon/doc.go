@@ -1,7 +1,8 @@
 // Package daemon provides `vrouter run`: every component of the router —
 // the netlink reconciler (router), the Router Advertisement advertisers
-// (ra), the NDP proxy (ndproxy), the fast path (fastpath), and the DHCPv6
-// server, prefix delegation client and HA state machine to come — built
+// (ra), the NDP proxy (ndproxy), the fast path (fastpath), the DHCPv6
+// server (dhcpv6), the prefix delegation clients (pd), and the HA state
+// machine to come — built
 // from one shape and run under one context, with one netlink watcher, one
 // validation path, one supervisor and one status snapshot (served on the
 // status socket and exported as Prometheus metrics on scrape). It speaks the

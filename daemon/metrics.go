@@ -1,6 +1,8 @@
 package daemon
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vrouter/vrouter/metrics"
@@ -82,6 +84,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		if i.DHCPv6 != nil {
 			writeDHCPv6Metrics(ch, *i.DHCPv6)
+		}
+		if i.PrefixDelegation != nil {
+			writePDMetrics(ch, *i.PrefixDelegation, time.Now())
 		}
 	}
 	for _, r := range st.NDProxy {

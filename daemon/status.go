@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vrouter/vrouter/dhcpv6"
+	"github.com/vrouter/vrouter/dhcpv6/pdclient"
 	"github.com/vrouter/vrouter/ha"
 	"github.com/vrouter/vrouter/internal/netwatch"
 	"github.com/vrouter/vrouter/ndproxy"
@@ -51,6 +52,11 @@ type InterfaceStatus struct {
 	RA *ra.Status `json:"ra,omitempty"`
 	// DHCPv6 holds the DHCPv6 server's counters and leases while one runs.
 	DHCPv6 *dhcpv6.Status `json:"dhcpv6,omitempty"`
+	// PrefixDelegation is the prefix-delegation client of an upstream
+	// interface with prefix_delegation.
+	PrefixDelegation *pdclient.Status `json:"prefix_delegation,omitempty"`
+	// Delegated is the /64 a delegated downstream interface takes.
+	Delegated *DelegatedStatus `json:"delegated,omitempty"`
 }
 
 // listenStatus binds the unix socket at path. A stale socket left by a dead

@@ -659,8 +659,15 @@ func (ss *session) check(src netip.Addr, theirs *ndp.RouterAdvertisement) {
 		return
 	}
 	decrementing := func(p netip.Prefix) bool {
-		_, ok := a.tracker.Expires[p]
-		return ok
+		if _, ok := a.tracker.Expires[p]; ok {
+			return true
+		}
+		for _, c := range cfg.Prefixes {
+			if c.Prefix.Masked() == p && (!c.ValidUntil.IsZero() || !c.PreferredUntil.IsZero()) {
+				return true
+			}
+		}
+		return false
 	}
 	for _, inc := range compareRAs(ours, theirs, decrementing) {
 		a.stats.inconsistent[inc.field].Add(1)

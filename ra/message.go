@@ -115,6 +115,19 @@ func (ad *advert) build() (*ndp.RouterAdvertisement, error) {
 		if dl, ok := ad.expires[p]; ok && c.DecrementLifetimes {
 			valid, pref = remaining(dl.Valid, ad.now), remaining(dl.Preferred, ad.now)
 		}
+		// Deadlines (a delegated prefix's lease) cap the lifetimes; a
+		// fingerprint (now zero) leaves them out, as it does decrementing.
+		if !ad.now.IsZero() {
+			if !c.ValidUntil.IsZero() {
+				valid = min(valid, remaining(c.ValidUntil, ad.now))
+			}
+			if !c.PreferredUntil.IsZero() {
+				pref = min(pref, remaining(c.PreferredUntil, ad.now))
+			}
+			if !c.ValidUntil.IsZero() {
+				pref = min(pref, valid)
+			}
+		}
 		m.Options = append(m.Options, &ndp.PrefixInformation{
 			PrefixLength:                   uint8(p.Bits()),
 			OnLink:                         c.OnLink,

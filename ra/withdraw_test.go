@@ -148,6 +148,68 @@ func TestDecrementingLifetimes(t *testing.T) {
 	}
 }
 
+// Deadlines (a delegated prefix's lease) cap the configured lifetimes and
+// count down; the fingerprint (no time) ignores them; a "::/64" expansion of
+// the same prefix does not override the capped one.
+func TestLifetimeDeadlines(t *testing.T) {
+	p := netip.MustParsePrefix("2001:db8:100:2::/64")
+	cfg := config.Advertise{RouterLifetime: 1800 * time.Second, Prefixes: []config.Prefix{
+		{Prefix: netip.MustParsePrefix("::/64"), OnLink: true, Autonomous: true, ValidLifetime: 86400 * time.Second, PreferredLifetime: 14400 * time.Second},
+		{Prefix: p, OnLink: true, Autonomous: true, ValidLifetime: 86400 * time.Second, PreferredLifetime: 14400 * time.Second,
+			ValidUntil: t0.Add(2 * time.Hour), PreferredUntil: t0.Add(time.Hour)},
+		// A stale prefix: preferred 0, valid counting down.
+		{Prefix: netip.MustParsePrefix("2001:db8:200:2::/64"), OnLink: true, Autonomous: true, ValidLifetime: 86400 * time.Second,
+			ValidUntil: t0.Add(30 * time.Minute)},
+	}}
+	st := LinkState{Global: []netip.Prefix{netip.MustParsePrefix("2001:db8:100:2::1/64"), netip.MustParsePrefix("2001:db8:200:2::1/64")}}
+	pios := func(now time.Time) map[netip.Prefix][2]time.Duration {
+		m, err := (&advert{cfg: cfg, st: st, now: now}).build()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[netip.Prefix][2]time.Duration{}
+		for _, o := range m.Options {
+			if pi, ok := o.(*ndp.PrefixInformation); ok {
+				q := netip.PrefixFrom(pi.Prefix, int(pi.PrefixLength))
+				if _, dup := out[q]; dup {
+					t.Errorf("%s advertised twice", q)
+				}
+				out[q] = [2]time.Duration{pi.PreferredLifetime, pi.ValidLifetime}
+			}
+		}
+		return out
+	}
+	stale := netip.MustParsePrefix("2001:db8:200:2::/64")
+	for _, tt := range []struct {
+		at         time.Duration
+		cur, stale [2]time.Duration // preferred, valid
+	}{
+		{0, [2]time.Duration{time.Hour, 2 * time.Hour}, [2]time.Duration{0, 30 * time.Minute}},
+		{10*time.Minute + 500*time.Millisecond, [2]time.Duration{50*time.Minute - time.Second, 110*time.Minute - time.Second}, [2]time.Duration{0, 20*time.Minute - time.Second}},
+		{90 * time.Minute, [2]time.Duration{0, 30 * time.Minute}, [2]time.Duration{0, 0}},
+		{3 * time.Hour, [2]time.Duration{0, 0}, [2]time.Duration{0, 0}},
+	} {
+		got := pios(t0.Add(tt.at))
+		want := map[netip.Prefix][2]time.Duration{p: tt.cur, stale: tt.stale}
+		if diff := cmp.Diff(want, got, addrCmp); diff != "" {
+			t.Errorf("at +%s (-want +got):\n%s", tt.at, diff)
+		}
+	}
+	// Lifetimes shorter than the deadlines are not raised.
+	cfg.Prefixes[1].ValidLifetime, cfg.Prefixes[1].PreferredLifetime = 600*time.Second, 300*time.Second
+	if got := pios(t0)[p]; got != [2]time.Duration{300 * time.Second, 600 * time.Second} {
+		t.Errorf("short configured lifetimes under long deadlines: %v", got)
+	}
+	// Without a time (the fingerprint), the configured lifetimes.
+	m, err := (&advert{cfg: cfg, st: st}).build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pi := m.Options[0].(*ndp.PrefixInformation); pi.ValidLifetime != 600*time.Second {
+		t.Errorf("without a time: valid %s, want the configured 600s", pi.ValidLifetime)
+	}
+}
+
 func writeFile(name, s string) error { return os.WriteFile(name, []byte(s), 0o600) }
 
 func TestSplit(t *testing.T) {

@@ -48,6 +48,7 @@ type Client struct {
 	notify      func(Change)
 	releaseWait time.Duration
 	listenFn    func(iface string) (Conn, error) // Listen; tests replace it
+	keep        func(ctx context.Context) bool   // no Release when true at stop
 
 	stats stats
 
@@ -89,6 +90,17 @@ func WithLogger(l *slog.Logger) Option { return func(c *Client) { c.log = l } }
 // starts, retried until the interface exists). Run closes it when it
 // returns; a later Run opens its own.
 func WithConn(conn Conn) Option { return func(c *Client) { c.conn = conn } }
+
+// WithListen sets how Run opens its socket when WithConn gave none (default
+// Listen): the daemon's tests give every Run of a supervised client a socket
+// to a scripted server.
+func WithListen(fn func(iface string) (Conn, error)) Option {
+	return func(c *Client) {
+		if fn != nil {
+			c.listenFn = fn
+		}
+	}
+}
 
 // WithStateDir sets the directory of the lease file pd-IFACE.json and of the
 // node's DUID (dhcpv6.LoadOrCreateDUID, shared with the DHCPv6 server).
@@ -133,6 +145,11 @@ func WithReleaseTimeout(d time.Duration) Option {
 		}
 	}
 }
+
+// WithKeep sets a test made when Run's ctx ends: when it returns true the
+// delegation is kept (no Release) even with release_on_stop, as a restart of
+// the daemon (SIGUSR2) wants.
+func WithKeep(fn func(ctx context.Context) bool) Option { return func(c *Client) { c.keep = fn } }
 
 // New returns a client for upstream interface iface.
 func New(iface string, cfg config.PrefixDelegation, opts ...Option) *Client {
@@ -219,7 +236,9 @@ func (c *Client) Run(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-			c.stop(pkts, readErr)
+			if c.keep == nil || !c.keep(ctx) {
+				c.stop(pkts, readErr)
+			}
 			return nil
 		case p := <-pkts:
 			c.receive(time.Now(), p.b, p.src)
@@ -335,9 +354,8 @@ func (c *Client) loadLease(now time.Time) {
 	if c.cfg.Length == 0 || c.cfg.Length == doc.Prefix.Bits() {
 		c.hint = doc.Prefix.Masked()
 	}
-	d := Delegation{Prefix: doc.Prefix.Masked(), Preferred: fromSeconds(doc.Preferred),
-		Valid: fromSeconds(doc.Valid), Obtained: doc.Obtained}
-	if _, valid := d.Remaining(now); doc.Released || valid == 0 || c.fits(d.Prefix) != nil {
+	d, ok := c.usable(doc, now)
+	if !ok {
 		return
 	}
 	sid, _ := hex.DecodeString(doc.ServerID)
@@ -346,6 +364,32 @@ func (c *Client) loadLease(now time.Time) {
 	c.log.Info("using the delegation kept from before the restart", "prefix", d.Prefix,
 		"valid_until", d.ValidUntil())
 	c.publish(Change{Current: d})
+}
+
+// Kept returns the delegation of the lease file that is still valid at now
+// (the zero Delegation when there is none, it expired or was released), as
+// Run will take it up when it starts. It reads the file and changes
+// nothing, so a consumer can act on the delegation before Run starts (the
+// daemon publishes its addresses before the first apply, so a restart
+// neither removes nor re-adds them).
+func (c *Client) Kept(now time.Time) Delegation {
+	doc, err := c.lease.load()
+	if err != nil || doc == nil {
+		return Delegation{}
+	}
+	d, _ := c.usable(doc, now)
+	return d
+}
+
+// usable returns the delegation of a lease file if it can be used at now:
+// not released, still valid, and a prefix the consumers can carve.
+func (c *Client) usable(doc *leaseDoc, now time.Time) (Delegation, bool) {
+	d := Delegation{Prefix: doc.Prefix.Masked(), Preferred: fromSeconds(doc.Preferred),
+		Valid: fromSeconds(doc.Valid), Obtained: doc.Obtained}
+	if _, valid := d.Remaining(now); doc.Released || valid == 0 || c.fits(d.Prefix) != nil {
+		return Delegation{}, false
+	}
+	return d, true
 }
 
 // stop ends Run: a Release first when the config asks for it.

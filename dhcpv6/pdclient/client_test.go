@@ -4,6 +4,7 @@ import (
 	"context"
 	crand "crypto/rand"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"math/rand/v2"
 	"net/netip"
@@ -731,8 +732,33 @@ func TestReleaseOnStop(t *testing.T) {
 			if err != nil || !strings.Contains(string(b), `"released": true`) {
 				t.Errorf("lease file after release: %v\n%s", err, b)
 			}
+			if d := pdclient.New("eth0", config.PrefixDelegation{Length: 56}, pdclient.WithStateDir(dir)).Kept(time.Now()); d.IsValid() {
+				t.Errorf("Kept after a release = %+v, want none", d)
+			}
 		})
 	}
+}
+
+// WithKeep saying so (a daemon restart) keeps the delegation even with
+// release_on_stop: no Release, no change, the lease still valid.
+func TestKeepOnStop(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		dir := t.TempDir()
+		h := newHarness(t, config.PrefixDelegation{Length: 56, ReleaseOnStop: true}, pdclient.WithStateDir(dir),
+			pdclient.WithKeep(func(context.Context) bool { return true }))
+		h.bind()
+		h.takeChanges()
+		h.stop()
+		if s := h.sent(); len(s) != 0 {
+			t.Errorf("sent %v on a kept stop, want nothing", types(s))
+		}
+		if ch := h.takeChanges(); len(ch) != 0 {
+			t.Errorf("changes on a kept stop: %v", ch)
+		}
+		if d := pdclient.New("eth0", config.PrefixDelegation{Length: 56}, pdclient.WithStateDir(dir)).Kept(time.Now()); d.Prefix != p56 {
+			t.Errorf("Kept after a kept stop = %+v, want %s", d, p56)
+		}
+	})
 }
 
 // A silent server does not hold the stop up beyond the release timeout.
@@ -761,6 +787,16 @@ func TestRestartWithValidLease(t *testing.T) {
 			t.Errorf("temporary files left in the state dir: %v", files)
 		}
 		time.Sleep(20 * time.Second)
+
+		// Kept reads the delegation Run will take up, before any Run.
+		kept := pdclient.New("eth0", config.PrefixDelegation{Length: 56}, pdclient.WithStateDir(dir)).Kept(time.Now())
+		if diff := cmp.Diff(pdclient.Delegation{Prefix: p56, Preferred: 100 * time.Second, Valid: 200 * time.Second, Obtained: bound}, kept, eq); diff != "" {
+			t.Errorf("Kept (-want +got):\n%s", diff)
+		}
+		// A consumer carving a subnet the prefix cannot hold gets nothing.
+		if d := pdclient.New("eth0", config.PrefixDelegation{Length: 56}, pdclient.WithStateDir(dir), pdclient.WithMaxSubnetID(256)).Kept(time.Now()); d.IsValid() {
+			t.Errorf("Kept with subnet 256 of a /56 = %+v, want none", d)
+		}
 
 		// The restarted client has the delegation before sending anything,
 		// with what remains of its lifetimes, and confirms it with a Rebind.
@@ -808,6 +844,9 @@ func TestRestartWithExpiredLeaseHints(t *testing.T) {
 		h.bind()
 		h.stop()
 		time.Sleep(time.Hour)
+		if d := pdclient.New("eth0", config.PrefixDelegation{Length: 56}, pdclient.WithStateDir(dir)).Kept(time.Now()); d.IsValid() {
+			t.Errorf("Kept after expiry = %+v, want none", d)
+		}
 		h2 := newHarness(t, config.PrefixDelegation{Length: 56}, pdclient.WithStateDir(dir))
 		if ch := h2.takeChanges(); len(ch) != 0 {
 			t.Errorf("changes at restart with an expired lease: %v", ch)
@@ -970,6 +1009,64 @@ func TestListenRetriesUntilStopped(t *testing.T) {
 		}
 		if st := c.Status(); st.State != pdclient.StateStopped {
 			t.Errorf("state %q after Run, want stopped", st.State)
+		}
+	})
+}
+
+// WithListen opens the socket of every Run: a Run after a failure gets a
+// new one, on which it confirms its delegation.
+func TestWithListenEveryRun(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		var conns []*pdtest.Conn
+		listen := func(iface string) (pdclient.Conn, error) {
+			if iface != "eth0" {
+				t.Errorf("listen on %q, want eth0", iface)
+			}
+			c := pdtest.NewConn()
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			return c, nil
+		}
+		srv := pdtest.NewServer(p56)
+		c := pdclient.New("eth0", config.PrefixDelegation{Length: 56}, pdclient.WithDUID(clientID), pdclient.WithListen(listen),
+			pdclient.WithRand(rand.New(rand.NewPCG(1, 1))))
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		done := make(chan error, 1)
+		go func() { done <- c.Run(ctx) }()
+		time.Sleep(1100 * time.Millisecond)
+		mu.Lock()
+		first := conns[0]
+		mu.Unlock()
+		first.Deliver(srv.Answer(first.Sent()[0].Message).ToBytes(), serverLL)
+		time.Sleep(1100 * time.Millisecond)
+		sent := first.Sent()
+		first.Deliver(srv.Answer(sent[len(sent)-1].Message).ToBytes(), serverLL)
+		synctest.Wait()
+		if st := c.Status(); st.State != pdclient.StateBound {
+			t.Fatalf("state %q, want bound", st.State)
+		}
+		first.FailRead(errors.New("socket broke"))
+		if err := <-done; err == nil {
+			t.Fatal("Run = nil after a read error")
+		}
+		go func() { done <- c.Run(ctx) }()
+		synctest.Wait()
+		mu.Lock()
+		n := len(conns)
+		second := conns[n-1]
+		mu.Unlock()
+		if n != 2 {
+			t.Fatalf("%d sockets opened, want 2", n)
+		}
+		if got := types(second.Sent()); !cmp.Equal(got, []string{"REBIND"}) {
+			t.Errorf("second Run sent %v, want the Rebind confirming its delegation", got)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
 		}
 	})
 }

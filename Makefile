@@ -65,11 +65,13 @@ fuzz:
 	    echo "== $$pkg $$f"; $(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) $$pkg || exit 1; \
 	  done; done
 
-# Kernel forwarding vs the fast path, gen -> router -> sink namespaces,
-# generator on CPU0 and router on CPU1; results in bench/results/.
+# Kernel forwarding vs the fast path's datapaths (XDP tier, AF_XDP,
+# AF_PACKET), gen -> router -> sink namespaces, generator on CPU0 and router
+# on CPU1; v6gen's TX ring, the C reference loop (built with cc when there is
+# one) and XDP live frames; results in bench/results/ (bench/report/README.md).
 bench:
 	$(GO) build -o bin/ ./cmd/v6gen ./bench/cmd/fprouter ./bench/cmd/bench
-	bin/bench -bin bin -out bench/results -rounds 3 -trial 5s
+	bin/bench -bin bin -out bench/results -rounds 3 -trial 3s
 
 # DHCPv6 servers under load: vrouter's against Kea (memfile) and dnsmasq,
 # server on CPU1, perfdhcp / d6load on CPU0, 3 rounds; results (results.md,

@@ -19,7 +19,8 @@ import (
 // of the queue they arrived on; the kernel copies them into the UMEM, Read
 // copies them out and gives the chunks back to the fill ring. Write copies
 // frames into free TX chunks of queue 0's socket and asks the kernel to send
-// them with one sendto(2).
+// them with one sendto(2). Queues hands out each queue as a port of its own,
+// which reads that queue and sends on it.
 type XDPPort struct {
 	ifindex int
 	cfg     XDPConfig
@@ -29,14 +30,17 @@ type XDPPort struct {
 	closed  atomic.Bool
 	pfds    []unix.PollFd
 
-	readMu sync.Mutex
-	next   int // queue Read looks at first
+	// life is held shared by whoever uses the sockets and rings (Read,
+	// the queues' Read, writes, Stats, retryTX) and exclusively by Close
+	// to release them; a blocked Read holds it until Close wakes it.
+	life   sync.RWMutex
+	readMu sync.Mutex // Read
+	next   int        // queue Read looks at first
 
-	writeMu   sync.Mutex
+	writeMu   sync.Mutex // SendMmsg
 	txKicks   atomic.Uint64
 	rxPartial atomic.Uint64
 	retries   atomic.Uint64 // kicks by retryTX
-	statMu    sync.Mutex    // Stats; Close holds it to release
 
 	retry     chan struct{} // kick left frames in the TX ring
 	stop      chan struct{} // closed by Close
@@ -57,7 +61,8 @@ type xsk struct {
 	rx    xskRing // xdp_desc of received frames
 	tx    xskRing // xdp_desc of frames to send
 	free  []uint64
-	maps  [][]byte // the rings' mappings
+	maps  [][]byte   // the rings' mappings
+	txMu  sync.Mutex // the TX and completion rings, free
 }
 
 // xskRing is a single-producer single-consumer ring shared with the kernel.
@@ -238,6 +243,8 @@ func (p *XDPPort) FDs() []int {
 func (p *XDPPort) Read(bufs [][]byte, sizes []int) (int, error) {
 	p.readMu.Lock()
 	defer p.readMu.Unlock()
+	p.life.RLock()
+	defer p.life.RUnlock()
 	for {
 		if p.closed.Load() {
 			return 0, fmt.Errorf("af_xdp: %w", net.ErrClosed)
@@ -289,22 +296,26 @@ func (p *XDPPort) readQueue(s *xsk, bufs [][]byte, sizes []int) int {
 }
 
 // wait blocks until a socket or the wake-up eventfd is readable.
-func (p *XDPPort) wait() error {
+func (p *XDPPort) wait() error { return waitPoll(p.pfds, &p.closed) }
+
+// waitPoll blocks until one of pfds is readable: sockets first, the
+// wake-up eventfd last (it, or closed, means the port was closed).
+func waitPoll(pfds []unix.PollFd, closed *atomic.Bool) error {
 	for {
-		for i := range p.pfds {
-			p.pfds[i].Revents = 0
+		for i := range pfds {
+			pfds[i].Revents = 0
 		}
-		_, err := unix.Poll(p.pfds, -1)
+		_, err := unix.Poll(pfds, -1)
 		if err == unix.EINTR {
 			continue
 		}
 		if err != nil {
 			return fmt.Errorf("af_xdp: poll: %w", err)
 		}
-		if p.pfds[len(p.pfds)-1].Revents != 0 || p.closed.Load() {
+		if pfds[len(pfds)-1].Revents != 0 || closed.Load() {
 			return fmt.Errorf("af_xdp: %w", net.ErrClosed)
 		}
-		for _, f := range p.pfds[:len(p.pfds)-1] {
+		for _, f := range pfds[:len(pfds)-1] {
 			if f.Revents&(unix.POLLERR|unix.POLLNVAL) != 0 {
 				return fmt.Errorf("af_xdp: socket error (events %#x)", f.Revents)
 			}
@@ -314,16 +325,25 @@ func (p *XDPPort) wait() error {
 }
 
 // Write implements Port. Frames leave through queue 0's socket.
-func (p *XDPPort) Write(bufs [][]byte) (int, error) {
-	p.writeMu.Lock()
-	defer p.writeMu.Unlock()
+func (p *XDPPort) Write(bufs [][]byte) (int, error) { return p.write(p.qs[0], bufs) }
+
+// write sends bufs through s, the socket of one of p's queues.
+func (p *XDPPort) write(s *xsk, bufs [][]byte) (int, error) {
+	p.life.RLock()
+	defer p.life.RUnlock()
+	if p.mm != nil {
+		p.writeMu.Lock()
+		defer p.writeMu.Unlock()
+		if p.closed.Load() {
+			return 0, fmt.Errorf("af_xdp: %w", net.ErrClosed)
+		}
+		return p.mm.sendMmsg(bufs)
+	}
+	s.txMu.Lock()
+	defer s.txMu.Unlock()
 	if p.closed.Load() {
 		return 0, fmt.Errorf("af_xdp: %w", net.ErrClosed)
 	}
-	if p.mm != nil {
-		return p.mm.sendMmsg(bufs)
-	}
-	s := p.qs[0]
 	s.reclaim()
 	n := 0
 	var err error
@@ -370,7 +390,7 @@ func (s *xsk) reclaim() {
 // full (a virtio-net TX queue, say) it keeps the rest in the ring. kick
 // retries while the kernel makes progress and otherwise leaves the rest to
 // retryTX, so that the last frames of a burst do not wait for the next
-// Write. p.writeMu must be held.
+// Write. s.txMu must be held.
 func (p *XDPPort) kick(s *xsk) error {
 	stalled := 0
 	for range 256 {
@@ -399,8 +419,8 @@ func (p *XDPPort) kick(s *xsk) error {
 	return nil
 }
 
-// retryTX kicks the TX ring every retryTXInterval while it holds frames the
-// kernel has not taken, until Close.
+// retryTX kicks the TX rings every retryTXInterval while they hold frames
+// the kernel has not taken, until Close.
 func (p *XDPPort) retryTX() {
 	defer close(p.retryDone)
 	for {
@@ -415,20 +435,72 @@ func (p *XDPPort) retryTX() {
 				return
 			case <-time.After(retryTXInterval):
 			}
-			p.writeMu.Lock()
-			if p.closed.Load() {
-				p.writeMu.Unlock()
-				return
+			left = false
+			p.life.RLock()
+			for _, s := range p.qs {
+				if p.closed.Load() {
+					break
+				}
+				s.txMu.Lock()
+				if atomic.LoadUint32(s.tx.cons) != s.tx.cached {
+					p.retries.Add(1)
+					_, _, _ = unix.Syscall6(unix.SYS_SENDTO, uintptr(s.fd), 0, 0, unix.MSG_DONTWAIT, 0, 0)
+					s.reclaim()
+					left = left || atomic.LoadUint32(s.tx.cons) != s.tx.cached
+				}
+				s.txMu.Unlock()
 			}
-			s := p.qs[0]
-			p.retries.Add(1)
-			_, _, _ = unix.Syscall6(unix.SYS_SENDTO, uintptr(s.fd), 0, 0, unix.MSG_DONTWAIT, 0, 0)
-			s.reclaim()
-			left = atomic.LoadUint32(s.tx.cons) != s.tx.cached
-			p.writeMu.Unlock()
+			p.life.RUnlock()
 		}
 	}
 }
+
+// Queues returns a port per receive queue: the i-th reads queue i only and
+// sends through queue i's socket, so that a worker per queue reads and
+// sends without sharing a socket. Their Close does nothing: Close the
+// XDPPort, after which their Reads and Writes fail with net.ErrClosed.
+// Read the XDPPort or its queues, not both.
+func (p *XDPPort) Queues() []Port {
+	out := make([]Port, len(p.qs))
+	for i, s := range p.qs {
+		out[i] = &xdpQueue{p: p, s: s,
+			pfds: []unix.PollFd{{Fd: int32(s.fd), Events: unix.POLLIN}, {Fd: int32(p.wakeFd), Events: unix.POLLIN}}}
+	}
+	return out
+}
+
+// xdpQueue is one queue of an XDPPort as a Port.
+type xdpQueue struct {
+	p      *XDPPort
+	s      *xsk
+	pfds   []unix.PollFd // the socket, then the port's wake-up eventfd
+	readMu sync.Mutex
+}
+
+// Read implements Port for one queue.
+func (q *xdpQueue) Read(bufs [][]byte, sizes []int) (int, error) {
+	q.readMu.Lock()
+	defer q.readMu.Unlock()
+	q.p.life.RLock()
+	defer q.p.life.RUnlock()
+	for {
+		if q.p.closed.Load() {
+			return 0, fmt.Errorf("af_xdp: %w", net.ErrClosed)
+		}
+		if n := q.p.readQueue(q.s, bufs, sizes); n > 0 {
+			return n, nil
+		}
+		if err := waitPoll(q.pfds, &q.p.closed); err != nil {
+			return 0, err
+		}
+	}
+}
+
+// Write implements Port for one queue.
+func (q *xdpQueue) Write(bufs [][]byte) (int, error) { return q.p.write(q.s, bufs) }
+
+// Close implements Port: it does nothing (see XDPPort.Queues).
+func (q *xdpQueue) Close() error { return nil }
 
 // retryTXInterval is how often retryTX kicks a TX ring the device did not
 // empty.
@@ -447,8 +519,8 @@ type XDPStats struct {
 
 // Stats returns the sockets' XDP_STATISTICS, summed.
 func (p *XDPPort) Stats() (XDPStats, error) {
-	p.statMu.Lock()
-	defer p.statMu.Unlock()
+	p.life.RLock()
+	defer p.life.RUnlock()
 	var st XDPStats
 	if p.closed.Load() {
 		return st, fmt.Errorf("af_xdp: %w", net.ErrClosed)
@@ -487,13 +559,9 @@ func (p *XDPPort) Close() error {
 		_, _ = unix.Write(p.wakeFd, one[:])
 		close(p.stop)
 		<-p.retryDone
-		p.readMu.Lock()
-		p.writeMu.Lock()
-		p.statMu.Lock()
+		p.life.Lock() // the readers woke up and left
 		p.release()
-		p.statMu.Unlock()
-		p.writeMu.Unlock()
-		p.readMu.Unlock()
+		p.life.Unlock()
 	})
 	return nil
 }

@@ -34,10 +34,10 @@ func testWorker(tb testing.TB) (*worker, *sinkPort, *sinkPort) {
 	e.pending = newPendingQueue(DefaultPendingPerNeighbour, DefaultPendingTotal, ethLen+1500, time.Hour, e.now, newRateLimiter(e.now, 1000, 50))
 	in, out := &sinkPort{}, &sinkPort{}
 	ports := []*portRef{
-		{Port: in, link: Link{Index: 1, Name: "in"}},
-		{Port: out, link: Link{Index: 2, Name: "out"}},
+		newPortRef(in, Link{Index: 1, Name: "in"}),
+		newPortRef(out, Link{Index: 2, Name: "out"}),
 	}
-	return newWorker(e, 0, ports, make(chan NeighbourRef, 1)), in, out
+	return newWorker(e, 0, 0, ports, make(chan NeighbourRef, 1)), in, out
 }
 
 // TestZeroAllocsPerPacket: a batch with forwarded frames, frames for the

@@ -1,7 +1,84 @@
-// Package fastpath provides vrouter's userspace IPv6 forwarding engine: it
-// forwards IPv6 packets between configured interfaces on AF_XDP sockets (or
-// AF_PACKET rings) and hands everything it does not forward to the Linux
-// kernel.
+// Package fastpath provides vrouter's IPv6 forwarding engine: it forwards
+// IPv6 packets between configured interfaces inside XDP (the XDP tier), or
+// in userspace on AF_XDP sockets or AF_PACKET rings, and hands everything it
+// does not forward to the Linux kernel.
+//
+// # XDP tier
+//
+// With fastpath.io xdp, and first where it works with auto (per interface,
+// logged; else AF_XDP, else AF_PACKET), one XDP program on every fast-path
+// interface forwards inside the driver (tier_linux.go). After the header
+// checks it shares with the AF_XDP claim program below it leaves to the
+// kernel (XDP_PASS) frames for another host's MAC, bad source or
+// destination addresses, payload lengths that do not match the frame, and
+// Neighbor Discovery; then it asks the kernel's own FIB and neighbour table
+// (bpf_fib_lookup, with tot_len = payload length + 40 so that the MTU check
+// sees the whole packet), so policy routing and every route type stay the
+// kernel's. No route, a reject route, forwarding off, no neighbour (a zero
+// MAC, which Linux 6.1 returns for FAILED and INCOMPLETE entries, counts as
+// none), larger than the egress MTU, an egress that takes no redirected
+// frames: the kernel gets the packet and does what it always does (resolves
+// the neighbour holding the packet, sends Destination Unreachable, Packet
+// Too Big, Time Exceeded). Otherwise the program decrements the hop limit,
+// rewrites the MACs, cuts Ethernet padding and redirects the frame through
+// a devmap (bpf_redirect_map). Every frame is counted by outcome in a
+// per-CPU array — forwarded, to-kernel by KernelReason, dropped by
+// DropReason — which Stats adds to the engine's counters. Nothing is
+// dropped by the program but a frame rewritten for an egress that left the
+// devmap in between (tx_error).
+//
+// The devmap holds the fast-path interfaces that take redirected frames
+// now, as the kernel's netdev generic netlink family says (xdp-features
+// NDO_XMIT, Linux ≥ 6.3), kept current from its device notifications: a
+// virtio-net does once an XDP program is attached to it (the tier's own), a
+// veth when its peer has NAPI. A veth whose peer has none gets GRO turned
+// on on the peer — in the peer's network namespace, found by its id, which
+// needs CAP_SYS_ADMIN — and off again at the end; where that is not
+// possible the daemon says so and the kernel forwards what leaves there.
+// On kernels without xdp-features every fast-path interface is a target.
+// Frames a target still does not take (its ring full, say) are freed by the
+// kernel, which reports it only in tracepoints: two raw tracepoint programs
+// count them as dropped tx_error (xdp_devmap_xmit for devices of this
+// namespace, xdp_redirect_err for the tier's devmap); loading them needs
+// CAP_PERFMON, without which the daemon logs that they are not counted.
+// The tier's program itself needs CAP_PERFMON besides CAP_BPF and
+// CAP_NET_ADMIN: without it the verifier sanitises pointer arithmetic and
+// refuses the program ("prohibited for !root"), and auto falls back to
+// AF_XDP. The unit's fast-path drop-in grants it
+// (TestNamespaceUnitCapabilities runs the tier with exactly the unit's
+// capabilities).
+//
+// On a veth ingress the program completes TCP and UDP checksums left to
+// offload by the sender (see "Checksum offload"): a field equal to the
+// pseudo-header sum is set to the complement of the sum over the segment
+// as it is, which is the complete checksum of a partial one and leaves a
+// complete one unchanged (one's complement arithmetic), summed with
+// bpf_csum_diff.
+//
+// The kernel's neighbour entries are confirmed by its own traffic only; the
+// tier records the next hops it forwards to in a per-CPU table, and the
+// daemon asks the kernel to confirm the stale ones (as for the userspace
+// datapaths), so that a neighbour that went away or changed its MAC is
+// found out.
+//
+// The program is assembled with cilium/ebpf's asm package, like the AF_XDP
+// claim program, not compiled from C with bpf2go: one toolchain (go build
+// and go test need no clang, CI no generated object to check for a
+// byte-identical rebuild, which depends on the clang version), the header
+// checks are the claim program's own instructions, and the program is held
+// to a Go model of it by TestTierProgramMatchesModel, which runs it with
+// BPF_PROG_TEST_RUN against the namespace's real FIB on seeds for every
+// outcome and tens of thousands of mutated frames, checksums included. The
+// price is reading assembly; each step has its comment.
+//
+// An interface on the tier receives nothing in userspace: its port is
+// send-only (the engine runs no worker for it) and sends with sendmmsg for
+// the frames that userspace datapaths of other interfaces forward out of
+// it. The programs are attached with BPF links, which the kernel removes
+// with the process: a killed daemon leaves nothing that drops or redirects
+// (TestNamespaceKilledRouter); a veth peer's GRO stays on. The tier is
+// per-CPU by nature: each receive queue's NAPI runs the program on its own
+// CPU (threaded NAPI pinned to fastpath.cpus when they are configured).
 //
 // # Datapath
 //
@@ -24,7 +101,8 @@
 //
 // # Who forwards: the kernel must not forward what we forward
 //
-// With AF_XDP (fastpath.io auto or af_xdp, the default) an XDP program on
+// With AF_XDP (fastpath.io af_xdp, or auto where the XDP tier is not
+// possible) an XDP program on
 // each fast-path interface ([loadXDPProgram], built with cilium/ebpf's
 // assembler, 44 instructions) makes the same decision as the classifier
 // below and redirects the frames the fast path takes into the AF_XDP socket
@@ -96,19 +174,27 @@
 // # I/O
 //
 // [Port] is the batch packet port contract. AF_XDP ([XDPPort], the default
-// where possible): one socket per receive queue in copy mode, each with its
-// own UMEM of 4096 chunks of 2 KiB (4 KiB for MTUs above 1778), half of them
-// in the fill ring, half for sending; Read copies frames out of the RX ring
-// and returns their chunks to the fill ring at once, Write copies frames
-// into free chunks, queues them on queue 0's TX ring and kicks the kernel
-// with one sendto(2) (the whole batch per call where the kernel takes
-// XDP_MAX_TX_SKB_BUDGET, as 6.18 does; otherwise 32 frames per call). The copies are of a few
+// userspace datapath where possible): one socket per receive queue in copy
+// mode, each with its own UMEM of 4096 chunks of 2 KiB (4 KiB for MTUs above
+// 1778), half of them in the fill ring, half for sending; Read copies frames
+// out of the RX ring and returns their chunks to the fill ring at once,
+// Write copies frames into free chunks, queues them on a TX ring and kicks
+// the kernel with one sendto(2) (the whole batch per call where the kernel
+// takes XDP_MAX_TX_SKB_BUDGET, as 6.18 does; otherwise 32 frames per call).
+// With several receive queues the engine runs a worker per queue
+// (XDPPort.Queues), which reads its queue and sends on its own queue of
+// every egress port (modulo that port's queues), pinned to its own CPU when
+// several are configured (TestNamespaceMultiQueue: 2-queue veths, both
+// egress queues used; before, everything left through queue 0). AF_PACKET
+// keeps one receive socket and one worker per interface; the kernel picks
+// its transmit queue by the sending CPU. The copies are of a few
 // hundred bytes at most and keep the Port contract and the engine the same
 // for both datapaths; zero-copy AF_XDP needs driver support that neither veth
 // nor virtio-net offers. Sending through the AF_XDP TX ring measured better
 // than sendmmsg(2) on an AF_PACKET socket beside the AF_XDP receive
 // (XDPConfig.SendMmsg; same run, 2 rounds: 338 vs 280 kpps zero-loss, 2473
-// vs 3319 ns per packet at 300 kpps; bench/report). fastpath.io auto falls back to AF_PACKET, per
+// vs 3319 ns per packet at 300 kpps; bench/report). fastpath.io auto falls
+// back from the XDP tier to AF_XDP, then to AF_PACKET, per
 // interface and logged, when the kernel has no AF_XDP or BPF is not
 // permitted, or the MTU does not fit a page after the XDP headroom (3826
 // bytes; native XDP on veth stops at about 3.5K as well). A driver without

@@ -31,12 +31,19 @@ type System interface {
 	Run(ctx context.Context, links []Link, t *Tables, resolve <-chan NeighbourRef, ready func()) error
 }
 
-// kernelCounter is implemented by a System that leaves frames to the kernel
-// before the fast path sees them (AF_XDP: the XDP programs count them).
-type kernelCounter interface {
-	// addKernelCounts adds the frames left to the kernel so far, by
-	// reason, to into.
-	addKernelCounts(into *[NumKernelReasons]uint64)
+// systemCounter is implemented by a System that handles frames before (or
+// instead of) the workers: the AF_XDP claim programs count what they leave
+// to the kernel, the XDP tier everything it sees.
+type systemCounter interface {
+	// addSystemCounts adds what the System counted so far to into.
+	addSystemCounts(into *Stats)
+}
+
+// sendOnlyPort is implemented by a Port that receives nothing (an
+// interface on the XDP tier, where the kernel forwards): the engine runs
+// no worker for it, but sends out of it.
+type sendOnlyPort interface {
+	sendOnly()
 }
 
 // PortInfo says how the fast path runs on one interface.
@@ -317,7 +324,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("fastpath: %s: %w", name, err)
 		}
-		ports = append(ports, &portRef{Port: p, link: l})
+		ports = append(ports, newPortRef(p, l))
 		links = append(links, l)
 		e.tables.SetLink(l)
 	}
@@ -345,14 +352,30 @@ func (e *Engine) Run(ctx context.Context) error {
 	for _, l := range links {
 		mtu = max(mtu, l.MTU)
 	}
-	pq := newPendingQueue(e.pendPer, e.pendTotal, min(ethLen+mtu, maxFrame), e.pendTimeout, e.now, newRateLimiter(e.now, e.icmpRate, e.icmpBurst))
-	ws := make([]*worker, len(ports))
+	// A worker per receive queue of each port; ports that receive
+	// nothing (the XDP tier's, where the kernel forwards) get none, and
+	// without a worker nothing is held either.
+	type rx struct{ port, queue int }
+	var receiving []rx
+	for i, p := range ports {
+		if _, ok := p.Port.(sendOnlyPort); ok {
+			continue
+		}
+		for q := range p.queues {
+			receiving = append(receiving, rx{i, q})
+		}
+	}
+	var pq *pendingQueue
+	if len(receiving) > 0 {
+		pq = newPendingQueue(e.pendPer, e.pendTotal, min(ethLen+mtu, maxFrame), e.pendTimeout, e.now, newRateLimiter(e.now, e.icmpRate, e.icmpBurst))
+	}
+	ws := make([]*worker, len(receiving))
 	e.mu.Lock()
 	if pq != nil {
 		e.pending = pq // before the workers read it
 	}
-	for i := range ports {
-		ws[i] = newWorker(e, i, ports, resolve)
+	for j, r := range receiving {
+		ws[j] = newWorker(e, r.port, r.queue, ports, resolve)
 	}
 	e.workers = append(e.workers, ws...)
 	e.ports = ports
@@ -375,8 +398,8 @@ func (e *Engine) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := w.run(e.cfg.CPUs); err != nil {
-				workErr <- fmt.Errorf("fastpath: %s: %w", w.ports[w.in].link.Name, err)
+			if err := w.run(workerCPUs(e.cfg.CPUs, len(w.ports[w.in].queues), w.q)); err != nil {
+				workErr <- fmt.Errorf("fastpath: %s queue %d: %w", w.ports[w.in].link.Name, w.q, err)
 				cancel()
 			}
 		}()
@@ -431,13 +454,8 @@ func (e *Engine) Stats() Stats {
 		pq.addTo(&s)
 	}
 	s.RxRingDropped = ring
-	if kc, ok := e.sys.(kernelCounter); ok {
-		var k [NumKernelReasons]uint64
-		kc.addKernelCounts(&k)
-		for i, n := range k {
-			s.ToKernel[i] += n
-			s.Received += n
-		}
+	if sc, ok := e.sys.(systemCounter); ok {
+		sc.addSystemCounts(&s)
 	}
 	return s
 }
@@ -471,13 +489,62 @@ func (e *Engine) servePending(ctx context.Context, q *pendingQueue, ports []*por
 
 type portRef struct {
 	Port
-	link Link
+	link   Link
+	queues []*queueRef // one per queue a worker reads (see queueSplitter), at least one
+	once   sync.Once
+}
+
+// queueRef is one queue of a port, with the lock that serialises the
+// writers sending on it.
+type queueRef struct {
+	Port
 	txMu sync.Mutex
-	once sync.Once
+}
+
+// queueSplitter is implemented by a Port with several receive queues that
+// it can hand out as ports of their own: each reads one queue and sends on
+// the same queue (see XDPPort.Queues). The engine then runs a worker per
+// queue, which sends on its own queue of every egress port.
+type queueSplitter interface {
+	Queues() []Port
+}
+
+func newPortRef(p Port, l Link) *portRef {
+	r := &portRef{Port: p, link: l}
+	if qs, ok := p.(queueSplitter); ok {
+		for _, q := range qs.Queues() {
+			r.queues = append(r.queues, &queueRef{Port: q})
+		}
+	}
+	if len(r.queues) == 0 {
+		r.queues = []*queueRef{{Port: p}}
+	}
+	return r
+}
+
+// send writes frames on queue q of the port (modulo its queues) and
+// returns how many it queued.
+func (p *portRef) send(q int, frames [][]byte) int {
+	r := p.queues[q%len(p.queues)]
+	r.txMu.Lock()
+	n, _ := r.Write(frames) // errors are counted by the callers as tx-error drops
+	r.txMu.Unlock()
+	return n
 }
 
 func (p *portRef) Close() {
 	p.once.Do(func() { _ = p.Port.Close() })
+}
+
+// workerCPUs returns the CPUs the worker of queue q of a port with queues
+// queues runs on: with several queues and CPUs, queue q's own CPU (the q-th,
+// round-robin), so that the queues' workers run side by side; else all the
+// configured CPUs.
+func workerCPUs(cpus []int, queues, q int) []int {
+	if queues < 2 || len(cpus) < 2 {
+		return cpus
+	}
+	return cpus[q%len(cpus) : q%len(cpus)+1]
 }
 
 // isClosed reports whether err says the port was closed.

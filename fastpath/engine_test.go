@@ -337,3 +337,55 @@ func checkGoroutineLeaks(t *testing.T) {
 		}
 	})
 }
+
+// TestEngineMultiQueue: with ports of several receive queues the engine
+// reads each queue with a worker of its own, which sends on its own queue
+// of the egress port (modulo the egress port's queues).
+func TestEngineMultiQueue(t *testing.T) {
+	checkGoroutineLeaks(t)
+	in, out := fastpathtest.NewMultiQueuePort(3, 16), fastpathtest.NewMultiQueuePort(2, 16)
+	sys := &fastpathtest.System{
+		Interfaces: map[string]fastpathtest.Interface{
+			"in":  {Link: fastpath.Link{Index: 1, Name: "in", MAC: macIn, MTU: 1500}, Port: in},
+			"out": {Link: fastpath.Link{Index: 2, Name: "out", MAC: macOut, MTU: 1500}, Port: out},
+		},
+		Resolve: make(chan fastpath.NeighbourRef, 8),
+		Setup: func(t *fastpath.Tables) {
+			t.SetRoute(fastpath.Route{Prefix: netip.MustParsePrefix("2001:db8:1::/64"), Link: 1})
+			t.SetRoute(fastpath.Route{Prefix: netip.MustParsePrefix("2001:db8:2::/64"), Link: 2})
+			t.SetNeighbour(1, addrA, macA)
+			t.SetNeighbour(2, addrB, macB)
+		},
+	}
+	e, err := fastpath.New(config.Fastpath{Enabled: true, Interfaces: []string{"in", "out"}}, nil, fastpath.WithSystem(sys))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	for q, wantQ := range []int{0, 1, 0} { // 3 ingress queues onto 2 egress queues
+		payload := []byte{byte(q)}
+		in.Q[q].Inbound <- fastpathtest.UDPFrame(macIn, macA, addrA, addrB, 64, payload)
+		got := recv(t, out.Q[wantQ].Outbound)
+		if p := got[len(got)-1]; int(p) != q {
+			t.Errorf("egress queue %d got the frame of ingress queue %d, want that of queue %d", wantQ, p, q)
+		}
+	}
+	// And back: egress queue 1 sends on ingress queue 1.
+	out.Q[1].Inbound <- fastpathtest.UDPFrame(macOut, macB, addrB, addrA, 64, []byte{9})
+	if got := recv(t, in.Q[1].Outbound); got[len(got)-1] != 9 {
+		t.Errorf("return frame %x", got)
+	}
+	for q, p := range append(in.Q, out.Q...) {
+		if len(p.Outbound) != 0 {
+			t.Errorf("queue %d has %d more frames", q, len(p.Outbound))
+		}
+	}
+}

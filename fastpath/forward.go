@@ -11,10 +11,12 @@ import (
 // are cut (and answered with Packet Too Big when the fast path takes them).
 const maxFrame = 9216 + ethLen
 
-// worker reads one ingress port and forwards what it reads.
+// worker reads one queue of an ingress port and forwards what it reads,
+// sending on its own queue of each egress port.
 type worker struct {
 	e       *Engine
-	in      int
+	in      int // ingress port
+	q       int // queue of the ingress port; the queue it sends on
 	ports   []*portRef
 	resolve chan<- NeighbourRef
 
@@ -36,9 +38,9 @@ type worker struct {
 	shared counters // published after each batch
 }
 
-func newWorker(e *Engine, in int, ports []*portRef, resolve chan<- NeighbourRef) *worker {
+func newWorker(e *Engine, in, q int, ports []*portRef, resolve chan<- NeighbourRef) *worker {
 	w := &worker{
-		e: e, in: in, ports: ports, resolve: resolve,
+		e: e, in: in, q: q, ports: ports, resolve: resolve,
 		bufs:  make([][]byte, e.batch),
 		sizes: make([]int, e.batch),
 		out:   make([][][]byte, len(ports)),
@@ -66,7 +68,7 @@ func (w *worker) run(cpus []int) error {
 		return fmt.Errorf("pin to CPUs %v: %w", cpus, err)
 	}
 	defer unpin()
-	p := w.ports[w.in]
+	p := w.ports[w.in].queues[w.q]
 	for {
 		n, err := p.Read(w.bufs, w.sizes)
 		if err != nil {
@@ -289,13 +291,7 @@ func (w *worker) flush() {
 	w.c = counters{}
 }
 
-func (w *worker) write(j int, q [][]byte) int {
-	p := w.ports[j]
-	p.txMu.Lock()
-	n, _ := p.Write(q) // errors are counted by the caller as tx-error drops
-	p.txMu.Unlock()
-	return n
-}
+func (w *worker) write(j int, q [][]byte) int { return w.ports[j].send(w.q, q) }
 
 func addCounters(dst, src *counters) {
 	dst.received += src.received

@@ -19,6 +19,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	goio "io"
 	mrand "math/rand/v2"
@@ -45,7 +46,7 @@ import (
 
 const (
 	helperEnv     = "VROUTER_FASTPATH_HELPER_IFACES"
-	helperCPUsEnv = "VROUTER_FASTPATH_HELPER_CPUS" // "0": pinned, threaded NAPI
+	helperCPUsEnv = "VROUTER_FASTPATH_HELPER_CPUS" // "0", "0,1": pinned, threaded NAPI
 	helperIOEnv   = "VROUTER_FASTPATH_HELPER_IO"   // fastpath.io; "": auto
 )
 
@@ -58,13 +59,16 @@ func TestHelperRouter(t *testing.T) {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	cfg := config.Fastpath{Enabled: true, Interfaces: strings.Split(ifaces, ","), IO: os.Getenv(helperIOEnv)}
-	if c := os.Getenv(helperCPUsEnv); c != "" {
+	for _, c := range strings.Split(os.Getenv(helperCPUsEnv), ",") {
+		if c == "" {
+			continue
+		}
 		n, err := strconv.Atoi(c)
 		if err != nil {
 			fmt.Println("ERROR", err)
 			os.Exit(1)
 		}
-		cfg.CPUs = []int{n}
+		cfg.CPUs = append(cfg.CPUs, n)
 	}
 	e, err := fastpath.New(cfg, nil, fastpath.WithReady(func() { fmt.Println("READY") }))
 	if err != nil {
@@ -88,10 +92,13 @@ type topo struct {
 	rB, sB  string
 	macRA   net.HardwareAddr
 	macGA   net.HardwareAddr
-	cpu     string // the router's CPU ("": not pinned, softirq receive)
-	io      string // fastpath.io ("": auto)
+	cpu     string   // the router's CPU ("": not pinned, softirq receive)
+	io      string   // fastpath.io ("": auto)
+	caps    []string // run the router with only these capabilities (setpriv names, e.g. "net_admin"); nil: all of root's
 	gAddr   netip.Addr
 	sAddr   netip.Addr
+	router  *os.Process // the running router child, for kill
+	killed  bool        // the router was killed: its exit is no error
 }
 
 func run(t *testing.T, args ...string) string {
@@ -104,6 +111,13 @@ func run(t *testing.T, args ...string) string {
 }
 
 func newTopo(t *testing.T) *topo {
+	t.Helper()
+	return newTopoQueues(t, 1)
+}
+
+// newTopoQueues is newTopo with veths of queues receive and transmit
+// queues.
+func newTopoQueues(t *testing.T, queues int) *topo {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("namespace test: needs root (network namespaces, AF_PACKET, tc)")
@@ -125,8 +139,9 @@ func newTopo(t *testing.T) *topo {
 		run(t, "ip", "-n", ns, "link", "set", "lo", "up")
 	}
 	sys(tp.r, "net.ipv6.conf.all.forwarding", "1")
-	run(t, "ip", "link", "add", tp.gA, "netns", tp.g, "type", "veth", "peer", "name", tp.rA, "netns", tp.r)
-	run(t, "ip", "link", "add", tp.sB, "netns", tp.s, "type", "veth", "peer", "name", tp.rB, "netns", tp.r)
+	q := []string{"numrxqueues", strconv.Itoa(queues), "numtxqueues", strconv.Itoa(queues)}
+	run(t, append(append([]string{"ip", "link", "add", tp.gA, "netns", tp.g}, q...), append([]string{"type", "veth", "peer", "name", tp.rA, "netns", tp.r}, q...)...)...)
+	run(t, append(append([]string{"ip", "link", "add", tp.sB, "netns", tp.s}, q...), append([]string{"type", "veth", "peer", "name", tp.rB, "netns", tp.r}, q...)...)...)
 	for _, x := range [][3]string{{tp.g, tp.gA, "2001:db8:a::2/64"}, {tp.r, tp.rA, "2001:db8:a::1/64"}, {tp.r, tp.rB, "2001:db8:b::1/64"}, {tp.s, tp.sB, "2001:db8:b::2/64"}} {
 		run(t, "ip", "-n", x[0], "addr", "add", x[2], "dev", x[1], "nodad")
 		run(t, "ip", "-n", x[0], "link", "set", x[1], "up")
@@ -154,7 +169,8 @@ func (tp *topo) startRouter() func() fastpath.Stats {
 	t := tp.t
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", tp.r, os.Args[0], "-test.run=^TestHelperRouter$", "-test.v=false")
+	cmd := exec.CommandContext(ctx, "ip", append(append([]string{"netns", "exec", tp.r}, setpriv(tp.caps)...),
+		os.Args[0], "-test.run=^TestHelperRouter$", "-test.v=false")...)
 	cmd.Env = append(os.Environ(), helperEnv+"="+tp.rA+","+tp.rB, helperCPUsEnv+"="+tp.cpu, helperIOEnv+"="+tp.io)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -188,12 +204,13 @@ func (tp *topo) startRouter() func() fastpath.Stats {
 				}
 			}
 		}
-		if err := cmd.Wait(); err != nil {
+		if err := cmd.Wait(); err != nil && !tp.killed {
 			t.Errorf("router: %v\n%s", err, stderr.String())
 		}
 		cancel()
 		return stats
 	}
+	tp.router = cmd.Process
 	t.Cleanup(func() { stop() })
 	select {
 	case l := <-lines:
@@ -231,12 +248,19 @@ func packetSocket(t *testing.T, ns, link string) int {
 		return unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifi.Index})
 	})
 	t.Cleanup(func() { unix.Close(fd) })
+	// Room for a burst: frames the XDP tier redirects arrive in
+	// page-sized buffers, and 200 of them overflow the default.
+	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 8<<20)
 	tv := unix.Timeval{Usec: 100000}
 	_ = unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
 	return fd
 }
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
+
+// allIO are the datapaths every namespace test runs on: the XDP tier,
+// AF_XDP and AF_PACKET.
+var allIO = []string{config.FastpathIOXDP, config.FastpathIOAFXDP, config.FastpathIOPacket}
 
 // sinkFrames reads IPv6/UDP frames arriving on fd (for the test's UDP port
 // 2000 only) until d has passed.
@@ -261,7 +285,7 @@ func sinkFrames(fd int, d time.Duration) [][]byte {
 }
 
 func TestNamespaceForwardingNoDuplicates(t *testing.T) {
-	for _, io := range []string{config.FastpathIOAFXDP, config.FastpathIOPacket} {
+	for _, io := range allIO {
 		t.Run(io, func(t *testing.T) { testNoDuplicatesModes(t, io) })
 	}
 }
@@ -306,6 +330,33 @@ func testNoDuplicatesModes(t *testing.T, io string) {
 	})
 }
 
+// groOf returns whether GRO is on on link in namespace ns.
+func groOf(t *testing.T, ns, link string) bool {
+	t.Helper()
+	var on bool
+	inNS(t, ns, func() error {
+		fd, err := unix.Socket(unix.AF_INET6, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		v := struct{ cmd, data uint32 }{cmd: unix.ETHTOOL_GGRO}
+		var ifr struct {
+			name [unix.IFNAMSIZ]byte
+			data unsafe.Pointer
+			_    [16]byte
+		}
+		copy(ifr.name[:], link)
+		ifr.data = unsafe.Pointer(&v)
+		if _, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.SIOCETHTOOL, uintptr(unsafe.Pointer(&ifr))); e != 0 {
+			return fmt.Errorf("%s: read GRO: %w", link, e)
+		}
+		on = v.data != 0
+		return nil
+	})
+	return on
+}
+
 // tsoOff turns TCP segmentation offload of link off (ethtool -K link tso
 // off) in the calling thread's namespace.
 func tsoOff(link string) error {
@@ -332,7 +383,11 @@ func tsoOff(link string) error {
 // arrives exactly once, unchanged but for MACs and hop limit. running, if
 // set, is called while the router runs.
 func testNoDuplicates(t *testing.T, tp *topo, running ...func()) {
+	sinkGRO := groOf(t, tp.s, tp.sB)
 	stop := tp.startRouter()
+	if tp.io == config.FastpathIOXDP && !groOf(t, tp.s, tp.sB) {
+		t.Errorf("GRO of the veth peer %s is off while the XDP tier runs: redirects into %s need NAPI there", tp.sB, tp.rB)
+	}
 	for _, f := range running {
 		f()
 	}
@@ -404,6 +459,9 @@ func testNoDuplicates(t *testing.T, tp *topo, running ...func()) {
 			t.Errorf("%s still has an ingress qdisc after the router stopped:\n%s", l, out)
 		}
 	}
+	if gro := groOf(t, tp.s, tp.sB); tp.io == config.FastpathIOXDP && gro != sinkGRO {
+		t.Errorf("GRO of the veth peer %s is %v after the router stopped, want %v as before", tp.sB, gro, sinkGRO)
+	}
 	if s.Forwarded < n {
 		t.Errorf("fast path forwarded %d, want ≥ %d (the kernel forwarded the rest?)", s.Forwarded, n)
 	}
@@ -414,7 +472,7 @@ func testNoDuplicates(t *testing.T, tp *topo, running ...func()) {
 }
 
 func TestNamespaceTraceroute(t *testing.T) {
-	for _, io := range []string{config.FastpathIOAFXDP, config.FastpathIOPacket} {
+	for _, io := range allIO {
 		t.Run(io, func(t *testing.T) { testTraceroute(t, io) })
 	}
 }
@@ -447,8 +505,18 @@ func testTraceroute(t *testing.T, io string) {
 	}
 }
 
+// TestNamespaceTracepathLearnsMTU: a packet larger than the egress MTU
+// draws a Packet Too Big — from the userspace datapaths themselves, from the
+// kernel when the XDP tier passes the packet on.
 func TestNamespaceTracepathLearnsMTU(t *testing.T) {
+	for _, io := range allIO {
+		t.Run(io, func(t *testing.T) { testTracepathLearnsMTU(t, io) })
+	}
+}
+
+func testTracepathLearnsMTU(t *testing.T, io string) {
 	tp := newTopo(t)
+	tp.io = io
 	run(t, "ip", "-n", tp.r, "link", "set", tp.rB, "mtu", "1400")
 	run(t, "ip", "-n", tp.s, "link", "set", tp.sB, "mtu", "1400")
 	stop := tp.startRouter()
@@ -459,15 +527,40 @@ func TestNamespaceTracepathLearnsMTU(t *testing.T) {
 		t.Errorf("tracepath did not learn pmtu 1400:\n%s", out)
 	}
 	s := stop()
+	if io == config.FastpathIOXDP {
+		if s.ToKernel[fastpath.KernelTooBig] == 0 {
+			t.Errorf("the XDP tier left no too-big packet to the kernel (stats %+v)", s)
+		}
+		return
+	}
 	if s.PacketTooBig == 0 {
 		t.Errorf("the fast path sent no Packet Too Big (stats %+v)", s)
 	}
 }
 
+// TestNamespaceMalformedFrames: the router keeps forwarding after
+// malformed frames, and counts each where it belongs. The ingress MTU is
+// 9000 for the userspace datapaths (the jumbo frame is cut to the receive
+// buffer) and 3400 for the XDP tier (native XDP takes a frame in a page).
 func TestNamespaceMalformedFrames(t *testing.T) {
+	for _, io := range allIO {
+		t.Run(io, func(t *testing.T) { testMalformedFrames(t, io) })
+	}
+}
+
+func testMalformedFrames(t *testing.T, io string) {
 	tp := newTopo(t)
-	run(t, "ip", "-n", tp.g, "link", "set", tp.gA, "mtu", "9000")
-	run(t, "ip", "-n", tp.r, "link", "set", tp.rA, "mtu", "9000")
+	tp.io = io
+	mtu, jumbo := "9000", 8000
+	if io == config.FastpathIOXDP {
+		mtu, jumbo = "3400", 3300
+	} else {
+		// Neither native XDP nor an AF_XDP chunk takes 9000 bytes: the
+		// ingress is on AF_PACKET whatever io says.
+		tp.io = config.FastpathIOPacket
+	}
+	run(t, "ip", "-n", tp.g, "link", "set", tp.gA, "mtu", mtu)
+	run(t, "ip", "-n", tp.r, "link", "set", tp.rA, "mtu", mtu)
 	stop := tp.startRouter()
 	gfd := packetSocket(t, tp.g, tp.gA)
 	sfd := packetSocket(t, tp.s, tp.sB)
@@ -498,7 +591,7 @@ func TestNamespaceMalformedFrames(t *testing.T) {
 		"hop limit 0":      good(0, 8),
 		"hop limit 1":      good(1, 8),
 		"ext chain":        extChain(),
-		"jumbo frame":      good(64, 8000),
+		"jumbo frame":      good(64, jumbo),
 		"jumbogram":        mod(good(64, 8), func(f []byte) { f[20] = 0; binary.BigEndian.PutUint16(f[18:], 0) }),
 	}
 	for range 3 {
@@ -522,14 +615,22 @@ func TestNamespaceMalformedFrames(t *testing.T) {
 		}
 	}
 	s := stop()
-	for name, got := range map[string]uint64{
+	want := map[string]uint64{
 		"to-kernel truncated":   s.ToKernel[fastpath.KernelTruncated],
 		"to-kernel bad-version": s.ToKernel[fastpath.KernelBadVersion],
 		"to-kernel hop-limit":   s.ToKernel[fastpath.KernelHopLimit],
 		"to-kernel ext-header":  s.ToKernel[fastpath.KernelExtHeader],
 		"dropped bad-length":    s.Dropped[fastpath.DropBadLength],
 		"dropped too-big":       s.Dropped[fastpath.DropTooBig],
-	} {
+	}
+	if io == config.FastpathIOXDP {
+		// The tier drops nothing: the kernel gets what it does not forward.
+		delete(want, "dropped bad-length")
+		delete(want, "dropped too-big")
+		want["to-kernel bad-length"] = s.ToKernel[fastpath.KernelBadLength]
+		want["to-kernel too-big"] = s.ToKernel[fastpath.KernelTooBig]
+	}
+	for name, got := range want {
 		if got == 0 {
 			t.Errorf("%s = 0, want > 0 (stats %+v)", name, s)
 		}
@@ -545,7 +646,7 @@ func TestNamespaceMalformedFrames(t *testing.T) {
 // TSO frame longer than the MTU that reached the fast path would draw one
 // and stall the connection: the AF_PACKET claim leaves those to the kernel).
 func TestNamespaceTCPBulk(t *testing.T) {
-	for _, io := range []string{config.FastpathIOAFXDP, config.FastpathIOPacket} {
+	for _, io := range allIO {
 		t.Run(io, func(t *testing.T) { testTCPBulk(t, io) })
 	}
 }
@@ -607,7 +708,7 @@ func testTCPBulk(t *testing.T, io string) {
 	if s.PacketTooBig != 0 {
 		t.Errorf("fast path sent %d Packet Too Big", s.PacketTooBig)
 	}
-	if io == config.FastpathIOAFXDP {
+	if io == config.FastpathIOAFXDP || io == config.FastpathIOXDP {
 		// With an XDP program attached, veth turns its peer's TSO off:
 		// every segment is MTU-sized and goes through the fast path.
 		if s.Forwarded < uint64(len(data)/1500) || s.ToKernel[fastpath.KernelOversize] != 0 {
@@ -627,7 +728,7 @@ func testTCPBulk(t *testing.T, io string) {
 // resolve the next hop again — it had resolved it once before — and
 // forwarding resumes, on both datapaths.
 func TestNamespaceLinkFlap(t *testing.T) {
-	for _, io := range []string{config.FastpathIOAFXDP, config.FastpathIOPacket} {
+	for _, io := range allIO {
 		t.Run(io, func(t *testing.T) {
 			tp := newTopo(t)
 			tp.io = io
@@ -651,12 +752,21 @@ func TestNamespaceLinkFlap(t *testing.T) {
 					break
 				}
 			}
+			// Once S is resolved again, the fast path forwards both ways
+			// (the XDP tier left the first request to the kernel).
+			var again error
+			for range 2 {
+				again = errors.Join(again, ping())
+			}
 			s := stop()
 			if !ok {
 				t.Fatalf("no echo reply within 5 pings after the flap (stats %+v)", s)
 			}
-			if s.Forwarded < 4 {
-				t.Errorf("fast path forwarded %d frames, want the echo requests and replies (stats %+v)", s.Forwarded, s)
+			if again != nil {
+				t.Errorf("pings after the first reply: %v", again)
+			}
+			if s.Forwarded < 6 {
+				t.Errorf("fast path forwarded %d frames, want the last echo requests and replies at least (stats %+v)", s.Forwarded, s)
 			}
 		})
 	}
@@ -667,7 +777,7 @@ func TestNamespaceLinkFlap(t *testing.T) {
 // whose device is gone reports nothing to poll — so that its supervisor
 // (the daemon) starts it again once the interface is back.
 func TestNamespaceLinkRemoved(t *testing.T) {
-	for _, io := range []string{config.FastpathIOAFXDP, config.FastpathIOPacket} {
+	for _, io := range allIO {
 		t.Run(io, func(t *testing.T) {
 			tp := newTopo(t)
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -712,4 +822,87 @@ func TestNamespaceLinkRemoved(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestNamespaceKilledRouter: a router killed with SIGKILL leaves nothing
+// that keeps frames from the kernel — its XDP programs are attached with
+// BPF links, which the kernel removes with the process — and the kernel
+// forwards again at once.
+func TestNamespaceKilledRouter(t *testing.T) {
+	for _, io := range []string{config.FastpathIOXDP, config.FastpathIOAFXDP} {
+		t.Run(io, func(t *testing.T) {
+			tp := newTopo(t)
+			tp.io = io
+			tp.startRouter()
+			ping := func() error {
+				return exec.Command("ip", "netns", "exec", tp.g, "ping", "-6", "-c", "1", "-W", "1", tp.sAddr.String()).Run()
+			}
+			if err := ping(); err != nil {
+				t.Fatalf("ping through the router: %v", err)
+			}
+			for _, l := range []string{tp.rA, tp.rB} {
+				if out := run(t, "ip", "-n", tp.r, "-d", "link", "show", l); !strings.Contains(out, "prog/xdp") {
+					t.Fatalf("%s has no XDP program while the router runs:\n%s", l, out)
+				}
+			}
+			tp.killed = true
+			if err := tp.router.Kill(); err != nil {
+				t.Fatal(err)
+			}
+			_, _ = tp.router.Wait()
+			// The links go with the process's file descriptors.
+			deadline := time.Now().Add(5 * time.Second)
+			for _, l := range []string{tp.rA, tp.rB} {
+				for {
+					out := run(t, "ip", "-n", tp.r, "-d", "link", "show", l)
+					if !strings.Contains(out, "prog/xdp") {
+						break
+					}
+					if time.Now().After(deadline) {
+						t.Fatalf("%s still has an XDP program 5 s after the router was killed:\n%s", l, out)
+					}
+					time.Sleep(50 * time.Millisecond)
+				}
+			}
+			for i := range 3 {
+				if err := ping(); err != nil {
+					t.Errorf("ping %d after the router was killed: %v", i, err)
+				}
+			}
+		})
+	}
+}
+
+// TestNamespaceMixedDatapaths: with fastpath.io auto an interface whose MTU
+// native XDP cannot take falls back (to AF_PACKET: AF_XDP's chunks cannot
+// either) while the other runs the XDP tier; frames cross both ways — the
+// AF_PACKET worker sends out of the tier's send-only port, the tier
+// redirects into the AF_PACKET interface.
+func TestNamespaceMixedDatapaths(t *testing.T) {
+	tp := newTopo(t)
+	run(t, "ip", "-n", tp.g, "link", "set", tp.gA, "mtu", "9000")
+	run(t, "ip", "-n", tp.r, "link", "set", tp.rA, "mtu", "9000")
+	stop := tp.startRouter()
+	if out := run(t, "ip", "-n", tp.r, "-d", "link", "show", tp.rA); strings.Contains(out, "prog/xdp") {
+		t.Errorf("%s (MTU 9000) has an XDP program:\n%s", tp.rA, out)
+	}
+	if out := run(t, "tc", "-n", tp.r, "qdisc", "show", "dev", tp.rA, "ingress"); strings.TrimSpace(out) == "" {
+		t.Errorf("%s (MTU 9000) is not claimed by the AF_PACKET ingress filter", tp.rA)
+	}
+	if out := run(t, "ip", "-n", tp.r, "-d", "link", "show", tp.rB); !strings.Contains(out, "vrouter_fwd") {
+		t.Errorf("%s is not on the XDP tier:\n%s", tp.rB, out)
+	}
+	for i := range 4 {
+		if err := exec.Command("ip", "netns", "exec", tp.g, "ping", "-6", "-c", "1", "-W", "1", tp.sAddr.String()).Run(); err != nil {
+			t.Errorf("ping %d: %v", i, err)
+		}
+	}
+	s := stop()
+	// Each echo: the request by the AF_PACKET worker, the reply by the
+	// tier (the first ones may go through the kernel while S and G are
+	// resolved).
+	if s.Forwarded < 4 {
+		t.Errorf("forwarded %d, want the later echo requests and replies (stats %+v)", s.Forwarded, s)
+	}
+	t.Logf("stats %+v", s)
 }

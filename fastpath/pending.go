@@ -214,11 +214,8 @@ func (q *pendingQueue) unreachable(s *snapshot, f pendingFrame, ports []*portRef
 	frame := q.slots[f.slot][:f.len]
 	src := (*[6]byte)(frame[offEthSrc : offEthSrc+6])
 	m := buildICMPError(q.ibuf, src, &in.mac, &in.src, frame[offIP:ethLen+f.ipLen], icmpDstUnreach, codeAddrUnreach, 0)
-	p := ports[f.in]
 	q.one[0] = m
-	p.txMu.Lock()
-	n, _ := p.Write(q.one)
-	p.txMu.Unlock()
+	n := ports[f.in].send(0, q.one)
 	q.one[0] = nil
 	if n == 1 {
 		q.c.unreach++
@@ -264,10 +261,7 @@ func (q *pendingQueue) send(s *snapshot, i int, nb *neighbour, ports []*portRef)
 		}
 		l.frames = l.frames[:k]
 		if len(q.out) > 0 {
-			p := ports[j]
-			p.txMu.Lock()
-			n, _ := p.Write(q.out)
-			p.txMu.Unlock()
+			n := ports[j].send(0, q.out)
 			q.c.forwarded += uint64(n)
 			q.c.dropped[DropTxError] += uint64(len(q.out) - n)
 			clear(q.out)

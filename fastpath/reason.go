@@ -15,12 +15,29 @@ const (
 	KernelLocal                          // destination is an address of this host
 	KernelHopLimit                       // hop limit 0 or 1: the kernel sends Time Exceeded
 	KernelOversize                       // longer than the ingress MTU: a GRO/TSO-merged frame the kernel segments
-	NumKernelReasons                     // number of KernelReason values
+
+	// Reasons of the XDP tier only, which leaves every frame it does not
+	// forward to the kernel (see the package doc, "XDP tier").
+	KernelOtherHost     // Ethernet destination is not the ingress interface
+	KernelBadAddress    // unspecified, loopback or multicast source; unspecified or loopback destination
+	KernelBadLength     // payload length does not match the frame (the kernel drops a short one, trims a padded one)
+	KernelND            // Neighbor Discovery (ICMPv6 types 133-137)
+	KernelNoRoute       // the kernel's FIB has no unicast route (the kernel answers Destination Unreachable)
+	KernelRejectRoute   // blackhole, unreachable or prohibit route
+	KernelForwardingOff // forwarding is off on the ingress interface
+	KernelUnsupported   // a route the tier cannot follow (encapsulation, ...)
+	KernelNoNeighbour   // next hop not resolved (the kernel resolves it and holds the packet)
+	KernelTooBig        // larger than the egress MTU (the kernel sends Packet Too Big)
+	KernelNotRedirect   // the egress interface does not take redirected frames (not a fast-path interface, or not ready)
+	NumKernelReasons    // number of KernelReason values
 )
 
 var kernelReasonNames = [NumKernelReasons]string{
 	"not_ipv6", "truncated", "bad_version", "multicast", "link_local",
 	"fragment", "ext_header", "local", "hop_limit", "oversize",
+	"other_host", "bad_address", "bad_length", "nd", "no_route",
+	"reject_route", "forwarding_off", "unsupported_route", "no_neighbour", "too_big",
+	"egress_not_redirect",
 }
 
 func (r KernelReason) String() string {
@@ -96,6 +113,24 @@ type counters struct {
 	toKernel                  [NumKernelReasons]uint64
 	dropped                   [NumDropReasons]uint64
 	ptb, unreach, icmpLimited uint64
+}
+
+// addStats adds the counters of src to dst.
+func addStats(dst, src *Stats) {
+	dst.Received += src.Received
+	dst.Forwarded += src.Forwarded
+	for i := range src.ToKernel {
+		dst.ToKernel[i] += src.ToKernel[i]
+	}
+	for i := range src.Dropped {
+		dst.Dropped[i] += src.Dropped[i]
+	}
+	dst.PacketTooBig += src.PacketTooBig
+	dst.Unreachable += src.Unreachable
+	dst.ICMPRateLimited += src.ICMPRateLimited
+	dst.Queued += src.Queued
+	dst.Pending += src.Pending
+	dst.RxRingDropped += src.RxRingDropped
 }
 
 func (c *counters) addTo(s *Stats) {

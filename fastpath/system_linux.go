@@ -19,9 +19,9 @@ import (
 	"github.com/vrouter/vrouter/internal/netwatch"
 )
 
-// osSystem is the Linux System: AF_XDP ports fed by XDP programs or
-// AF_PACKET ring ports claimed by tc ingress filters, netlink
-// subscriptions for the tables.
+// osSystem is the Linux System: the XDP tier (forwarding inside XDP),
+// AF_XDP ports fed by XDP programs or AF_PACKET ring ports claimed by tc
+// ingress filters, netlink subscriptions for the tables.
 type osSystem struct {
 	log      *slog.Logger
 	io       string
@@ -44,6 +44,11 @@ type osSystem struct {
 	xdpPorts    map[int]*xdpPort
 	kernelFinal [NumKernelReasons]uint64 // counted by programs no longer in xdpPorts
 	info        map[string]PortInfo      // by interface name
+	// The XDP tier: its program, maps and ports (nil: no interface on
+	// it), the current claim's part, and what a closed tier counted.
+	tier      *tierState
+	tierClaim *tierClaim
+	tierFinal Stats
 }
 
 // eventQueue bounds the kernel events waiting for Run; an overflow makes
@@ -73,17 +78,28 @@ func (s *osSystem) setInfo(name string, f func(*PortInfo)) {
 	s.info[name] = p
 }
 
-// addKernelCounts implements kernelCounter: what the XDP programs passed to
-// the kernel, by reason.
-func (s *osSystem) addKernelCounts(into *[NumKernelReasons]uint64) {
+// addSystemCounts implements systemCounter: what the AF_XDP claim
+// programs passed to the kernel, by reason, and what the XDP tier
+// received, forwarded, passed to the kernel and dropped.
+func (s *osSystem) addSystemCounts(into *Stats) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	var k [NumKernelReasons]uint64
 	for i, n := range s.kernelFinal {
-		into[i] += n
+		k[i] += n
 	}
 	for _, p := range s.xdpPorts {
-		_ = p.prog.kernelCounts(into)
+		_ = p.prog.kernelCounts(&k)
 	}
+	for i, n := range k {
+		into.ToKernel[i] += n
+		into.Received += n
+	}
+	addStats(into, &s.tierFinal)
+	if s.tier != nil {
+		_ = s.tier.maps.addCounts(into)
+	}
+	s.tierClaim.addCounts(into)
 }
 
 func newOSSystem(log *slog.Logger, io string, cpus []int, threaded bool, napiNice int, ring *RingConfig, xdp *XDPConfig) (System, error) {
@@ -134,6 +150,18 @@ func (s *osSystem) OpenPort(name string) (Port, Link, error) {
 		return nil, Link{}, fmt.Errorf("link type %q: the fast path needs Ethernet", a.EncapType)
 	}
 	link := Link{Index: a.Index, Name: a.Name, MAC: a.HardwareAddr, MTU: a.MTU}
+	if s.io == config.FastpathIOXDP || s.io == config.FastpathIOAuto {
+		p, err := s.openTier(a)
+		if err == nil {
+			s.log.Info("fast path port", "link", a.Name, "io", config.FastpathIOXDP)
+			s.setInfo(a.Name, func(i *PortInfo) { i.IO, i.Claim = config.FastpathIOXDP, "" })
+			return p, link, nil
+		}
+		if s.io == config.FastpathIOXDP {
+			return nil, Link{}, err
+		}
+		s.log.Warn("fast path: XDP tier not possible, trying AF_XDP", "link", a.Name, "err", err)
+	}
 	if s.io != config.FastpathIOPacket {
 		p, err := s.openXDP(a)
 		if err == nil {
@@ -317,7 +345,7 @@ func (s *osSystem) Run(ctx context.Context, links []Link, t *Tables, resolve <-c
 					}
 					if a := u.Attrs(); owned[a.Index] && len(a.HardwareAddr) == 6 {
 						t.SetLink(Link{Index: a.Index, Name: a.Name, MAC: a.HardwareAddr, MTU: a.MTU})
-						if err := cl.setMTU(a.Index, a.MTU); err != nil {
+						if err := cl.setLink(a.Index, a.MTU, a.HardwareAddr); err != nil {
 							return err
 						}
 					}
@@ -340,7 +368,7 @@ func (s *osSystem) Run(ctx context.Context, links []Link, t *Tables, resolve <-c
 		case <-refresh.C:
 			// Neighbours only the fast path talks to would go stale: ask
 			// the kernel to confirm them (STALE → DELAY → PROBE).
-			for _, r := range t.UsedNeighbours() {
+			for _, r := range append(t.UsedNeighbours(), s.tierNextHops()...) {
 				if st.neighState[neighKey{r.Link, r.Addr.As16()}]&netlink.NUD_STALE != 0 {
 					_ = useNeighbour(r)
 				}
@@ -456,12 +484,14 @@ func useNeighbour(r NeighbourRef) error {
 
 // claim keeps the kernel from forwarding what the fast path forwards: an XDP
 // program on each AF_XDP interface, a tc ingress filter on each AF_PACKET
-// interface.
+// interface. On the XDP tier's interfaces the tier's program forwards
+// itself.
 type claim struct {
 	s       *osSystem
 	ingress *ingressClaim // nil: no AF_PACKET interface
 	xdp     []link.Link
 	undo    []func() error // settings to restore after the XDP links are gone
+	tier    *tierClaim     // nil: no interface on the XDP tier
 }
 
 func (s *osSystem) claim(links []Link, locals []netip.Addr) (c *claim, err error) {
@@ -473,7 +503,7 @@ func (s *osSystem) claim(links []Link, locals []netip.Addr) (c *claim, err error
 	}()
 	var packet []Link
 	for _, l := range links {
-		if s.xdpPort(l.Index) == nil {
+		if s.xdpPort(l.Index) == nil && !s.tierLink(l.Index) {
 			packet = append(packet, l)
 		}
 	}
@@ -495,7 +525,7 @@ func (s *osSystem) claim(links []Link, locals []netip.Addr) (c *claim, err error
 		if p == nil {
 			continue
 		}
-		lk, mode, err := p.prog.attach(l.Index)
+		lk, mode, err := attachXDP(p.prog.Prog, l.Index)
 		if err != nil {
 			return c, fmt.Errorf("%s: attach XDP program: %w", l.Name, err)
 		}
@@ -514,6 +544,14 @@ func (s *osSystem) claim(links []Link, locals []netip.Addr) (c *claim, err error
 			}
 		}
 	}
+	// The tier last: its devmap takes the other interfaces as they are
+	// once claimed (an XDP program makes a virtio-net a redirect target).
+	if c.tier, err = s.claimTier(links); err != nil {
+		return c, err
+	}
+	s.mu.Lock()
+	s.tierClaim = c.tier
+	s.mu.Unlock()
 	return c, nil
 }
 
@@ -542,9 +580,13 @@ func (c *claim) setXDPLocals(locals []netip.Addr) error {
 	return nil
 }
 
-// setMTU follows an MTU change of a claimed link (the ingress filter leaves
-// longer frames to the kernel).
-func (c *claim) setMTU(link, mtu int) error {
+// setLink follows an MTU or MAC change of a claimed link (the ingress
+// filter leaves longer frames to the kernel; the XDP tier takes frames for
+// the link's MAC).
+func (c *claim) setLink(link, mtu int, mac net.HardwareAddr) error {
+	if err := c.tier.setLink(link, mac); err != nil {
+		return err
+	}
 	if c.ingress != nil {
 		return c.ingress.setMTU(link, mtu)
 	}
@@ -565,6 +607,13 @@ func (c *claim) setLocals(locals []netip.Addr) error {
 
 // release detaches the XDP programs and removes the ingress filters.
 func (c *claim) release() {
+	c.s.mu.Lock()
+	if c.s.tierClaim == c.tier {
+		c.s.tierClaim = nil
+	}
+	c.s.mu.Unlock()
+	c.tier.release()
+	c.tier = nil
 	for _, lk := range c.xdp {
 		if err := lk.Close(); err != nil {
 			c.s.log.Error("fast path: detaching XDP program", "err", err)

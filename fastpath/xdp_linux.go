@@ -122,6 +122,14 @@ func setXDPLocals(m *ebpf.Map, locals []netip.Addr) error {
 // the stubs share the counting. Frames shorter than the fixed IPv6 header
 // are sorted into not-IPv6 and truncated off that path too.
 func xdpInstructions(take asm.Instructions) asm.Instructions {
+	return xdpCheckInstructions(take, true)
+}
+
+// xdpCheckInstructions is xdpInstructions, with the check of the
+// destination against the locals map only if locals is set (the XDP tier
+// leaves it to the kernel's FIB, which knows this host's addresses, and
+// looks at the map only to name the reason).
+func xdpCheckInstructions(take asm.Instructions, locals bool) asm.Instructions {
 	const (
 		ctx    = asm.R6
 		reason = asm.R7 // the KernelReason, for count (callee-saved)
@@ -171,20 +179,26 @@ func xdpInstructions(take asm.Instructions) asm.Instructions {
 		// The hop limit is checked after the destination, as classify
 		// does; the lookup call clobbers R1-R5.
 		asm.LoadMem(hop, data, offHopLimit, asm.Byte).WithSymbol("local"),
-		// Destination not local: copy it to the stack for the lookup.
-		// (offDst+NET_IP_ALIGN is a multiple of 8 where alignment matters.)
-		asm.LoadMem(x, data, offDst, asm.DWord),
-		asm.StoreMem(asm.RFP, -16, x, asm.DWord),
-		asm.LoadMem(x, data, offDst+8, asm.DWord),
-		asm.StoreMem(asm.RFP, -8, x, asm.DWord),
-		asm.LoadMapPtr(asm.R1, 0).WithReference(xdpLocalsName),
-		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, -16),
-		asm.FnMapLookupElem.Call(),
-		asm.JNE.Imm(asm.R0, 0, label(KernelLocal)),
+	}
+	if locals {
+		insns = append(insns,
+			// Destination not local: copy it to the stack for the lookup.
+			// (offDst+NET_IP_ALIGN is a multiple of 8 where alignment matters.)
+			asm.LoadMem(x, data, offDst, asm.DWord),
+			asm.StoreMem(asm.RFP, -16, x, asm.DWord),
+			asm.LoadMem(x, data, offDst+8, asm.DWord),
+			asm.StoreMem(asm.RFP, -8, x, asm.DWord),
+			asm.LoadMapPtr(asm.R1, 0).WithReference(xdpLocalsName),
+			asm.Mov.Reg(asm.R2, asm.RFP),
+			asm.Add.Imm(asm.R2, -16),
+			asm.FnMapLookupElem.Call(),
+			asm.JNE.Imm(asm.R0, 0, label(KernelLocal)),
+		)
+	}
+	insns = append(insns,
 		// Hop limit at least 2.
 		asm.JLT.Imm(hop, 2, label(KernelHopLimit)),
-	}
+	)
 	insns = append(insns, take...)
 	insns = append(insns,
 		// Shorter than Ethernet and the fixed IPv6 header: not IPv6 unless
@@ -371,18 +385,7 @@ func (p *xdpProgram) setSocket(q int, fd int) error {
 	return nil
 }
 
-// attach attaches the program to the interface ifindex (of the calling
-// thread's network namespace) with a BPF link, in driver mode, or in
-// generic mode if the driver refuses. Closing the link detaches it. The
-// mode returned is "native" or "generic".
+// attach attaches the program to the interface ifindex (see attachXDP).
 func (p *xdpProgram) attach(ifindex int) (link.Link, string, error) {
-	l, errNative := link.AttachXDP(link.XDPOptions{Program: p.Prog, Interface: ifindex, Flags: link.XDPDriverMode})
-	if errNative == nil {
-		return l, "native", nil
-	}
-	l, err := link.AttachXDP(link.XDPOptions{Program: p.Prog, Interface: ifindex, Flags: link.XDPGenericMode})
-	if err != nil {
-		return nil, "", fmt.Errorf("attach xdp to ifindex %d: native: %w; generic: %w", ifindex, errNative, err)
-	}
-	return l, "generic", nil
+	return attachXDP(p.Prog, ifindex)
 }

@@ -1,16 +1,29 @@
 // Command v6gen is vrouter's packet generator for `make bench`: it sends
-// IPv6/UDP frames, built with gopacket's layers, from an AF_PACKET TX ring
-// with PACKET_QDISC_BYPASS (fastpath.RingPort) at a target rate.
+// IPv6/UDP frames, built with gopacket's layers, at a target rate or as
+// fast as it can:
 //
 //	v6gen -dev gA -dst-mac 02:.. -src 2001:db8:a::2 -dst 2001:db8:b::2 -pps 300000 -size 78 -flows 16 -duration 5s
 //
-// It prints one JSON line: {"sent":N,"seconds":S,"pps":R,"ring_full":F},
-// where ring_full counts the batches it had to retry because the TX ring
-// was full (the link or the peer is slower than the target rate). The
-// frames are built once per flow (UDP source port 1024+flow, flow label =
-// flow, valid UDP checksums) and sent round-robin, so consecutive frames
-// belong to different flows. Counting what arrives is up to the receiver
-// (make bench reads the sink's interface statistics).
+// in one of two modes (-mode):
+//
+//   - ring (default): from a TPACKET_V2 TX ring with PACKET_QDISC_BYPASS,
+//     as skbs through the interface's driver — what any datapath, the
+//     kernel's forwarding included, receives;
+//   - live: BPF_PROG_RUN of an XDP program returning XDP_TX with
+//     BPF_F_TEST_XDP_LIVE_FRAMES (Linux ≥ 5.18) on the interface, which
+//     hands the frames to a veth peer as XDP frames. Several times faster,
+//     but only an XDP program on the peer sees them as a NIC's frames (the
+//     kernel's stack gets few of them): for the XDP-based datapaths' peaks.
+//
+// It prints one JSON line: {"mode":M,"sent":N,"seconds":S,"pps":R,"waits":W},
+// where sent counts the frames handed to the kernel (ring: taken from the
+// ring; live: run through the program) and waits the times a full ring made
+// it wait for the kernel (the link or the peer is slower than the target
+// rate). The frames are built once per flow (UDP source port 1024+flow,
+// flow label = flow, valid UDP checksums) and sent round-robin, so
+// consecutive frames belong to different flows. Counting what arrives is up
+// to the receiver. -write-frames FILE writes the frames (each as a 2-byte
+// big-endian length and the frame) for another generator and exits.
 package main
 
 import (
@@ -25,8 +38,6 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
-
-	"github.com/vrouter/vrouter/fastpath"
 )
 
 func main() {
@@ -35,11 +46,13 @@ func main() {
 	srcMAC := flag.String("src-mac", "", "source MAC (default: the interface's)")
 	src := flag.String("src", "", "IPv6 source address")
 	dst := flag.String("dst", "", "IPv6 destination address")
-	pps := flag.Float64("pps", 100000, "target rate in frames per second (0 = as fast as the ring goes)")
+	pps := flag.Float64("pps", 100000, "target rate in frames per second (0 = as fast as it goes)")
 	size := flag.Int("size", 78, fmt.Sprintf("frame size in bytes without FCS (%d..%d)", minFrameSize, maxFrameSize))
 	flows := flag.Int("flows", 16, "number of flows (UDP source ports)")
 	hop := flag.Uint("hop-limit", 64, "IPv6 hop limit (1..255)")
 	dur := flag.Duration("duration", 5*time.Second, "how long to send")
+	mode := flag.String("mode", "ring", "ring (TX ring, skbs) or live (XDP live frames)")
+	writeFrames := flag.String("write-frames", "", "write the frames to this file and exit")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "v6gen: unexpected arguments %q\n", flag.Args())
@@ -49,17 +62,32 @@ func main() {
 	if err == nil && (*pps < 0 || *dur <= 0 || *dur > 24*time.Hour) {
 		err = fmt.Errorf("-pps %v must be ≥ 0 and -duration %v within (0, 24h]", *pps, *dur)
 	}
+	if err == nil && *mode != "ring" && *mode != "live" {
+		err = fmt.Errorf("-mode %q: want ring or live", *mode)
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "v6gen:", err)
 		os.Exit(2)
 	}
+	if *writeFrames != "" {
+		if err := writeFrameFile(*writeFrames, spec.frameSpec); err != nil {
+			fmt.Fprintln(os.Stderr, "v6gen:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	send := sendRing
+	if *mode == "live" {
+		send = sendLive
+	}
 	res, err := send(ctx, spec, *pps, *dur)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "v6gen:", err)
 		os.Exit(1)
 	}
+	res.Mode = *mode
 	_ = json.NewEncoder(os.Stdout).Encode(res)
 }
 
@@ -106,79 +134,55 @@ func parseSpec(dev, dstMAC, srcMAC, src, dst string, size, flows int, hop uint) 
 
 // result is what v6gen prints.
 type result struct {
-	Sent     uint64  `json:"sent"`
-	Seconds  float64 `json:"seconds"`
-	PPS      float64 `json:"pps"`
-	RingFull uint64  `json:"ring_full"`
+	Mode    string  `json:"mode"`
+	Sent    uint64  `json:"sent"`
+	Seconds float64 `json:"seconds"`
+	PPS     float64 `json:"pps"`
+	Waits   uint64  `json:"waits"`
 }
 
-const batch = 64
+func (r *result) finish(start time.Time) {
+	r.Seconds = time.Since(start).Seconds()
+	if r.Seconds > 0 {
+		r.PPS = float64(r.Sent) / r.Seconds
+	}
+}
 
-func send(ctx context.Context, spec sendSpec, pps float64, dur time.Duration) (result, error) {
-	frames, err := buildFrames(spec.frameSpec)
-	if err != nil {
-		return result{}, err
-	}
-	cfg := fastpath.DefaultRingConfig
-	// The TX ring (not the router's default sendmmsg): what the issue's
-	// measurements used, and what the recorded baselines were taken with.
-	cfg.BlockNr, cfg.TxFrames, cfg.SendMmsg = 2, 4096, false
-	for cfg.TxFrameSize < spec.Size+32 {
-		cfg.TxFrameSize *= 2
-	}
-	p, err := fastpath.OpenRingPort(spec.Ifindex, cfg)
-	if err != nil {
-		return result{}, err
-	}
-	defer p.Close()
+// pacer says how many frames are due at a target rate (pps 0: a full
+// batch, always). When none is due, wait sleeps for about one frame's time.
+type pacer struct {
+	pps   float64
+	start time.Time
+	now   func() time.Time
+	sleep func(time.Duration)
+}
 
-	bufs := make([][]byte, batch)
-	var res result
-	next := 0
-	start := time.Now()
-	end := start.Add(dur)
-	for ctx.Err() == nil {
-		now := time.Now()
-		if !now.Before(end) {
-			break
-		}
-		n := batch
-		if pps > 0 {
-			due := int64(now.Sub(start).Seconds()*pps) - int64(res.Sent)
-			if due <= 0 {
-				// The next frame is due in 1/pps; sleep a little less
-				// (timer slack makes sleeps longer than asked).
-				time.Sleep(min(time.Duration(float64(time.Second)/pps)/2, 50*time.Microsecond))
-				continue
-			}
-			n = int(min(due, batch))
-		}
-		for i := range n {
-			bufs[i] = frames[next]
-			next++
-			if next == len(frames) {
-				next = 0
-			}
-		}
-		w, err := p.Write(bufs[:n])
-		res.Sent += uint64(w)
-		if w < n {
-			next = (next - (n - w) + len(frames)*batch) % len(frames) // resend the rest in order
-			if err != nil && !errors.Is(err, fastpath.ErrQueueFull) {
-				return res, fmt.Errorf("write: %w", err)
-			}
-			res.RingFull++
-			time.Sleep(10 * time.Microsecond)
-		}
+func (p *pacer) due(sent uint64, batch int) int {
+	if p.pps <= 0 {
+		return batch
 	}
-	// Frames still in the ring would be lost at Close but are counted as
-	// sent: wait until the kernel has taken them.
-	if err := p.Drain(100 * time.Millisecond); err != nil {
-		return res, err
+	d := int64(p.now().Sub(p.start).Seconds()*p.pps) - int64(sent)
+	return int(max(0, min(d, int64(batch))))
+}
+
+// wait sleeps half a frame's time, at most 50 µs (timer slack makes a
+// sleep longer than asked, and a burst of that many frames is what the
+// rings downstream take).
+func (p *pacer) wait() {
+	p.sleep(min(time.Duration(float64(time.Second)/p.pps)/2, 50*time.Microsecond))
+}
+
+// writeFrameFile writes the frames of spec, each as a 2-byte big-endian
+// length and the frame.
+func writeFrameFile(path string, spec frameSpec) error {
+	frames, err := buildFrames(spec)
+	if err != nil {
+		return err
 	}
-	res.Seconds = time.Since(start).Seconds()
-	if res.Seconds > 0 {
-		res.PPS = float64(res.Sent) / res.Seconds
+	var b []byte
+	for _, f := range frames {
+		b = append(b, byte(len(f)>>8), byte(len(f)))
+		b = append(b, f...)
 	}
-	return res, nil
+	return os.WriteFile(path, b, 0o644)
 }

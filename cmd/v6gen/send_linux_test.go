@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"net"
 	"os"
 	"os/exec"
 	"runtime"
@@ -12,13 +13,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/link"
 	"github.com/vishvananda/netns"
 )
 
-// TestSendOnVeth sends at a fixed rate from the TX ring on one end of a
-// veth pair in a namespace of its own and checks the other end's receive
-// counter against what v6gen reports.
-func TestSendOnVeth(t *testing.T) {
+// vethNS creates a namespace with a veth pair ga–gb, both up, switches
+// the calling goroutine's thread into it for the rest of the test, and
+// returns gb's MAC and a function that reads gb's rx_packets.
+func vethNS(t *testing.T) (string, func() uint64) {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("skipping: needs root (network namespace, AF_PACKET)")
 	}
@@ -40,31 +45,28 @@ func TestSendOnVeth(t *testing.T) {
 	ip("-n", ns, "link", "set", "gb", "up")
 
 	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
 	orig, err := netns.Get()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer orig.Close()
 	h, err := netns.GetFromName(ns)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer h.Close()
 	if err := netns.Set(h); err != nil {
 		t.Fatal(err)
 	}
-	defer func() {
+	t.Cleanup(func() {
+		h.Close()
 		if err := netns.Set(orig); err != nil {
-			t.Fatalf("back to the original namespace: %v", err)
+			t.Errorf("back to the original namespace: %v", err)
+		} else {
+			runtime.UnlockOSThread()
 		}
-	}()
+		orig.Close()
+	})
 	mac := strings.Fields(ip("-n", ns, "-br", "link", "show", "gb"))[2]
-	spec, err := parseSpec("ga", mac, "", "2001:db8:a::2", "2001:db8:b::2", 100, 8, 64)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rx := func() uint64 {
+	return mac, func() uint64 {
 		// ip netns exec mounts the namespace's sysfs.
 		out := ip("netns", "exec", ns, "cat", "/sys/class/net/gb/statistics/rx_packets")
 		n, err := strconv.ParseUint(strings.TrimSpace(out), 10, 64)
@@ -73,9 +75,20 @@ func TestSendOnVeth(t *testing.T) {
 		}
 		return n
 	}
+}
+
+// TestSendOnVeth sends at a fixed rate from the TX ring on one end of a
+// veth pair in a namespace of its own and checks the other end's receive
+// counter against what v6gen reports.
+func TestSendOnVeth(t *testing.T) {
+	mac, rx := vethNS(t)
+	spec, err := parseSpec("ga", mac, "", "2001:db8:a::2", "2001:db8:b::2", 100, 8, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
 	before := rx()
 	const pps, dur = 20000, 300 * time.Millisecond
-	res, err := send(context.Background(), spec, pps, dur)
+	res, err := sendRing(context.Background(), spec, pps, dur)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,4 +104,93 @@ func TestSendOnVeth(t *testing.T) {
 		t.Errorf("peer received %d frames, v6gen sent %d", got, res.Sent)
 	}
 	t.Logf("%+v, peer received %d", res, got)
+}
+
+// TestSendLiveOnVeth sends XDP live frames at a fixed rate, then flat out,
+// into a veth whose peer has an XDP program (without one the peer takes no
+// XDP frames), and checks the peer's receive counter against what v6gen
+// reports, and that the frames arrive as built even after the peer's
+// program rewrote them in place.
+func TestSendLiveOnVeth(t *testing.T) {
+	mac, rx := vethNS(t)
+	// The peer's program rewrites the destination MAC, as a router
+	// forwarding in XDP does, and drops the frame; a frame that arrives
+	// rewritten already is counted.
+	rewritten, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: 8, MaxEntries: 1})
+	if err != nil {
+		t.Skipf("no BPF: %v", err)
+	}
+	defer rewritten.Close()
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{Type: ebpf.XDP, License: "GPL", Instructions: asm.Instructions{
+		asm.LoadMem(asm.R2, asm.R1, 0, asm.Word),
+		asm.LoadMem(asm.R3, asm.R1, 4, asm.Word),
+		asm.Mov.Reg(asm.R4, asm.R2),
+		asm.Add.Imm(asm.R4, 14),
+		asm.JGT.Reg(asm.R4, asm.R3, "drop"),
+		asm.LoadMem(asm.R4, asm.R2, 0, asm.Word),
+		asm.StoreImm(asm.R2, 0, 0x0a0a0a0a, asm.Word),
+		asm.JNE.Imm(asm.R4, 0x0a0a0a0a, "drop"),
+		asm.StoreImm(asm.RFP, -4, 0, asm.Word),
+		asm.LoadMapPtr(asm.R1, rewritten.FD()),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, -4),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, "drop"),
+		asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord),
+		asm.Add.Imm(asm.R1, 1),
+		asm.StoreMem(asm.R0, 0, asm.R1, asm.DWord),
+		asm.Mov.Imm(asm.R0, 1).WithSymbol("drop"), // XDP_DROP
+		asm.Return(),
+	}})
+	if err != nil {
+		t.Skipf("no XDP: %v", err)
+	}
+	defer prog.Close()
+	gb, err := net.InterfaceByName("gb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := link.AttachXDP(link.XDPOptions{Program: prog, Interface: gb.Index, Flags: link.XDPDriverMode})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	spec, err := parseSpec("ga", mac, "", "2001:db8:a::2", "2001:db8:b::2", 78, 4, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := rx()
+	const pps, dur = 50000, 300 * time.Millisecond
+	res, err := sendLive(context.Background(), spec, pps, dur)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := rx() - before
+	want := uint64(pps * dur.Seconds())
+	if res.Sent < want*9/10 || res.Sent > want*11/10 {
+		t.Errorf("sent %d live frames at %d pps for %v, want about %d", res.Sent, pps, dur, want)
+	}
+	if got < res.Sent || got > res.Sent+5 {
+		t.Errorf("peer received %d frames, v6gen sent %d", got, res.Sent)
+	}
+	flat, err := sendLive(context.Background(), spec, 0, 200*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if flat.PPS <= pps {
+		t.Errorf("flat out: %.0f pps, not above the fixed rate %d", flat.PPS, pps)
+	}
+	n, _ := ebpf.PossibleCPU()
+	per := make([]uint64, n)
+	if err := rewritten.Lookup(uint32(0), per); err != nil {
+		t.Fatal(err)
+	}
+	var bad uint64
+	for _, v := range per {
+		bad += v
+	}
+	if bad != 0 {
+		t.Errorf("%d frames arrived as the peer had rewritten them (a recycled page sent again unrestored)", bad)
+	}
+	t.Logf("fixed rate %+v, peer received %d; flat out %.0f pps", res, got, flat.PPS)
 }

@@ -81,3 +81,46 @@ func (p *ChannelPort) Close() error {
 	p.once.Do(func() { close(p.closed) })
 	return nil
 }
+
+// MultiQueuePort is a fastpath.Port with several receive queues, each a
+// ChannelPort of its own, which it hands to the engine as separate ports
+// (as fastpath.XDPPort.Queues does): the engine runs a worker per queue,
+// which sends on the same queue of each egress port. Read and Write of the
+// port itself use queue 0.
+type MultiQueuePort struct {
+	Q []*ChannelPort
+}
+
+// NewMultiQueuePort returns a port with queues queues of depth frames.
+func NewMultiQueuePort(queues, depth int) *MultiQueuePort {
+	p := &MultiQueuePort{}
+	for range queues {
+		p.Q = append(p.Q, NewChannelPort(depth))
+	}
+	return p
+}
+
+// Queues returns the queues as ports.
+func (p *MultiQueuePort) Queues() []fastpath.Port {
+	out := make([]fastpath.Port, len(p.Q))
+	for i, q := range p.Q {
+		out[i] = q
+	}
+	return out
+}
+
+// Read implements fastpath.Port on queue 0.
+func (p *MultiQueuePort) Read(bufs [][]byte, sizes []int) (int, error) {
+	return p.Q[0].Read(bufs, sizes)
+}
+
+// Write implements fastpath.Port on queue 0.
+func (p *MultiQueuePort) Write(bufs [][]byte) (int, error) { return p.Q[0].Write(bufs) }
+
+// Close implements fastpath.Port: it closes every queue.
+func (p *MultiQueuePort) Close() error {
+	for _, q := range p.Q {
+		q.Close()
+	}
+	return nil
+}

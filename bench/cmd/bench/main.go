@@ -1,26 +1,38 @@
-// Command bench measures IPv6 forwarding of the Linux kernel, of the
-// vrouter fast path and, when dpdk-testpmd is installed (Debian: dpdk-dev),
-// of DPDK testpmd on its AF_PACKET driver (testpmd.go) side by side
-// (`make bench`, root):
+// Command bench measures IPv6 forwarding of the Linux kernel and of the
+// vrouter fast path's datapaths — the XDP tier, AF_XDP, AF_PACKET — and,
+// when dpdk-testpmd is installed and asked for, of DPDK testpmd on its
+// AF_PACKET driver (testpmd.go), side by side (`make bench`, root):
 //
 //	[ns G] gA --veth-- rA [ns R] rB --veth-- sB [ns S]
-//	v6gen on CPU0      router on CPU1 (RPS of rA on CPU1)   sink counts rx_packets
+//	generator on CPU0   router on CPU1            sink: XDP counter, NAPI thread on CPU0
 //
-// For each forwarder and round: zero-loss throughput (RFC 2544 binary search,
-// loss < 0.1 %), the delivered rate at 2× that load, and router-core (CPU1)
-// CPU ns per delivered packet at a fixed 300 kpps. Medians over rounds,
-// ratios against the kernel of the same round. Writes results.md and
-// points.csv (offered vs delivered for every trial) into -out.
+// Per round and forwarder it makes these trials (figures in issue 11):
 //
-// The sink drops the test traffic at its tc ingress after counting it
-// (-sink-drop), so that its stack's ICMPv6 answers do not load the router's
-// CPU; TSO is off on gA, so that veth delivers to rA's NAPI when the fast
-// path turns it on (as a NIC would).
+//   - fixed: v6gen's TX ring at -fixed pps (300 kpps): the share delivered,
+//     and the cost: busy time of the router's CPU (user, system, irq,
+//     softirq from /proc/stat) per delivered packet;
+//   - flat: v6gen's TX ring as fast as it goes, then the minimal C TX-ring
+//     loop (txring/txring.c, compiled with -cc) the same way: what each
+//     generator offers and what arrives;
+//   - sweep: when the flat trial was not generator-capped (< 95 % of the
+//     offered frames delivered), trials at 0.9× and 1.1× its delivered rate,
+//     for the datapath's own peak;
+//   - live (XDP-based datapaths only): v6gen's XDP live frames flat out,
+//     and their sweep.
+//
+// Every trial records offered (the generator's own count) and delivered
+// (the sink's). Writes results.md, points.csv and plot.png into -out.
+//
+// The sink's XDP program counts the test traffic and drops it; its NAPI
+// thread runs on CPU0, so that the router's CPU does only the router's
+// work. TSO is off on gA, so that veth delivers to rA's NAPI when a
+// datapath turns it on (as a NIC would).
 package main
 
 import (
 	"bufio"
 	"crypto/rand"
+	_ "embed"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -43,36 +55,27 @@ var (
 	binDir   = flag.String("bin", "bin", "directory with v6gen and fprouter")
 	outDir   = flag.String("out", "bench/results", "results directory")
 	rounds   = flag.Int("rounds", 3, "rounds")
-	trial    = flag.Duration("trial", 2*time.Second, "trial duration (RFC 2544 says 60 s; the issue 5 s)")
-	steps    = flag.Int("steps", 7, "binary search steps")
+	trialDur = flag.Duration("trial", 3*time.Second, "trial duration")
 	size     = flag.Int("size", 78, "frame size")
 	flows    = flag.Int("flows", 16, "flows")
-	fixed    = flag.Float64("fixed", 300000, "rate for the CPU ns/packet measurement")
-	maxLoss  = flag.Float64("loss", 0.001, "zero-loss threshold")
-	fwList   = flag.String("forwarders", "", "forwarders to measure, in order: kernel, fastpath (the engine's default setup: AF_XDP), fastpath-afpacket (fastpath.io af_packet), fastpath-napi (threaded NAPI forced on), fastpath-softirq (forced off), testpmd (DPDK testpmd on net_af_packet, skipped when -testpmd is not installed); default kernel,fastpath,fastpath-afpacket and testpmd when installed")
-	profile  = flag.String("cpuprofile", "", "write a pprof CPU profile of the first fastpath router run (round 1) to this file")
-	livelock = flag.Float64("livelock-pps", 0, "livelock mode: measure only the delivered rate at this offered load (0 = off; the generator's maximum is about 2× the fast path's zero-loss rate here)")
+	fixed    = flag.Float64("fixed", 300000, "rate of the fixed-rate trial (cost and loss)")
+	fwList   = flag.String("forwarders", "", "forwarders to measure, in order: kernel, xdp (fastpath.io xdp), af_xdp, af_packet, testpmd (DPDK testpmd on net_af_packet, when installed), or a -variants name; default kernel,xdp,af_xdp,af_packet")
+	live     = flag.Bool("live", true, "also measure the XDP-based datapaths with v6gen's XDP live frames")
+	ccFlag   = flag.String("cc", "cc", "C compiler for the reference generator (txring.c); empty: no C generator")
 	plotCSV  = flag.String("plot", "", "only redraw -out/plot.png from this points.csv")
 	tsoOff   = flag.String("tso-off", "", "internal: turn TSO off on this interface (in the current namespace) and exit")
-	sinkDrop = flag.Bool("sink-drop", true, "drop the UDP test traffic at the sink's tc ingress (after it is counted) instead of letting the sink's stack answer each datagram with ICMPv6 Port Unreachable on the router's CPU")
-	variants = flag.String("variants", "", "extra fast-path forwarders for -forwarders, as NAME=FPROUTER-ARGS;NAME=...; e.g. \"napi0=-threaded-napi=true -napi-nice=0\"; a first argument bin=PATH runs the fprouter at PATH (another build) instead of -bin's")
+	variants = flag.String("variants", "", "extra fast-path forwarders for -forwarders, as NAME=FPROUTER-ARGS;NAME=...; e.g. \"xdpsoft=-io=xdp -threaded-napi=false\"; a first argument bin=PATH runs the fprouter at PATH (another build) instead of -bin's")
 )
+
+//go:embed txring/txring.c
+var txringSource []byte
 
 // variantArgs holds the fprouter arguments of the -variants forwarders.
 var variantArgs = map[string][]string{}
 
 type topo struct{ g, r, s, gA, rA, rB, sB, macRA, macGA, macSB string }
 
-type result struct {
-	ZeroLoss, Overload, NsPerPkt float64
-}
-
-type point struct {
-	Forwarder          string
-	Offered, Delivered float64
-}
-
-var points []point
+var trials []trial
 
 func sh(args ...string) (string, error) {
 	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
@@ -100,7 +103,7 @@ func fatal(err error) {
 	os.Exit(1)
 }
 
-func setup() *topo {
+func setup() (*topo, *sink) {
 	var rnd [2]byte
 	_, _ = rand.Read(rnd[:])
 	p := "vb" + hex.EncodeToString(rnd[:])
@@ -120,7 +123,7 @@ func setup() *topo {
 	}
 	// The generator's link is the router's "wire". veth hands a frame to
 	// the receiver's NAPI (as a NIC would) only when the receiver has GRO
-	// on and the sender no TSO; with TSO it runs the receive in the
+	// or XDP on and the sender no TSO; with TSO it runs the receive in the
 	// sender's softirq. TSO does nothing for 78-byte UDP frames.
 	self, err := os.Executable()
 	if err != nil {
@@ -129,16 +132,18 @@ func setup() *topo {
 	must("ip", "netns", "exec", t.g, self, "-tso-off", t.gA)
 	must("ip", "-n", t.g, "-6", "route", "add", "default", "via", "2001:db8:a::1")
 	must("ip", "-n", t.s, "-6", "route", "add", "default", "via", "2001:db8:b::1")
-	// The router's receive processing on CPU1 (veth RX runs on the sender's
-	// CPU otherwise).
+	// The kernel forwarder's receive processing on CPU1 (veth RX runs on
+	// the sender's CPU otherwise).
 	must("ip", "netns", "exec", t.r, "sh", "-c", "echo 2 > /sys/class/net/"+t.rA+"/queues/rx-0/rps_cpus")
-	if *sinkDrop {
-		// cls_bpf, direct action: "ldb [20]; jeq #17, drop, pass" (UDP
-		// right after the IPv6 header). The veth counts the frame in the
-		// sink's rx_packets before tc ingress runs.
-		must("tc", "-n", t.s, "qdisc", "add", "dev", t.sB, "ingress")
-		must("tc", "-n", t.s, "filter", "add", "dev", t.sB, "ingress", "prio", "1", "protocol", "ipv6",
-			"bpf", "bytecode", "4,48 0 0 20,21 0 1 17,6 0 0 2,6 0 0 0", "da")
+	snk, err := attachSink(t.s, t.sB)
+	if err != nil {
+		fatal(err)
+	}
+	cleanup = append(cleanup, snk.Close)
+	// The sink's receive in its NAPI thread on CPU0, off the router's CPU.
+	must("ip", "netns", "exec", t.s, "sh", "-c", "echo 1 > /sys/class/net/"+t.sB+"/threaded")
+	if err := pinNAPI(t.sB, 0); err != nil {
+		fatal(err)
 	}
 	must("ip", "netns", "exec", t.g, "ping", "-6", "-c", "2", "-i", "0.2", "-W", "2", "2001:db8:b::2")
 	mac := func(ns, dev string) string {
@@ -149,116 +154,209 @@ func setup() *topo {
 		return f[2]
 	}
 	t.macRA, t.macGA, t.macSB = mac(t.r, t.rA), mac(t.g, t.gA), mac(t.s, t.sB)
-	return t
+	return t, snk
 }
 
-func rxPackets(t *topo) uint64 {
-	out := must("ip", "netns", "exec", t.s, "cat", "/sys/class/net/"+t.sB+"/statistics/rx_packets")
-	n, _ := strconv.ParseUint(strings.TrimSpace(out), 10, 64)
-	return n
-}
+// cpuSample is the router CPU's time so far, in clock ticks (USER_HZ):
+// all of its busy time, and the router's part of it.
+type cpuSample struct{ busy, router uint64 }
 
-// cpuBusy returns CPU1's non-idle time in jiffies (USER_HZ).
-func cpuBusy() uint64 {
+// sampleCPU reads CPU1's busy time (user, nice, system, irq, softirq) and
+// the router's part: CPU1's irq and softirq time (the kernel forwarder's
+// receive runs there), the threads of the router process pid (0: none), its
+// interfaces' NAPI threads and ksoftirqd/1 (softirq work deferred to it is
+// charged to the thread). The machine is shared: the busy time also holds
+// whatever else ran on CPU1.
+func sampleCPU(t *topo, pid int) cpuSample {
 	b, err := os.ReadFile("/proc/stat")
 	if err != nil {
 		fatal(err)
 	}
+	var s cpuSample
 	for _, l := range strings.Split(string(b), "\n") {
 		f := strings.Fields(l)
 		if len(f) > 8 && f[0] == "cpu1" {
-			var sum uint64
-			for i, v := range f[1:] {
-				if i == 3 || i == 4 { // idle, iowait
-					continue
+			for _, i := range []int{1, 2, 3, 6, 7} { // user nice system [idle iowait] irq softirq
+				n, _ := strconv.ParseUint(f[i], 10, 64)
+				s.busy += n
+				if i >= 6 {
+					s.router += n
 				}
-				n, _ := strconv.ParseUint(v, 10, 64)
-				sum += n
 			}
-			return sum
 		}
 	}
-	fatal(fmt.Errorf("no cpu1 in /proc/stat"))
-	return 0
-}
-
-// run offers pps (0 = as fast as the generator goes) for d; returns offered
-// and delivered rate and CPU1 ns per delivered packet.
-func run(t *topo, name string, pps float64, d time.Duration) (offered, delivered, nsPerPkt float64) {
-	rx0, c0 := rxPackets(t), cpuBusy()
-	out := must("ip", "netns", "exec", t.g, "taskset", "-c", "0", filepath.Join(*binDir, "v6gen"),
-		"-dev", t.gA, "-dst-mac", t.macRA, "-src", "2001:db8:a::2", "-dst", "2001:db8:b::2",
-		"-pps", strconv.FormatFloat(pps, 'f', 0, 64), "-size", strconv.Itoa(*size), "-flows", strconv.Itoa(*flows),
-		"-duration", d.String())
-	time.Sleep(300 * time.Millisecond) // let queues drain
-	rx1, c1 := rxPackets(t), cpuBusy()
-	var g struct {
-		Sent    uint64
-		Seconds float64
+	taskTime := func(stat string) uint64 {
+		b, err := os.ReadFile(stat)
+		if err != nil {
+			return 0 // exited
+		}
+		// The comm field may hold spaces: fields count from after ")".
+		i := strings.LastIndexByte(string(b), ')')
+		if i < 0 {
+			return 0
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) < 13 {
+			return 0
+		}
+		u, _ := strconv.ParseUint(f[11], 10, 64)
+		st, _ := strconv.ParseUint(f[12], 10, 64)
+		return u + st
 	}
-	if err := json.Unmarshal([]byte(out), &g); err != nil {
-		fatal(fmt.Errorf("v6gen output %q: %w", out, err))
-	}
-	rx := float64(rx1 - rx0)
-	offered, delivered = float64(g.Sent)/g.Seconds, rx/g.Seconds
-	if rx > 0 {
-		nsPerPkt = float64(c1-c0) * 1e9 / 100 / rx // USER_HZ = 100
-	}
-	points = append(points, point{name, offered, delivered})
-	return offered, min(delivered, offered), nsPerPkt
-}
-
-func measure(t *topo, name string) result {
-	if *livelock > 0 {
-		// Livelock mode: only the delivered rate at one overload.
-		_, del, ns := run(t, name, *livelock, *trial)
-		return result{Overload: del, NsPerPkt: ns}
-	}
-	// The generator's ceiling, from the better of two trials: a single
-	// trial is at the mercy of whatever else runs on the machine.
-	maxOffered, _, _ := run(t, name, 0, *trial)
-	if again, _, _ := run(t, name, 0, *trial); again > maxOffered {
-		maxOffered = again
-	}
-	lo, hi := 0.0, maxOffered
-	for range *steps {
-		mid := (lo + hi) / 2
-		off, del, _ := run(t, name, mid, *trial)
-		if off > 0 && 1-del/off < *maxLoss {
-			lo = mid
-		} else {
-			hi = mid
+	if pid > 0 {
+		threads, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
+		for _, th := range threads {
+			s.router += taskTime(th)
 		}
 	}
-	var r result
-	r.ZeroLoss = lo
-	_, r.Overload, _ = run(t, name, min(2*lo, maxOffered), *trial)
-	if lo == 0 || 2*lo > maxOffered {
-		fmt.Fprintf(os.Stderr, "note: %s: 2× load capped at the generator's %.0f pps\n", name, maxOffered)
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		comm, err := os.ReadFile(filepath.Join("/proc", e.Name(), "comm"))
+		if err != nil {
+			continue
+		}
+		c := strings.TrimSpace(string(comm))
+		if c == "ksoftirqd/1" || strings.HasPrefix(c, napiComm(t.rA)) || strings.HasPrefix(c, napiComm(t.rB)) {
+			s.router += taskTime(filepath.Join("/proc", e.Name(), "stat"))
+		}
 	}
-	_, _, r.NsPerPkt = run(t, name, *fixed, *trial)
-	return r
+	return s
 }
 
-func startRouter(t *topo, fw, cpuprofile string) func() string {
+// napiComm is the comm prefix of dev's NAPI threads, cut as the kernel
+// cuts it.
+func napiComm(dev string) string {
+	p := "napi/" + dev + "-"
+	if len(p) > 15 {
+		p = p[:15]
+	}
+	return p
+}
+
+// genResult is what a generator prints.
+type genResult struct {
+	Sent    uint64
+	Seconds float64
+}
+
+// generator runs one generator for d at pps (0: flat out) and returns its
+// output.
+type generator func(t *topo, pps float64, d time.Duration) genResult
+
+func v6gen(mode string) generator {
+	return func(t *topo, pps float64, d time.Duration) genResult {
+		out := must("ip", "netns", "exec", t.g, "taskset", "-c", "0", filepath.Join(*binDir, "v6gen"),
+			"-mode", mode, "-dev", t.gA, "-dst-mac", t.macRA, "-src", "2001:db8:a::2", "-dst", "2001:db8:b::2",
+			"-pps", strconv.FormatFloat(pps, 'f', 0, 64), "-size", strconv.Itoa(*size), "-flows", strconv.Itoa(*flows),
+			"-duration", d.String())
+		return parseGen(out)
+	}
+}
+
+// cRing runs the C reference loop (flat out only) with the frames v6gen
+// built.
+func cRing(bin, frames string) generator {
+	return func(t *topo, _ float64, d time.Duration) genResult {
+		out := must("ip", "netns", "exec", t.g, "taskset", "-c", "0", bin, t.gA, frames, strconv.FormatFloat(d.Seconds(), 'f', 3, 64))
+		return parseGen(out)
+	}
+}
+
+func parseGen(out string) genResult {
+	var g genResult
+	if err := json.Unmarshal([]byte(out), &g); err != nil || g.Seconds <= 0 {
+		fatal(fmt.Errorf("generator output %q: %v", out, err))
+	}
+	return g
+}
+
+// routerPID is the running router process (0: the kernel forwards).
+var routerPID int
+
+// run makes one trial and records it.
+func run(t *topo, snk *sink, round int, fw, genName, kind string, gen generator, pps float64) trial {
+	rx0, c0, d0 := snk.count(), sampleCPU(t, routerPID), sinkDrops(t)
+	g := gen(t, pps, *trialDur)
+	time.Sleep(200 * time.Millisecond) // let queues drain
+	rx1, c1, d1 := snk.count(), sampleCPU(t, routerPID), sinkDrops(t)
+	tr := trial{Round: round, Forwarder: fw, Gen: genName, Kind: kind,
+		Offered: float64(g.Sent) / g.Seconds, Delivered: float64(rx1-rx0) / g.Seconds, SinkDrops: float64(d1-d0) / g.Seconds}
+	if rx1 > rx0 {
+		const nsPerTick = 1e9 / 100 // USER_HZ = 100
+		tr.NsPerPkt = float64(c1.router-c0.router) * nsPerTick / float64(rx1-rx0)
+		tr.NsCPU1 = float64(c1.busy-c0.busy) * nsPerTick / float64(rx1-rx0)
+	}
+	trials = append(trials, tr)
+	fmt.Fprintf(os.Stderr, "round %d %-10s %-10s %-5s offered %8.0f delivered %8.0f pps (%.2f %%, sink dropped %.0f) %6.0f ns/pkt (CPU1 %.0f)\n",
+		round, fw, genName, kind, tr.Offered, tr.Delivered, 100*tr.Delivered/math.Max(tr.Offered, 1), tr.SinkDrops, tr.NsPerPkt, tr.NsCPU1)
+	return tr
+}
+
+// sinkDrops returns the frames rB dropped toward the sink so far (the
+// sink's ring was full): the measuring device's loss, not the router's.
+func sinkDrops(t *topo) uint64 {
+	out := must("ip", "netns", "exec", t.r, "cat", "/sys/class/net/"+t.rB+"/statistics/tx_dropped")
+	n, _ := strconv.ParseUint(strings.TrimSpace(out), 10, 64)
+	return n
+}
+
+// measure makes a forwarder's trials of one round.
+func measure(t *topo, snk *sink, round int, fw string, cgen generator) {
+	run(t, snk, round, fw, genRing, kindFixed, v6gen("ring"), *fixed)
+	flatAndSweep(t, snk, round, fw, genRing, v6gen("ring"))
+	if cgen != nil {
+		run(t, snk, round, fw, genC, kindFlat, cgen, 0)
+	}
+	if *live && liveCapable(fw) {
+		flatAndSweep(t, snk, round, fw, genLive, v6gen("live"))
+	}
+}
+
+// flatAndSweep runs gen flat out and, when the router (not the generator)
+// was the limit, at 0.9× and 1.1× the delivered rate, for the peak.
+func flatAndSweep(t *topo, snk *sink, round int, fw, name string, gen generator) {
+	flat := run(t, snk, round, fw, name, kindFlat, gen, 0)
+	if flat.capped() {
+		return
+	}
+	for _, k := range []float64{0.9, 1.1} {
+		if pps := k * flat.Delivered; pps < flat.Offered {
+			run(t, snk, round, fw, name, kindSweep, gen, pps)
+		}
+	}
+}
+
+// liveCapable reports whether the forwarder runs an XDP program on rA,
+// without which live frames from gA go nowhere.
+func liveCapable(fw string) bool {
+	switch fw {
+	case "xdp", "af_xdp":
+		return true
+	case "kernel", "af_packet", "testpmd":
+		return false
+	}
+	args := strings.Join(variantArgs[fw], " ")
+	return !strings.Contains(args, "af_packet")
+}
+
+func startRouter(t *topo, fw string) func() string {
+	defer func() {
+		_, _ = sh("ip", "netns", "exec", t.g, "ping", "-6", "-c", "2", "-i", "0.2", "-W", "1", "2001:db8:b::2")
+	}()
 	bin, vargs := filepath.Join(*binDir, "fprouter"), variantArgs[fw]
 	if len(vargs) > 0 && strings.HasPrefix(vargs[0], "bin=") {
 		bin, vargs = strings.TrimPrefix(vargs[0], "bin="), vargs[1:]
 	}
 	args := []string{"netns", "exec", t.r, "taskset", "-c", "1", bin,
 		"-interfaces", t.rA + "," + t.rB, "-cpus", "1"}
-	args = append(args, vargs...)
 	switch fw {
-	case "fastpath-napi":
-		args = append(args, "-threaded-napi=true")
-	case "fastpath-softirq":
-		args = append(args, "-threaded-napi=false")
-	case "fastpath-afpacket":
-		args = append(args, "-io=af_packet")
+	case "xdp", "af_xdp", "af_packet":
+		args = append(args, "-io="+fw)
 	}
-	if cpuprofile != "" {
-		args = append(args, "-cpuprofile", cpuprofile)
-	}
+	args = append(args, vargs...)
 	cmd := exec.Command("ip", args...)
 	out, _ := cmd.StdoutPipe()
 	cmd.Stderr = os.Stderr
@@ -269,7 +367,9 @@ func startRouter(t *topo, fw, cpuprofile string) func() string {
 	if !sc.Scan() || sc.Text() != "READY" {
 		fatal(fmt.Errorf("fprouter did not start"))
 	}
+	routerPID = cmd.Process.Pid // ip netns exec and taskset exec it in place
 	stop := func() string {
+		routerPID = 0
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		var stats string
 		for sc.Scan() {
@@ -279,17 +379,16 @@ func startRouter(t *topo, fw, cpuprofile string) func() string {
 		return stats
 	}
 	cleanup = append(cleanup, func() { _ = cmd.Process.Kill() })
-	// Resolve the sink's neighbour through the fast path before measuring.
-	_, _ = sh("ip", "netns", "exec", t.g, "ping", "-6", "-c", "2", "-i", "0.2", "-W", "1", "2001:db8:b::2")
+	// The deferred ping resolves the sink's neighbour through the router
+	// before measuring.
 	return stop
 }
 
 // selectForwarders returns the forwarders of -forwarders (list; "" for the
-// default: kernel, fastpath and testpmd when installed). A testpmd the
-// machine does not have is left out with a note.
+// default). A testpmd the machine does not have is left out with a note.
 func selectForwarders(list string, haveTestpmd bool) ([]string, error) {
 	if list == "" {
-		list = "kernel,fastpath,fastpath-afpacket,testpmd"
+		list = "kernel,xdp,af_xdp,af_packet"
 	}
 	var fws []string
 	for _, fw := range strings.Split(list, ",") {
@@ -297,7 +396,7 @@ func selectForwarders(list string, haveTestpmd bool) ([]string, error) {
 		case fw == "testpmd" && !haveTestpmd:
 			fmt.Fprintf(os.Stderr, "note: skipping the testpmd forwarder: %s is not installed (Debian: apt-get install dpdk-dev)\n", *testpmdBin)
 			continue
-		case fw == "kernel", fw == "fastpath", fw == "fastpath-napi", fw == "fastpath-softirq", fw == "fastpath-afpacket", fw == "testpmd", variant:
+		case fw == "kernel", fw == "xdp", fw == "af_xdp", fw == "af_packet", fw == "testpmd", variant:
 		default:
 			return nil, fmt.Errorf("unknown forwarder %q", fw)
 		}
@@ -321,6 +420,26 @@ func median(xs []float64) (med, lo, hi float64) {
 		med = (s[len(s)/2-1] + s[len(s)/2]) / 2
 	}
 	return med, s[0], s[len(s)-1]
+}
+
+// buildC compiles the reference generator into dir, or returns "" with a
+// note when there is no C compiler.
+func buildC(dir string) string {
+	if *ccFlag == "" {
+		return ""
+	}
+	cc, err := exec.LookPath(*ccFlag)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "note: no C compiler %q: the C TX-ring generator is not measured\n", *ccFlag)
+		return ""
+	}
+	src := filepath.Join(dir, "txring.c")
+	if err := os.WriteFile(src, txringSource, 0o644); err != nil {
+		fatal(err)
+	}
+	bin := filepath.Join(dir, "txring")
+	must(cc, "-O2", "-Wall", "-o", bin, src)
+	return bin
 }
 
 func main() {
@@ -370,106 +489,59 @@ func main() {
 			fatal(fmt.Errorf("panic: %v\n%s", r, debug.Stack()))
 		}
 	}()
-	t := setup()
-	res := map[string][]result{}
-	ratios := map[string][][2]float64{}
+	tmp, err := os.MkdirTemp("", "vrouter-bench-")
+	if err != nil {
+		fatal(err)
+	}
+	cleanup = append(cleanup, func() { _ = os.RemoveAll(tmp) })
+	cBin := buildC(tmp)
+	t, snk := setup()
+	var cgen generator
+	if cBin != "" {
+		frames := filepath.Join(tmp, "frames")
+		must("ip", "netns", "exec", t.g, filepath.Join(*binDir, "v6gen"), "-write-frames", frames,
+			"-dev", t.gA, "-dst-mac", t.macRA, "-src", "2001:db8:a::2", "-dst", "2001:db8:b::2",
+			"-size", strconv.Itoa(*size), "-flows", strconv.Itoa(*flows))
+		cgen = cRing(cBin, frames)
+	}
+	started := time.Now()
 	for round := 1; round <= *rounds; round++ {
-		var kern result
 		for _, fw := range forwarders {
 			var stop func() string
-			if fw != "kernel" {
-				prof := ""
-				if round == 1 && *profile != "" && fw != "testpmd" && fw == forwarders[slices.IndexFunc(forwarders, func(f string) bool { return f != "kernel" && f != "testpmd" })] {
-					prof = *profile
-				}
-				if fw == "testpmd" {
-					stop = startTestpmd(t, tpBin)
-				} else {
-					stop = startRouter(t, fw, prof)
-				}
+			switch fw {
+			case "kernel":
+			case "testpmd":
+				stop = startTestpmd(t, tpBin)
+			default:
+				stop = startRouter(t, fw)
 			}
-			r := measure(t, fw)
+			measure(t, snk, round, fw, cgen)
 			if stop != nil {
 				who := "fprouter"
 				if fw == "testpmd" {
 					who = "testpmd"
 				}
-				fmt.Fprintf(os.Stderr, "%s stats: %s\n", who, stop())
+				fmt.Fprintf(os.Stderr, "%s %s stats: %s\n", fw, who, stop())
 				cleanup = cleanup[:len(cleanup)-1]
 			}
-			fmt.Fprintf(os.Stderr, "round %d %-8s zero-loss %8.0f pps  2×-load delivered %8.0f pps  %6.0f ns/pkt @%.0f pps\n",
-				round, fw, r.ZeroLoss, r.Overload, r.NsPerPkt, *fixed)
-			res[fw] = append(res[fw], r)
-			if fw == "kernel" {
-				kern = r
-			} else if kern.ZeroLoss > 0 {
-				ratios[fw] = append(ratios[fw], [2]float64{r.ZeroLoss / kern.ZeroLoss, r.NsPerPkt / kern.NsPerPkt})
-			}
 		}
 	}
-
-	var md strings.Builder
-	fmt.Fprintf(&md, "# vrouter bench — %s\n\n", time.Now().UTC().Format(time.RFC3339))
-	fmt.Fprintf(&md, "%d rounds, %s trials, %d-byte frames, %d flows, loss threshold %.2f %%, generator CPU0, router CPU1. Median (min–max).\n\n",
-		*rounds, *trial, *size, *flows, *maxLoss*100)
-	md.WriteString("| forwarder | zero-loss pps | ×kernel | delivered at 2× load | ÷own peak | CPU1 ns/pkt @300k | ×kernel |\n|---|---|---|---|---|---|---|\n")
-	for _, fw := range forwarders {
-		col := func(f func(result) float64) string {
-			var xs []float64
-			for _, r := range res[fw] {
-				xs = append(xs, f(r))
-			}
-			m, lo, hi := median(xs)
-			return fmt.Sprintf("%.0f (%.0f–%.0f)", m, lo, hi)
-		}
-		rat := func(i int) string {
-			if fw == "kernel" {
-				return "1"
-			}
-			var xs []float64
-			for _, r := range ratios[fw] {
-				xs = append(xs, r[i])
-			}
-			if len(xs) == 0 {
-				return "–" // no kernel run to compare with
-			}
-			m, lo, hi := median(xs)
-			return fmt.Sprintf("%.2f (%.2f–%.2f)", m, lo, hi)
-		}
-		var xs []float64
-		for _, r := range res[fw] {
-			if r.ZeroLoss > 0 {
-				xs = append(xs, r.Overload/r.ZeroLoss)
-			}
-		}
-		own := "–"
-		if len(xs) > 0 {
-			m, lo, hi := median(xs)
-			own = fmt.Sprintf("%.2f (%.2f–%.2f)", m, lo, hi)
-		}
-		fmt.Fprintf(&md, "| %s | %s | %s | %s | %s | %s | %s |\n", fw,
-			col(func(r result) float64 { return r.ZeroLoss }), rat(0),
-			col(func(r result) float64 { return r.Overload }), own,
-			col(func(r result) float64 { return r.NsPerPkt }), rat(1))
-	}
+	header := fmt.Sprintf("# vrouter bench — %s\n\n%d rounds of %s trials (%s in all), %d-byte frames, %d flows; generator on CPU0, router on CPU1, sink's NAPI thread on CPU0.",
+		time.Now().UTC().Format(time.RFC3339), *rounds, *trialDur, time.Since(started).Round(time.Second), *size, *flows)
+	md := writeReport(trials, forwarders, header, *fixed)
 	if err := os.MkdirAll(*outDir, 0o755); err != nil {
 		fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(*outDir, "results.md"), []byte(md.String()), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(*outDir, "results.md"), []byte(md), 0o644); err != nil {
 		fatal(err)
 	}
-	var csv strings.Builder
-	csv.WriteString("forwarder,offered_pps,delivered_pps\n")
-	for _, p := range points {
-		fmt.Fprintf(&csv, "%s,%.0f,%.0f\n", p.Forwarder, p.Offered, p.Delivered)
-	}
-	if err := os.WriteFile(filepath.Join(*outDir, "points.csv"), []byte(csv.String()), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(*outDir, "points.csv"), []byte(pointsCSV(trials)), 0o644); err != nil {
 		fatal(err)
 	}
-	if err := writePlot(points, fmt.Sprintf("IPv6 forwarding, %d-byte frames, veth gen → router (CPU1) → sink", *size), filepath.Join(*outDir, "plot.png")); err != nil {
+	if err := writePlot(trials, fmt.Sprintf("IPv6 forwarding, %d-byte frames, veth gen → router (CPU1) → sink", *size), filepath.Join(*outDir, "plot.png")); err != nil {
 		fatal(err)
 	}
-	fmt.Print(md.String())
+	fmt.Print(md)
 	fmt.Fprintf(os.Stderr, "wrote %s, %s and %s\n", filepath.Join(*outDir, "results.md"), filepath.Join(*outDir, "points.csv"), filepath.Join(*outDir, "plot.png"))
 	for i := len(cleanup) - 1; i >= 0; i-- {
 		cleanup[i]()

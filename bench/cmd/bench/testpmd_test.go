@@ -13,9 +13,11 @@ func TestSelectForwarders(t *testing.T) {
 		want    []string
 		wantErr bool
 	}{
-		{"", true, []string{"kernel", "fastpath", "fastpath-afpacket", "testpmd"}, false},
-		{"", false, []string{"kernel", "fastpath", "fastpath-afpacket"}, false},
-		{"fastpath-afpacket,fastpath-softirq", false, []string{"fastpath-afpacket", "fastpath-softirq"}, false},
+		{"", true, []string{"kernel", "xdp", "af_xdp", "af_packet"}, false},
+		{"", false, []string{"kernel", "xdp", "af_xdp", "af_packet"}, false},
+		{"af_packet,xdp", false, []string{"af_packet", "xdp"}, false},
+		{"kernel,testpmd", true, []string{"kernel", "testpmd"}, false},
+		{"fastpath", true, nil, true},
 		{"kernel,testpmd", false, []string{"kernel"}, false},
 		{"testpmd", false, nil, true},
 		{"kernel,bogus", true, nil, true},

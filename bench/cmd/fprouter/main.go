@@ -28,7 +28,7 @@ func main() {
 	napiNice := flag.Int("napi-nice", fastpath.DefaultNAPINice, "nice value of the NAPI threads when threaded NAPI is on")
 	batch := flag.Int("batch", fastpath.DefaultBatchSize, "frames per worker read")
 	sendmmsg := flag.Bool("sendmmsg", fastpath.DefaultRingConfig.SendMmsg, "send with sendmmsg(2) instead of a TX ring")
-	io := flag.String("io", "", "fastpath.io: auto (default), af_xdp or af_packet")
+	io := flag.String("io", "", "fastpath.io: auto (default), xdp, af_xdp or af_packet")
 	xdpMmsg := flag.Bool("xdp-sendmmsg", fastpath.DefaultXDPConfig.SendMmsg, "AF_XDP ports send with sendmmsg(2) on AF_PACKET instead of their TX ring")
 	flag.Parse()
 	cfg := config.Fastpath{Enabled: true, Interfaces: strings.Split(*ifaces, ","), IO: *io}

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"golang.org/x/sys/unix"
+)
+
+// xdpMD is struct xdp_md, the context of a BPF_PROG_RUN of an XDP program.
+type xdpMD struct {
+	Data, DataEnd, DataMeta, IngressIfindex, RxQueueIndex, EgressIfindex uint32
+}
+
+// liveInstructions returns the live-frames program: it writes the
+// Ethernet header and the hop limit of frame into the frame and returns
+// XDP_TX. The kernel sets a page's data up once and recycles the page
+// after transmission without setting it up again, while a receiver that
+// forwards in XDP rewrites the frame in place (veth hands it over without
+// a copy): the next run would send what the receiver forwarded.
+func liveInstructions(frame []byte) asm.Instructions {
+	word := func(off int) int32 { return int32(binary.NativeEndian.Uint32(frame[off:])) }
+	return asm.Instructions{
+		asm.LoadMem(asm.R2, asm.R1, 0, asm.Word), // data
+		asm.LoadMem(asm.R3, asm.R1, 4, asm.Word), // data_end
+		asm.Mov.Reg(asm.R4, asm.R2),
+		asm.Add.Imm(asm.R4, 22),
+		asm.JGT.Reg(asm.R4, asm.R3, "tx"),
+		asm.StoreImm(asm.R2, 0, int64(word(0)), asm.Word),
+		asm.StoreImm(asm.R2, 4, int64(word(4)), asm.Word),
+		asm.StoreImm(asm.R2, 8, int64(word(8)), asm.Word),
+		asm.StoreImm(asm.R2, 21, int64(frame[21]), asm.Byte),
+		asm.Mov.Imm(asm.R0, 3).WithSymbol("tx"), // XDP_TX
+		asm.Return(),
+	}
+}
+
+// liveBatch is how many frames one BPF_PROG_RUN call sends at most.
+const liveBatch = 1024
+
+// sendLive sends the frames as XDP live frames: an XDP program that returns
+// XDP_TX runs on them as if received on the interface, and the kernel
+// transmits them there (ndo_xdp_xmit; a veth hands them to its peer's XDP
+// program, which must exist). Each call runs one flow's frame up to
+// liveBatch times.
+func sendLive(ctx context.Context, spec sendSpec, pps float64, dur time.Duration) (result, error) {
+	frames, err := buildFrames(spec.frameSpec)
+	if err != nil {
+		return result{}, err
+	}
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Name:         "v6gen_tx",
+		Type:         ebpf.XDP,
+		License:      "GPL",
+		Instructions: liveInstructions(frames[0]),
+	})
+	if err != nil {
+		return result{}, fmt.Errorf("live frames: load XDP program: %w", err)
+	}
+	defer prog.Close()
+	var res result
+	start := time.Now()
+	p := pacer{pps: pps, start: start, now: time.Now, sleep: time.Sleep}
+	end := start.Add(dur)
+	for next := 0; ctx.Err() == nil && time.Now().Before(end); {
+		k := p.due(res.Sent, liveBatch)
+		if k == 0 {
+			p.wait()
+			continue
+		}
+		f := frames[next]
+		_, err := prog.Run(&ebpf.RunOptions{
+			Data:      f,
+			Repeat:    uint32(k),
+			Flags:     unix.BPF_F_TEST_XDP_LIVE_FRAMES,
+			BatchSize: 64,
+			Context:   xdpMD{DataEnd: uint32(len(f)), IngressIfindex: uint32(spec.Ifindex)},
+		})
+		if err != nil {
+			if errors.Is(err, unix.EINVAL) {
+				err = fmt.Errorf("%w (live frames need Linux ≥ 5.18)", err)
+			}
+			return res, fmt.Errorf("live frames: %w", err)
+		}
+		res.Sent += uint64(k)
+		if next++; next == len(frames) {
+			next = 0
+		}
+	}
+	res.finish(start)
+	return res, nil
+}

@@ -60,10 +60,11 @@
 // serving), but keeps each virtual link up with its addresses, sending
 // nothing more, until the peer advertises with a priority above 0 on that
 // link, so is Active there and has sent its unsolicited NAs; then that
-// virtual link goes down. RFC 9568 §6.4.3 takes the addresses away with
-// the priority 0, and for the peer's Skew_Time the learning bridges still
-// send what the hosts address to the virtual MAC to the stopping router,
-// which would drop it. Waiting for the peer's advertisement keeps the two
+// virtual link goes down. This departs from RFC 9568, whose stopping
+// router goes to Initialize with the priority 0 (§6.4.3) and no longer
+// takes what is sent to the virtual MAC: for the peer's Skew_Time the
+// learning bridges still deliver that to the stopping router, which
+// would drop it (keepalived keeps forwarding meanwhile too). Waiting for the peer's advertisement keeps the two
 // from forwarding at once (both use the same MAC, so a bridge moves it to
 // the peer's port on its first frame). Without a peer the wait ends after
 // the longest Active_Down_Interval a peer could have (priority 1, as when

@@ -64,7 +64,7 @@
 // router goes to Initialize with the priority 0 (§6.4.3) and no longer
 // takes what is sent to the virtual MAC: for the peer's Skew_Time the
 // learning bridges still deliver that to the stopping router, which
-// would drop it (keepalived keeps forwarding meanwhile too). Waiting for the peer's advertisement keeps the two
+// would drop it. Waiting for the peer's advertisement keeps the two
 // from forwarding at once (both use the same MAC, so a bridge moves it to
 // the peer's port on its first frame). Without a peer the wait ends after
 // the longest Active_Down_Interval a peer could have (priority 1, as when

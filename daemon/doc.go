@@ -78,10 +78,14 @@
 // same address and MAC after Skew_Time, and a router lifetime of 0 would
 // have the hosts drop the default route it is about to serve. Any stop,
 // also for a restart (SIGUSR2), resigns with priority 0, so the peer
-// serves while the process is away; the new process starts as Backup. The
-// reconciler never gets the virtual addresses (an owner, priority 255,
-// lists them among the interface's): they live on the virtual link while
-// Active only. The fast path is refused on an HA interface (validateHA):
+// serves while the process is away; the new process starts as Backup.
+// The stopping router is in standby from the priority 0 on, but the
+// kernel keeps forwarding on its virtual links until the peer advertises
+// as Active (at most a second), so nothing sent to the virtual MAC during
+// the peer's Skew_Time is lost. The reconciler never gets the virtual
+// addresses (an owner, priority 255, lists them among the interface's):
+// they live on the virtual link while Active (and during that hand-over)
+// only. The fast path is refused on an HA interface (validateHA):
 // it takes forwardable frames before the virtual link sees them and drops
 // those for the virtual MAC, and does not follow the HA state yet.
 package daemon

@@ -95,8 +95,10 @@ func (c *haComponent) Apply(d Desired) error {
 
 // Run runs the group of the current ha section until ctx is done. On
 // every stop, also a stop for a restart (Restarting), the group resigns
-// with priority 0 and removes its virtual links, so the peer takes over
-// after Skew_Time: two processes never hold the virtual addresses, and
+// with priority 0, so the peer takes over after Skew_Time, and the router
+// goes to standby at once; the group keeps forwarding on its virtual
+// links until the peer advertises as Active (or at most a second), then
+// removes them: two processes never hold the virtual addresses, and
 // the next process starts as Backup (and takes the group back only by
 // preemption). A group that fails leaves the router in standby and fails
 // the component.

@@ -55,6 +55,23 @@
 // So a router whose tenant link is down always gives way, and a router is
 // never Active on one link and Backup on another.
 //
+// A clean stop (Run's context done) of the Active sends priority 0 on
+// every link and leaves Active at once (OnTransition: the consumer stops
+// serving), but keeps each virtual link up with its addresses, sending
+// nothing more, until the peer advertises with a priority above 0 on that
+// link, so is Active there and has sent its unsolicited NAs; then that
+// virtual link goes down. This departs from RFC 9568, whose stopping
+// router goes to Initialize with the priority 0 (§6.4.3) and no longer
+// takes what is sent to the virtual MAC: for the peer's Skew_Time the
+// learning bridges still deliver that to the stopping router, which
+// would drop it. Waiting for the peer's advertisement keeps the two
+// from forwarding at once (both use the same MAC, so a bridge moves it to
+// the peer's port on its first frame). Without a peer the wait ends after
+// the longest Active_Down_Interval a peer could have (priority 1, as when
+// the priority 0 is lost), at most one second. While waiting the kernel
+// still answers Neighbor Solicitations for the virtual addresses (with
+// the virtual MAC, as the peer will).
+//
 // Two extensions follow from the rule. A priority 0 received on one link
 // means the Active resigned the group, so every Backup instance's
 // Active_Down_Timer is shortened to Skew_Time, not only that link's: a
@@ -98,7 +115,7 @@
 //
 // Run prepares the macvlans idempotently: one left by a crashed process
 // (still up, with the addresses) is taken over and reset to down and
-// empty; a clean stop removes them. Between a crash and the restart (by
+// empty; a clean stop removes them once the peer is Active. Between a crash and the restart (by
 // systemd) the old macvlan keeps answering for the virtual addresses.
 //
 // In OpenStack, port security must allow the virtual MAC with the virtual

@@ -185,8 +185,12 @@ func (g *Group) State() State {
 }
 
 // Run runs the virtual router until ctx is done, then sends priority 0 if
-// it was Active, removes the virtual links and returns nil. Run may be
-// called once.
+// it was Active, removes the virtual links and returns nil. After a
+// priority 0 it keeps each virtual link up with its addresses, sending
+// nothing more, until the peer advertises as Active on its link, or for
+// at most the peer's longest Active_Down_Interval capped at one second,
+// so that what hosts send to the virtual MAC during the peer's Skew_Time
+// is still forwarded. Run may be called once.
 func (g *Group) Run(ctx context.Context) error {
 	if !g.started.CompareAndSwap(false, true) {
 		return errors.New("ha: Run called twice")
@@ -223,6 +227,7 @@ func (g *Group) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			g.run(g.m.stop)
+			g.drain(events)
 			return nil
 		case _, ok := <-changes:
 			if !ok {
@@ -231,6 +236,30 @@ func (g *Group) Run(ctx context.Context) error {
 			g.syncLinks(events, &readers)
 		case <-poll.C:
 			g.syncLinks(events, &readers)
+		case ev := <-events:
+			g.handle(ev)
+		case <-timer.C:
+			g.run(g.m.tick)
+		}
+	}
+}
+
+// drain runs after a clean stop from Active while the virtual links stay
+// up (machine.stop): it feeds the state machine the advertisements heard
+// and its timeout, and nothing else (no link changes, no new ports),
+// until no virtual link is left up.
+func (g *Group) drain(events <-chan event) {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		g.mu.Lock()
+		draining, next := g.m.draining(), g.m.next()
+		g.mu.Unlock()
+		if !draining {
+			return
+		}
+		timer.Reset(time.Until(next))
+		select {
 		case ev := <-events:
 			g.handle(ev)
 		case <-timer.C:
@@ -460,6 +489,12 @@ func (g *Group) exec(steps []step) {
 				}
 				if err := p.Deactivate(); err != nil {
 					g.log.Error("deactivate virtual link", "iface", g.p.names[i], "link", p.spec.VirtualLink, "err", err)
+				}
+			}
+		case stepRelease:
+			if p := g.ports[s.inst]; p != nil {
+				if err := p.Deactivate(); err != nil {
+					g.log.Error("deactivate virtual link", "iface", g.p.names[s.inst], "link", p.spec.VirtualLink, "err", err)
 				}
 			}
 		case stepAdvert:

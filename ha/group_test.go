@@ -40,16 +40,21 @@ type router struct {
 }
 
 type routerOpt struct {
-	prio    uint8
-	preempt bool
-	ll0     string // link-local on eth0, eth1
-	ll1     string
-	seed    uint64
+	prio     uint8
+	preempt  bool
+	interval time.Duration // ivl when 0
+	ll0      string        // link-local on eth0, eth1
+	ll1      string
+	seed     uint64
 }
 
 func haConfig(o routerOpt) *config.HA {
+	interval := o.interval
+	if interval == 0 {
+		interval = ivl
+	}
 	return &config.HA{
-		VRID: 51, Priority: o.prio, AdvertInterval: ivl, Preempt: o.preempt,
+		VRID: 51, Priority: o.prio, AdvertInterval: interval, Preempt: o.preempt,
 		Interfaces: []config.HAInterface{
 			{Name: "eth0", VirtualAddresses: []netip.Prefix{netip.MustParsePrefix("fe80::1/64"), netip.MustParsePrefix("2001:db8:0:1::fe/64")}},
 			{Name: "eth1", VirtualAddresses: []netip.Prefix{netip.MustParsePrefix("fe80::1/64"), netip.MustParsePrefix("2001:db8:0:2::1/64")}},
@@ -248,17 +253,44 @@ func TestGroupsCleanStop(t *testing.T) {
 		b := newRouter(t, n, nil, "b", optB)
 		defer b.stop()
 		time.Sleep(time.Second)
+		before := len(n.Frames())
 		stop := time.Now()
-		a.stop()
-		// a resigned with priority 0 on both links and holds nothing.
+		a.cancel()
+		// Until b takes over after Skew_Time, a has resigned with
+		// priority 0 on both links but keeps its virtual links up with
+		// the addresses: the bridges still send the virtual MAC to a.
+		time.Sleep(skew(100) - time.Nanosecond)
+		synctest.Wait()
+		wantStates(t, "during Skew_Time", a, ha.StateInitialize, b, ha.StateBackup)
 		for _, name := range []string{"eth0", "eth1"} {
 			p := a.sys.Port(name)
 			advs := p.Adverts()
 			if last := advs[len(advs)-1]; last.Priority != 0 {
 				t.Errorf("a's last advert on %s has priority %d", name, last.Priority)
 			}
-			if !p.Closed() || p.Active() {
+			if p.Closed() || !p.Active() {
+				t.Errorf("a's port on %s during Skew_Time: closed %v active %v", name, p.Closed(), p.Active())
+			}
+		}
+		select {
+		case <-a.done:
+			t.Fatal("a's Run returned before b took over")
+		default:
+		}
+		// b's first adverts as Active release a's links at once.
+		<-a.done
+		if took := time.Since(stop); took != skew(100) {
+			t.Errorf("a kept its virtual links %v after the stop, want until b took over after Skew_Time %v", took, skew(100))
+		}
+		for _, name := range []string{"eth0", "eth1"} {
+			if p := a.sys.Port(name); !p.Closed() || p.Active() {
 				t.Errorf("a's port on %s: closed %v active %v", name, p.Closed(), p.Active())
+			}
+		}
+		// Since the stop, a sent its priority 0 and nothing else.
+		for _, f := range n.Frames()[before:] {
+			if f.From == "a" && (f.Advert == nil || f.Advert.Priority != 0) {
+				t.Errorf("a sent after its stop: %+v", f)
 			}
 		}
 		time.Sleep(time.Second)
@@ -271,6 +303,102 @@ func TestGroupsCleanStop(t *testing.T) {
 		}
 		if st := a.g.Status(); st.EffectivePriority != 0 || st.LastTransition.Reason != "stopped" {
 			t.Errorf("stopped status %+v", st)
+		}
+		if got := a.lastTo(ha.StateInitialize).Sub(stop); got != 0 {
+			t.Errorf("a left Active %v after the stop, want at once (the daemon's standby)", got)
+		}
+	})
+}
+
+// TestGroupStopWithoutPeer: a stopped Active that never hears a peer keeps
+// its virtual links for the longest a peer may take, at most a second.
+func TestGroupStopWithoutPeer(t *testing.T) {
+	for _, tc := range []struct {
+		interval, bound time.Duration
+	}{
+		{ivl, 3*ivl + 255*ivl/256},
+		{20 * time.Millisecond, 60*time.Millisecond + 255*20*time.Millisecond/256},
+		{2 * time.Second, time.Second},
+	} {
+		synctest.Test(t, func(t *testing.T) {
+			n := hatest.NewNet()
+			o := optA
+			o.interval = tc.interval
+			a := newRouter(t, n, nil, "a", o)
+			time.Sleep(4*tc.interval + time.Second)
+			wantStates(t, "alone", a, ha.StateActive)
+			nas := len(a.sys.Port("eth1").NAs())
+			stop := time.Now()
+			a.cancel()
+			time.Sleep(tc.bound - time.Nanosecond)
+			synctest.Wait()
+			for _, name := range []string{"eth0", "eth1"} {
+				if p := a.sys.Port(name); p.Closed() || !p.Active() {
+					t.Errorf("interval %v: port on %s just before the bound: closed %v active %v", tc.interval, name, p.Closed(), p.Active())
+				}
+			}
+			<-a.done
+			if took := time.Since(stop); took != tc.bound {
+				t.Errorf("interval %v: Run returned %v after the stop, want %v", tc.interval, took, tc.bound)
+			}
+			for _, name := range []string{"eth0", "eth1"} {
+				p := a.sys.Port(name)
+				if !p.Closed() || p.Active() {
+					t.Errorf("interval %v: port on %s: closed %v active %v", tc.interval, name, p.Closed(), p.Active())
+				}
+				advs := p.Adverts()
+				if len(advs) < 2 || advs[len(advs)-1].Priority != 0 || advs[len(advs)-2].Priority == 0 {
+					t.Errorf("interval %v: %s: one priority 0 last, got %+v", tc.interval, name, advs[max(0, len(advs)-3):])
+				}
+			}
+			if got := len(a.sys.Port("eth1").NAs()); got != nas {
+				t.Errorf("interval %v: %d NAs sent after the stop", tc.interval, got-nas)
+			}
+		})
+	}
+}
+
+// TestGroupStopReleasesPerLink: after a stop, each virtual link goes down
+// as soon as the peer advertises as Active on it (priority above 0), the
+// group once every link is released.
+func TestGroupStopReleasesPerLink(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := hatest.NewNet()
+		a := newRouter(t, n, nil, "a", optA)
+		time.Sleep(time.Second)
+		src := netip.MustParseAddr("fe80::b:1")
+		packet := func(prio uint8) ha.Packet {
+			adv := ha.Advert{VRID: 51, Priority: prio, Interval: 10, Addresses: []netip.Addr{netip.MustParseAddr("fe80::1")}}
+			b, err := adv.Append(nil, src, ha.AllRouters)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return ha.Packet{Data: b, HopLimit: ha.HopLimit, Src: src, Dst: ha.AllRouters}
+		}
+		stop := time.Now()
+		a.cancel()
+		synctest.Wait()
+		p0, p1 := a.sys.Port("eth0"), a.sys.Port("eth1")
+		time.Sleep(10 * time.Millisecond)
+		p1.Inject(packet(100))
+		synctest.Wait()
+		if !p0.Active() || p1.Active() || p0.Closed() || p1.Closed() {
+			t.Errorf("peer Active on eth1: eth0 active %v closed %v, eth1 active %v closed %v", p0.Active(), p0.Closed(), p1.Active(), p1.Closed())
+		}
+		// Another router resigning is not the peer taking over.
+		p0.Inject(packet(0))
+		synctest.Wait()
+		if !p0.Active() {
+			t.Error("eth0 released by a priority 0")
+		}
+		time.Sleep(10 * time.Millisecond)
+		p0.Inject(packet(100))
+		<-a.done
+		if took := time.Since(stop); took != 20*time.Millisecond {
+			t.Errorf("Run returned %v after the stop, want 20ms (when the peer was heard on both links)", took)
+		}
+		if !p0.Closed() || !p1.Closed() {
+			t.Error("ports not closed")
 		}
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"time"
 )
 
@@ -85,6 +86,9 @@ const (
 	stepNA
 	// stepDeactivate: take every virtual link down, without addresses.
 	stepDeactivate
+	// stepRelease: after a clean stop, the peer is Active on inst: take
+	// that virtual link down, without addresses.
+	stepRelease
 	// stepTransition: the group changed state.
 	stepTransition
 )
@@ -116,6 +120,11 @@ type machine struct {
 	// why the Backup will take over when its timers run out, for the
 	// transition's reason.
 	why string
+	// After a clean stop from Active: the instances whose virtual link
+	// is still up, keeping the virtual addresses, until the peer is heard
+	// Active there or drainEnd (see stop).
+	drain    []bool
+	drainEnd time.Time
 }
 
 func newMachine(p params, rng *rand.Rand) *machine {
@@ -131,11 +140,68 @@ func (m *machine) start(now time.Time) []step {
 	return m.startup(now, nil)
 }
 
+// maxDrain caps how long a stopped Active keeps its virtual links.
+const maxDrain = time.Second
+
+// drainTimeout is how long a stopped Active keeps its virtual links at
+// most: the longest the peer may take to become Active, its
+// Active_Down_Interval at priority 1 (the priority 0 lost, the timer
+// started by our last advertisement), capped at maxDrain.
+func drainTimeout(interval time.Duration) time.Duration {
+	return min(activeDownInterval(1, interval), maxDrain)
+}
+
 // stop is the Shutdown event (RFC 9568 §6.4.2, §6.4.3): an Active router
-// sends priority 0 on every link it can.
+// sends priority 0 on every link it can and goes to Initialize. Unlike a
+// link going down, the virtual links stay up with their addresses: the
+// kernel keeps forwarding what the hosts send to the virtual MAC during
+// the peer's Skew_Time, as the bridges still deliver it here. Each is
+// released (stepRelease) when the peer advertises with a priority above 0
+// on its instance, that is once the peer is Active there and has sent its
+// unsolicited NAs, so the two never forward at once; the rest go down
+// together (stepDeactivate) after drainTimeout. Nothing but the priority
+// 0 is sent meanwhile; draining reports whether the drain runs.
 func (m *machine) stop(now time.Time) []step {
 	m.running = false
+	if m.state != StateActive || !slices.ContainsFunc(m.inst, func(in instance) bool { return in.up }) {
+		return m.shutdown(now, "stopped", nil)
+	}
+	m.drain = make([]bool, len(m.inst))
+	for i := range m.inst {
+		m.drain[i] = m.inst[i].up
+	}
+	m.drainEnd = now.Add(drainTimeout(m.p.interval))
 	return m.shutdown(now, "stopped", nil)
+}
+
+// draining reports whether a stopped Active still keeps a virtual link.
+func (m *machine) draining() bool { return m.drain != nil }
+
+// release ends the drain of instance i, and the drain when it was the
+// last.
+func (m *machine) release(i int) []step {
+	if m.drain == nil || !m.drain[i] {
+		return nil
+	}
+	m.drain[i] = false
+	return append([]step{{kind: stepRelease, inst: i}}, m.endDrain(false)...)
+}
+
+// endDrain ends the drain when no instance is left to drain or at the
+// timeout (all), taking down the links that are still up.
+func (m *machine) endDrain(all bool) []step {
+	if m.drain == nil {
+		return nil
+	}
+	left := slices.Contains(m.drain, true)
+	if left && !all {
+		return nil
+	}
+	m.drain, m.drainEnd = nil, time.Time{}
+	if !left {
+		return nil
+	}
+	return []step{{kind: stepDeactivate}}
 }
 
 func (m *machine) allUp() bool {
@@ -166,7 +232,8 @@ func (m *machine) startup(now time.Time, steps []step) []step {
 }
 
 // shutdown goes to Initialize; from Active it first sends priority 0 on
-// every link that is up so the Backup takes over after Skew_Time.
+// every link that is up so the Backup takes over after Skew_Time, then
+// takes the virtual links down unless a clean stop drains them.
 func (m *machine) shutdown(now time.Time, reason string, steps []step) []step {
 	switch m.state {
 	case StateInitialize:
@@ -179,7 +246,9 @@ func (m *machine) shutdown(now time.Time, reason string, steps []step) []step {
 			}
 		}
 		steps = m.transition(now, StateInitialize, reason, steps)
-		steps = append(steps, step{kind: stepDeactivate})
+		if m.drain == nil {
+			steps = append(steps, step{kind: stepDeactivate})
+		}
 	case StateBackup:
 		steps = m.transition(now, StateInitialize, reason, steps)
 	}
@@ -200,6 +269,9 @@ func (m *machine) setLink(i int, up bool, primary netip.Addr, now time.Time) []s
 	in.up = up && primary.IsValid()
 	in.primary = primary
 	switch {
+	case was && !in.up && m.drain != nil:
+		// Nothing to hear from the peer there any more.
+		return m.release(i)
 	case was && !in.up:
 		return m.shutdown(now, fmt.Sprintf("link %s down", m.p.names[i]), nil)
 	case !was && in.up:
@@ -216,6 +288,10 @@ func (m *machine) advert(i int, a Advert, src netip.Addr, now time.Time) []step 
 		return nil
 	}
 	in.peer = peer{addr: src, priority: a.Priority, interval: a.IntervalDuration(), seen: now}
+	if m.drain != nil && a.Priority > 0 {
+		// Only an Active advertises with a priority above 0.
+		return m.release(i)
+	}
 	switch m.state {
 	case StateBackup:
 		return m.backupAdvert(i, a, src, now)
@@ -307,6 +383,10 @@ func (m *machine) activeAdvert(i int, a Advert, src netip.Addr, now time.Time) [
 func (m *machine) tick(now time.Time) []step {
 	var steps []step
 	switch m.state {
+	case StateInitialize:
+		if m.drain != nil && !now.Before(m.drainEnd) {
+			steps = m.endDrain(true)
+		}
 	case StateActive:
 		for i := range m.inst {
 			in := &m.inst[i]
@@ -373,6 +453,8 @@ func (m *machine) next() time.Time {
 		}
 	}
 	switch m.state {
+	case StateInitialize:
+		earliest(m.drainEnd)
 	case StateActive:
 		for i := range m.inst {
 			earliest(m.inst[i].adverTimer)

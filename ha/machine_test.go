@@ -79,6 +79,8 @@ func describe(steps []step) []string {
 			out = append(out, "advert "+[]string{"eth0", "eth1"}[s.inst]+" prio "+strconv.Itoa(int(s.prio)))
 		case stepNA:
 			out = append(out, "na "+[]string{"eth0", "eth1"}[s.inst])
+		case stepRelease:
+			out = append(out, "release "+[]string{"eth0", "eth1"}[s.inst])
 		case stepTransition:
 			out = append(out, string(s.tr.From)+"->"+string(s.tr.To))
 		}
@@ -296,14 +298,52 @@ func TestLinkDownResigns(t *testing.T) {
 
 func TestStop(t *testing.T) {
 	m, at := active(t, 100, time.Second, true)
-	wantSteps(t, "stop", m.stop(at), "advert eth0 prio 0", "advert eth1 prio 0", "active->initialize", "deactivate")
+	// The virtual links stay up: no deactivate yet.
+	wantSteps(t, "stop", m.stop(at), "advert eth0 prio 0", "advert eth1 prio 0", "active->initialize")
+	if m.state != StateInitialize || !m.draining() {
+		t.Fatalf("state %s, draining %v after stop", m.state, m.draining())
+	}
+	// The longest the peer may take, capped at a second.
+	end := at.Add(maxDrain)
+	if got := m.next(); !got.Equal(end) {
+		t.Fatalf("drain ends %v after the stop, want %v", got.Sub(at), maxDrain)
+	}
+	wantSteps(t, "tick before the end", m.tick(end.Add(-time.Nanosecond)))
+	// The peer's priority 0 says nothing about who is Active.
+	wantSteps(t, "peer resigns too", m.advert(0, adv(0, time.Second), llPeer1, at))
+	wantSteps(t, "peer Active on eth1", m.advert(1, adv(50, time.Second), llPeer1, at), "release eth1")
+	wantSteps(t, "again on eth1", m.advert(1, adv(50, time.Second), llPeer1, at))
+	if !m.draining() {
+		t.Fatal("drain over with eth0 still up")
+	}
+	wantSteps(t, "timeout", m.tick(end), "deactivate")
+	if m.draining() || !m.next().IsZero() {
+		t.Fatalf("draining %v, next %v after the timeout", m.draining(), m.next())
+	}
 	wantSteps(t, "link flap after stop", slices.Concat(m.setLink(0, false, llA, at), m.setLink(0, true, llA, at)))
 	if m.state != StateInitialize {
 		t.Fatalf("state %s after stop", m.state)
 	}
+
+	// Heard on every link: over without a timeout; a link going down
+	// releases its instance.
+	m, at = active(t, 100, 20*time.Millisecond, true)
+	wantSteps(t, "stop", m.stop(at), "advert eth0 prio 0", "advert eth1 prio 0", "active->initialize")
+	if got, want := m.next(), at.Add(activeDownInterval(1, 20*time.Millisecond)); !got.Equal(want) {
+		t.Fatalf("drain ends %v after the stop, want %v", got.Sub(at), want.Sub(at))
+	}
+	wantSteps(t, "eth0 down", m.setLink(0, false, llA, at), "release eth0")
+	wantSteps(t, "peer Active on eth1", m.advert(1, adv(50, 20*time.Millisecond), llPeer1, at), "release eth1")
+	if m.draining() || !m.next().IsZero() {
+		t.Fatalf("draining %v, next %v with every link released", m.draining(), m.next())
+	}
+
 	m2 := newTestMachine(t, 100, time.Second, true)
 	m2.start(t0)
 	wantSteps(t, "stop in backup", m2.stop(t0), "backup->initialize")
+	if m2.draining() {
+		t.Fatal("a Backup drains")
+	}
 }
 
 func TestTieBreakHold(t *testing.T) {

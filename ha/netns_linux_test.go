@@ -644,7 +644,9 @@ type frame struct {
 }
 
 // activeWindows are the times a router was Active, from its transitions;
-// an open window ends at end.
+// an open window ends at end. After a clean stop the virtual links stay up
+// (the kernel answers solicitations from the virtual MAC) until the peer
+// is heard Active, for at most the drain bound at interval.
 func activeWindows(trs []ha.Transition, end time.Time) [][2]time.Time {
 	var ws [][2]time.Time
 	for i, tr := range trs {
@@ -654,6 +656,9 @@ func activeWindows(trs []ha.Transition, end time.Time) [][2]time.Time {
 		to := end
 		if i+1 < len(trs) {
 			to = trs[i+1].At
+			if trs[i+1].Reason == "stopped" {
+				to = to.Add(min(downAt(1), time.Second))
+			}
 		}
 		ws = append(ws, [2]time.Time{tr.At, to})
 	}

@@ -414,7 +414,7 @@ func (a *Advertiser) serve(ctx context.Context, conn Conn, st LinkState, s *sche
 	now := time.Now()
 	ss := &session{a: a, conn: conn, st: st, stateAt: now, s: s}
 	ss.fwd = a.forwarding()
-	ss.fp = ss.fingerprint(cfg)
+	ss.fp = ss.fingerprint(cfg, now)
 	s.restart(now)
 	nextPoll := now.Add(a.linkPoll)
 	advertised := false
@@ -542,11 +542,14 @@ func (ss *session) advert(cfg config.Advertise, now time.Time) *advert {
 	return &advert{cfg: cfg, st: ss.st, noForwarding: !ss.fwd, now: now, expires: ss.a.tracker.Expires}
 }
 
-// fingerprint identifies what is advertised, apart from lifetimes that
-// decrement and from withdrawals.
-func (ss *session) fingerprint(cfg config.Advertise) string {
-	ad := ss.advert(cfg, time.Time{})
+// fingerprint identifies what is advertised at now to hosts, apart from
+// lifetimes that decrement or that a lease renewal moves, and from
+// withdrawals: a prefix whose deadline passed (deprecated: preferred
+// lifetime 0) changes it, a lifetime counting down does not.
+func (ss *session) fingerprint(cfg config.Advertise, now time.Time) string {
+	ad := ss.advert(cfg, now)
 	ad.expires = nil
+	ad.coarse = true
 	m, err := ad.build()
 	if err != nil {
 		return "invalid: " + err.Error()
@@ -561,7 +564,7 @@ func (ss *session) fingerprint(cfg config.Advertise) string {
 // changed restarts the initial phase of fast RAs when what is advertised
 // changed (RFC 4861 §6.2.4 allows it for "new information").
 func (ss *session) changed(now time.Time, why string) {
-	fp := ss.fingerprint(ss.a.config())
+	fp := ss.fingerprint(ss.a.config(), now)
 	if fp == ss.fp {
 		return
 	}

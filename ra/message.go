@@ -36,6 +36,12 @@ type advert struct {
 	// now is when the RA goes out; it only matters for decrementing
 	// prefix lifetimes.
 	now time.Time
+	// coarse keeps, of the deadlines that cap prefix lifetimes, only
+	// whether each has passed: a prefix is advertised with its configured
+	// lifetimes or with 0. The fingerprint of what is advertised uses it,
+	// so a lifetime counting down or moved by a lease renewal is no
+	// change, and a prefix deprecated or expired is one.
+	coarse bool
 	// expires holds the deadlines of prefixes with decrementing
 	// lifetimes; a missing prefix is advertised with its configured values.
 	expires map[netip.Prefix]deadline
@@ -116,13 +122,20 @@ func (ad *advert) build() (*ndp.RouterAdvertisement, error) {
 			valid, pref = remaining(dl.Valid, ad.now), remaining(dl.Preferred, ad.now)
 		}
 		// Deadlines (a delegated prefix's lease) cap the lifetimes; a
-		// fingerprint (now zero) leaves them out, as it does decrementing.
+		// coarse RA (the fingerprint) only says which ran out.
 		if !ad.now.IsZero() {
+			capped := func(d time.Duration, until time.Time) time.Duration {
+				left := remaining(until, ad.now)
+				if ad.coarse && left > 0 {
+					return d
+				}
+				return min(d, left)
+			}
 			if !c.ValidUntil.IsZero() {
-				valid = min(valid, remaining(c.ValidUntil, ad.now))
+				valid = capped(valid, c.ValidUntil)
 			}
 			if !c.PreferredUntil.IsZero() {
-				pref = min(pref, remaining(c.PreferredUntil, ad.now))
+				pref = capped(pref, c.PreferredUntil)
 			}
 			if !c.ValidUntil.IsZero() {
 				pref = min(pref, valid)

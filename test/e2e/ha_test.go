@@ -219,6 +219,16 @@ func (h *haPair) close() {
 		f.Close()
 	}
 	for _, ns := range []string{h.vm, h.up, h.ns["a"], h.ns["b"], h.sw} {
+		// Whatever is still running in the namespace dies with it: a radvd
+		// that keepalived's notify script started on the surviving router
+		// after its killRadvd above would otherwise outlive the test.
+		if out, err := exec.Command("ip", "netns", "pids", ns).Output(); err == nil {
+			for _, f := range strings.Fields(string(out)) {
+				if pid, err := strconv.Atoi(f); err == nil {
+					_ = syscall.Kill(pid, syscall.SIGKILL)
+				}
+			}
+		}
 		_ = exec.Command("ip", "netns", "del", ns).Run()
 	}
 }

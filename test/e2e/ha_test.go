@@ -523,7 +523,7 @@ func TestHAPairFailover(t *testing.T) {
 // TestHAPairFigures measures the loss windows of every event at 100 ms and
 // 20 ms adverts over several rounds (VROUTER_HA_ROUNDS, default 5) for
 // bench/report/ha.md; it runs only when VROUTER_HA_FIGURES=1 (under
-// /work/bin/quiet on a shared machine).
+// with no other heavy job running on a shared machine).
 func TestHAPairFigures(t *testing.T) {
 	if os.Getenv("VROUTER_HA_FIGURES") != "1" {
 		t.Skip("set VROUTER_HA_FIGURES=1 to measure the HA figures")

@@ -15,7 +15,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
-	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -28,6 +27,7 @@ import (
 
 	"github.com/vrouter/vrouter/config"
 	"github.com/vrouter/vrouter/internal/netns"
+	"github.com/vrouter/vrouter/internal/netns/netnstest"
 	"github.com/vrouter/vrouter/ra"
 	"github.com/vrouter/vrouter/ra/ratest"
 )
@@ -37,29 +37,6 @@ type netPair struct {
 	routerNS, hostNS     string
 	routerLink, hostLink string
 	routerFD, hostFD     int
-}
-
-func requireRoot(t *testing.T, tools ...string) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("skipping: creating network namespaces needs root (CI runs as root)")
-	}
-	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("skipping: %s not installed (.ci/run installs it)", tool)
-		}
-	}
-}
-
-func run(t *testing.T, args ...string) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, args[0], args[1:]...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return string(out)
 }
 
 func newNetPair(t *testing.T) *netPair {
@@ -75,25 +52,25 @@ func newNetPair(t *testing.T) *netPair {
 		routerLink: base + "a", hostLink: base + "b",
 	}
 	for _, ns := range []string{p.routerNS, p.hostNS} {
-		run(t, "ip", "netns", "add", ns)
+		netnstest.Cmd(t, "ip", "netns", "add", ns)
 		t.Cleanup(func() {
 			if out, err := exec.Command("ip", "netns", "del", ns).CombinedOutput(); err != nil {
 				t.Errorf("ip netns del %s: %v\n%s", ns, err, out)
 			}
 		})
 	}
-	run(t, "ip", "-n", p.routerNS, "link", "add", p.routerLink, "address", "fa:16:3e:22:22:22",
+	netnstest.Cmd(t, "ip", "-n", p.routerNS, "link", "add", p.routerLink, "address", "fa:16:3e:22:22:22",
 		"type", "veth", "peer", "name", p.hostLink, "address", "fa:16:3e:33:33:33", "netns", p.hostNS)
-	run(t, "ip", "netns", "exec", p.routerNS, "sysctl", "-qw",
+	netnstest.Cmd(t, "ip", "netns", "exec", p.routerNS, "sysctl", "-qw",
 		"net.ipv6.conf.all.forwarding=1",
 		"net.ipv6.conf."+p.routerLink+".accept_ra=0",
 		"net.ipv6.conf."+p.routerLink+".keep_addr_on_down=1")
-	run(t, "ip", "netns", "exec", p.hostNS, "sysctl", "-qw",
+	netnstest.Cmd(t, "ip", "netns", "exec", p.hostNS, "sysctl", "-qw",
 		"net.ipv6.conf."+p.hostLink+".accept_ra=2",
 		"net.ipv6.conf."+p.hostLink+".accept_ra_rt_info_max_plen=64")
-	run(t, "ip", "-n", p.routerNS, "addr", "add", "2001:db8:0:2::1/64", "dev", p.routerLink, "nodad")
+	netnstest.Cmd(t, "ip", "-n", p.routerNS, "addr", "add", "2001:db8:0:2::1/64", "dev", p.routerLink, "nodad")
 	for _, l := range [][2]string{{p.routerNS, p.routerLink}, {p.hostNS, p.hostLink}, {p.routerNS, "lo"}, {p.hostNS, "lo"}} {
-		run(t, "ip", "-n", l[0], "link", "set", l[1], "up")
+		netnstest.Cmd(t, "ip", "-n", l[0], "link", "set", l[1], "up")
 	}
 	p.routerFD = openNS(t, p.routerNS)
 	p.hostFD = openNS(t, p.hostNS)
@@ -200,10 +177,10 @@ func (l *raListener) since(t time.Time) []received {
 }
 
 func TestAdvertiserKernelSLAAC(t *testing.T) {
-	requireRoot(t, "ip", "rdisc6")
+	netnstest.RequireRoot(t, "ip", "rdisc6")
 	p := newNetPair(t)
 	host := func(args ...string) string {
-		return run(t, append([]string{"ip", "netns", "exec", p.hostNS}, args...)...)
+		return netnstest.Cmd(t, append([]string{"ip", "netns", "exec", p.hostNS}, args...)...)
 	}
 	rx := listenRAs(t, p)
 
@@ -249,7 +226,7 @@ func TestAdvertiserKernelSLAAC(t *testing.T) {
 	}
 
 	var routerLL string
-	for _, line := range strings.Split(run(t, "ip", "-n", p.routerNS, "-6", "-o", "addr", "show", "dev", p.routerLink, "scope", "link"), "\n") {
+	for _, line := range strings.Split(netnstest.Cmd(t, "ip", "-n", p.routerNS, "-6", "-o", "addr", "show", "dev", p.routerLink, "scope", "link"), "\n") {
 		if f := strings.Fields(line); len(f) >= 4 {
 			routerLL, _, _ = strings.Cut(f[3], "/")
 		}
@@ -309,12 +286,12 @@ func TestAdvertiserKernelSLAAC(t *testing.T) {
 
 	// Link flap: the Advertiser waits for DAD again and restarts with an
 	// immediate RA.
-	run(t, "ip", "-n", p.routerNS, "link", "set", p.routerLink, "down")
+	netnstest.Cmd(t, "ip", "-n", p.routerNS, "link", "set", p.routerLink, "down")
 	waitFor(t, 5*time.Second, "advertiser to notice the link went down", func() (bool, string) {
 		return logs.count("link changed, waiting for it to be ready again") == 1, ""
 	})
 	up := time.Now()
-	run(t, "ip", "-n", p.routerNS, "link", "set", p.routerLink, "up")
+	netnstest.Cmd(t, "ip", "-n", p.routerNS, "link", "set", p.routerLink, "up")
 	waitFor(t, 10*time.Second, "an RA after the link came back", func() (bool, string) {
 		return len(rx.since(up)) > 0, ""
 	})

@@ -33,6 +33,7 @@ import (
 
 	"github.com/vrouter/vrouter/config"
 	"github.com/vrouter/vrouter/internal/netns"
+	"github.com/vrouter/vrouter/internal/netns/netnstest"
 	"github.com/vrouter/vrouter/ra"
 	"github.com/vrouter/vrouter/ra/ratest"
 )
@@ -127,7 +128,7 @@ func (s *frameSender) send(t *testing.T, frame []byte) {
 
 func linkLocalOf(t *testing.T, ns, link string) string {
 	t.Helper()
-	for _, line := range strings.Split(run(t, "ip", "-n", ns, "-6", "-o", "addr", "show", "dev", link, "scope", "link"), "\n") {
+	for _, line := range strings.Split(netnstest.Cmd(t, "ip", "-n", ns, "-6", "-o", "addr", "show", "dev", link, "scope", "link"), "\n") {
 		if f := strings.Fields(line); len(f) >= 4 {
 			ll, _, _ := strings.Cut(f[3], "/")
 			return ll
@@ -162,12 +163,12 @@ func peersConfig() config.Advertise {
 }
 
 func TestAdvertiserRealPeers(t *testing.T) {
-	requireRoot(t, "ip", "rdisc6", "radvdump", "tshark", "radvd")
+	netnstest.RequireRoot(t, "ip", "rdisc6", "radvdump", "tshark", "radvd")
 	p := newNetPair(t)
 	host := func(args ...string) string {
-		return run(t, append([]string{"ip", "netns", "exec", p.hostNS}, args...)...)
+		return netnstest.Cmd(t, append([]string{"ip", "netns", "exec", p.hostNS}, args...)...)
 	}
-	run(t, "ip", "netns", "exec", p.routerNS, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
+	netnstest.Cmd(t, "ip", "netns", "exec", p.routerNS, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
 	rx := listenRAs(t, p)
 	pcap := filepath.Join(t.TempDir(), "ra.pcap")
 	shark := startBackground(t, p.hostNS, "tshark", "-q", "-i", p.hostLink, "-f", "icmp6", "-w", pcap)
@@ -311,7 +312,7 @@ func TestAdvertiserRealPeers(t *testing.T) {
 `, p.hostLink)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	run(t, "ip", "netns", "exec", p.hostNS, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
+	netnstest.Cmd(t, "ip", "netns", "exec", p.hostNS, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
 	radvd := startBackground(t, p.hostNS, "radvd", "-n", "-m", "stderr", "-C", radvdConf, "-p", filepath.Join(t.TempDir(), "radvd.pid"))
 	waitFor(t, 15*time.Second, "inconsistencies of radvd's RAs counted", func() (bool, string) {
 		inc := adv.Status().Inconsistencies
@@ -333,12 +334,12 @@ func TestAdvertiserRealPeers(t *testing.T) {
 			t.Errorf("inconsistent %s logged %d times, want once", f, n)
 		}
 	}
-	run(t, "ip", "netns", "exec", p.hostNS, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=0",
+	netnstest.Cmd(t, "ip", "netns", "exec", p.hostNS, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=0",
 		"net.ipv6.conf."+p.hostLink+".accept_ra=2")
 
 	// Forwarding off on the router: router lifetime 0, the host drops the
 	// default route; on again: it comes back.
-	run(t, "ip", "netns", "exec", p.routerNS, "sysctl", "-qw", "net.ipv6.conf."+p.routerLink+".forwarding=0")
+	netnstest.Cmd(t, "ip", "netns", "exec", p.routerNS, "sysctl", "-qw", "net.ipv6.conf."+p.routerLink+".forwarding=0")
 	adv.Notify()
 	waitFor(t, 10*time.Second, "default route to go with forwarding off", func() (bool, string) {
 		out := host("ip", "-6", "route", "show", "default")
@@ -347,7 +348,7 @@ func TestAdvertiserRealPeers(t *testing.T) {
 	if out := host("rdisc6", "-1", "-w", "1000", p.hostLink); !strings.Contains(out, "Router lifetime           :            0") {
 		t.Errorf("rdisc6 with forwarding off:\n%s", out)
 	}
-	run(t, "ip", "netns", "exec", p.routerNS, "sysctl", "-qw", "net.ipv6.conf."+p.routerLink+".forwarding=1")
+	netnstest.Cmd(t, "ip", "netns", "exec", p.routerNS, "sysctl", "-qw", "net.ipv6.conf."+p.routerLink+".forwarding=1")
 	adv.Notify()
 	waitFor(t, 10*time.Second, "default route back with forwarding on", func() (bool, string) {
 		out := host("ip", "-6", "route", "show", "default")
@@ -429,7 +430,7 @@ func TestAdvertiserRealPeers(t *testing.T) {
 	// multicast ones are at least 3s apart; PREF64 and captive portal are
 	// on the wire.
 	shark.stop()
-	fields := run(t, "tshark", "-r", pcap, "-Y", "icmpv6.type == 134 && ipv6.src == "+routerLL, "-T", "fields",
+	fields := netnstest.Cmd(t, "tshark", "-r", pcap, "-Y", "icmpv6.type == 134 && ipv6.src == "+routerLL, "-T", "fields",
 		"-e", "frame.time_epoch", "-e", "ipv6.hlim", "-e", "ipv6.dst", "-e", "icmpv6.opt.type")
 	var lastMulti float64
 	n := 0
@@ -456,7 +457,7 @@ func TestAdvertiserRealPeers(t *testing.T) {
 	if n < 5 {
 		t.Errorf("tshark saw %d RAs from %s:\n%s", n, routerLL, fields)
 	}
-	pref64 := run(t, "tshark", "-r", pcap, "-Y", "icmpv6.type == 134 && ipv6.src == "+routerLL, "-V")
+	pref64 := netnstest.Cmd(t, "tshark", "-r", pcap, "-Y", "icmpv6.type == 134 && ipv6.src == "+routerLL, "-V")
 	for _, want := range []string{"PREF64", "64:ff9b::", "Captive Portal", "https://portal.example.org/api"} {
 		if !strings.Contains(pref64, want) {
 			t.Errorf("tshark -V lacks %q", want)

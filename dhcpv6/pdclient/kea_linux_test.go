@@ -36,6 +36,7 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv6"
 	"github.com/vrouter/vrouter/config"
 	"github.com/vrouter/vrouter/dhcpv6/pdclient"
+	"github.com/vrouter/vrouter/internal/netns/netnstest"
 	"golang.org/x/sys/unix"
 )
 
@@ -43,29 +44,6 @@ var (
 	pool1 = netip.MustParsePrefix("2001:db8:100::/48")
 	pool2 = netip.MustParsePrefix("2001:db8:200::/48")
 )
-
-func requireRoot(t *testing.T, tools ...string) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("skipping: creating network namespaces needs root (CI runs as root)")
-	}
-	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("skipping: %s not installed (.ci/run installs it)", tool)
-		}
-	}
-}
-
-func run(t *testing.T, args ...string) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, args[0], args[1:]...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return string(out)
-}
 
 // topo is a server and a client namespace joined by a veth pair.
 type topo struct {
@@ -86,24 +64,24 @@ func newTopo(t *testing.T) *topo {
 	base := "pdt" + string(id)
 	tp := &topo{srvNS: base + "s", cliNS: base + "c", srvLink: base + "s", cliLink: base + "c", dir: t.TempDir()}
 	for _, ns := range []string{tp.srvNS, tp.cliNS} {
-		run(t, "ip", "netns", "add", ns)
+		netnstest.Cmd(t, "ip", "netns", "add", ns)
 		t.Cleanup(func() {
 			if out, err := exec.Command("ip", "netns", "del", ns).CombinedOutput(); err != nil {
 				t.Errorf("ip netns del %s: %v\n%s", ns, err, out)
 			}
 		})
 	}
-	run(t, "ip", "-n", tp.cliNS, "link", "add", tp.cliLink, "type", "veth", "peer", "name", tp.srvLink, "netns", tp.srvNS)
+	netnstest.Cmd(t, "ip", "-n", tp.cliNS, "link", "add", tp.cliLink, "type", "veth", "peer", "name", tp.srvLink, "netns", tp.srvNS)
 	// No DAD: link-local addresses are usable as soon as the link is up.
-	run(t, "ip", "netns", "exec", tp.cliNS, "sysctl", "-qw", "net.ipv6.conf."+tp.cliLink+".accept_dad=0")
-	run(t, "ip", "netns", "exec", tp.srvNS, "sysctl", "-qw", "net.ipv6.conf."+tp.srvLink+".accept_dad=0")
-	run(t, "ip", "-n", tp.srvNS, "addr", "add", "2001:db8:1::1/64", "dev", tp.srvLink)
+	netnstest.Cmd(t, "ip", "netns", "exec", tp.cliNS, "sysctl", "-qw", "net.ipv6.conf."+tp.cliLink+".accept_dad=0")
+	netnstest.Cmd(t, "ip", "netns", "exec", tp.srvNS, "sysctl", "-qw", "net.ipv6.conf."+tp.srvLink+".accept_dad=0")
+	netnstest.Cmd(t, "ip", "-n", tp.srvNS, "addr", "add", "2001:db8:1::1/64", "dev", tp.srvLink)
 	for _, l := range [][2]string{{tp.srvNS, tp.srvLink}, {tp.cliNS, tp.cliLink}, {tp.srvNS, "lo"}, {tp.cliNS, "lo"}} {
-		run(t, "ip", "-n", l[0], "link", "set", l[1], "up")
+		netnstest.Cmd(t, "ip", "-n", l[0], "link", "set", l[1], "up")
 	}
 	for _, l := range [][2]string{{tp.srvNS, tp.srvLink}, {tp.cliNS, tp.cliLink}} {
 		waitFor(t, 10*time.Second, "link-local address on "+l[1], func() (bool, string) {
-			out := run(t, "ip", "-n", l[0], "-6", "addr", "show", "dev", l[1], "scope", "link")
+			out := netnstest.Cmd(t, "ip", "-n", l[0], "-6", "addr", "show", "dev", l[1], "scope", "link")
 			return strings.Contains(out, "fe80::") && !strings.Contains(out, "tentative"), out
 		})
 	}
@@ -475,7 +453,7 @@ func (c *client) waitBound(t *testing.T, timeout time.Duration) netip.Prefix {
 }
 
 func TestKeaDelegates(t *testing.T) {
-	requireRoot(t, "kea-dhcp6")
+	netnstest.RequireRoot(t, "kea-dhcp6")
 	tp := newTopo(t)
 	k := tp.startKea(t, keaConfig{pool: pool1, preferred: 300, valid: 600, t1: 150, t2: 240})
 	c := tp.startClient(t, config.PrefixDelegation{Length: 56})
@@ -504,7 +482,7 @@ func TestKeaDelegates(t *testing.T) {
 // Short lifetimes: the client renews at kea's T1 and kea extends the lease
 // (a new row in its lease file, with a later expiry, each time).
 func TestKeaRenew(t *testing.T) {
-	requireRoot(t, "kea-dhcp6")
+	netnstest.RequireRoot(t, "kea-dhcp6")
 	tp := newTopo(t)
 	k := tp.startKea(t, keaConfig{pool: pool1, preferred: 6, valid: 10, t1: 2, t2: 3})
 	c := tp.startClient(t, config.PrefixDelegation{Length: 56})
@@ -535,7 +513,7 @@ func TestKeaRenew(t *testing.T) {
 // Renew kea delegates a prefix of the new pool, and the client moves to it
 // and reports the old one gone.
 func TestKeaRenumbers(t *testing.T) {
-	requireRoot(t, "kea-dhcp6")
+	netnstest.RequireRoot(t, "kea-dhcp6")
 	tp := newTopo(t)
 	k := tp.startKea(t, keaConfig{pool: pool1, preferred: 20, valid: 40, t1: 4, t2: 8})
 	c := tp.startClient(t, config.PrefixDelegation{Length: 56})
@@ -577,7 +555,7 @@ func TestKeaRenumbers(t *testing.T) {
 // and decoded by tshark on kea's link) and binds at its first Solicit after
 // kea starts.
 func TestKeaAbsentAtStart(t *testing.T) {
-	requireRoot(t, "kea-dhcp6", "tshark", "dumpcap")
+	netnstest.RequireRoot(t, "kea-dhcp6", "tshark", "dumpcap")
 	tp := newTopo(t)
 	capture := filepath.Join(tp.dir, "dhcpv6.pcapng")
 	ts := startProc(t, tp.srvNS, nil, "dumpcap", "-q", "-i", tp.srvLink, "-f", "udp port 547", "-w", capture)
@@ -596,7 +574,7 @@ func TestKeaAbsentAtStart(t *testing.T) {
 	bound := time.Now()
 	time.Sleep(time.Second) // dumpcap writes what it read in blocks; SIGINT does not drain the socket
 	ts.interrupt()
-	decoded := run(t, "tshark", "-n", "-r", capture, "-T", "fields", "-E", "separator=,",
+	decoded := netnstest.Cmd(t, "tshark", "-n", "-r", capture, "-T", "fields", "-E", "separator=,",
 		"-e", "frame.time_epoch", "-e", "dhcpv6.msgtype", "-e", "dhcpv6.xid")
 
 	var sols []float64
@@ -650,7 +628,7 @@ func TestKeaAbsentAtStart(t *testing.T) {
 // A restarted client has its prefix back at once, from its lease file, and
 // kea confirms it to the Rebind.
 func TestKeaClientRestart(t *testing.T) {
-	requireRoot(t, "kea-dhcp6")
+	netnstest.RequireRoot(t, "kea-dhcp6")
 	tp := newTopo(t)
 	k := tp.startKea(t, keaConfig{pool: pool1, preferred: 300, valid: 600, t1: 150, t2: 240})
 	// Another client takes a prefix first, so that a client that forgot its
@@ -682,7 +660,7 @@ func TestKeaClientRestart(t *testing.T) {
 
 // release_on_stop: kea gets a Release and drops the lease.
 func TestKeaRelease(t *testing.T) {
-	requireRoot(t, "kea-dhcp6")
+	netnstest.RequireRoot(t, "kea-dhcp6")
 	tp := newTopo(t)
 	k := tp.startKea(t, keaConfig{pool: pool1, preferred: 300, valid: 600, t1: 150, t2: 240})
 	c := tp.startClient(t, config.PrefixDelegation{Length: 56, ReleaseOnStop: true})
@@ -702,7 +680,7 @@ func TestKeaRelease(t *testing.T) {
 // prefixes (two DUIDs); the pool, then exhausted, makes kea refuse a third
 // asker with NoPrefixAvail.
 func TestDhclientCrossCheck(t *testing.T) {
-	requireRoot(t, "kea-dhcp6", "dhclient")
+	netnstest.RequireRoot(t, "kea-dhcp6", "dhclient")
 	tp := newTopo(t)
 	// A /55 pool holds two /56s.
 	pool := netip.MustParsePrefix("2001:db8:100::/55")
@@ -809,7 +787,7 @@ func (r *recordConn) ReadFrom(b []byte) (int, netip.AddrPort, error) {
 // The real socket tells a link that is down (a passing send error) from one
 // that is gone (ErrInterfaceGone, which ends Run).
 func TestListenInterfaceGone(t *testing.T) {
-	requireRoot(t)
+	netnstest.RequireRoot(t)
 	tp := newTopo(t)
 	var conn pdclient.Conn
 	if err := inNetns(tp.cliFD, func() (err error) { conn, err = pdclient.Listen(tp.cliLink); return err }); err != nil {
@@ -820,11 +798,11 @@ func TestListenInterfaceGone(t *testing.T) {
 	if err := conn.WriteTo([]byte{1, 0, 0, 1}, dst); err != nil {
 		t.Fatalf("send on the link: %v", err)
 	}
-	run(t, "ip", "-n", tp.cliNS, "link", "set", tp.cliLink, "down")
+	netnstest.Cmd(t, "ip", "-n", tp.cliNS, "link", "set", tp.cliLink, "down")
 	if err := conn.WriteTo([]byte{1, 0, 0, 2}, dst); err == nil || errors.Is(err, pdclient.ErrInterfaceGone) {
 		t.Errorf("send on the link down: %v, want an error that is not ErrInterfaceGone", err)
 	}
-	run(t, "ip", "-n", tp.cliNS, "link", "del", tp.cliLink)
+	netnstest.Cmd(t, "ip", "-n", tp.cliNS, "link", "del", tp.cliLink)
 	if err := conn.WriteTo([]byte{1, 0, 0, 3}, dst); !errors.Is(err, pdclient.ErrInterfaceGone) {
 		t.Errorf("send on the deleted link: %v, want ErrInterfaceGone", err)
 	}

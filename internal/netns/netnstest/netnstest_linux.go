@@ -93,3 +93,30 @@ func RandName(t testing.TB, prefix, suffix string) string {
 	}
 	return n
 }
+
+// RequireRoot skips t unless the process is root (creating network
+// namespaces needs it; CI runs as root) and every tool is installed.
+func RequireRoot(t testing.TB, tools ...string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("skipping: creating network namespaces needs root (CI runs as root)")
+	}
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("skipping: %s not installed (.ci/run installs it)", tool)
+		}
+	}
+}
+
+// Cmd runs a command for at most 20 s and returns its combined output; an
+// error fails t.
+func Cmd(t testing.TB, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, args[0], args[1:]...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}

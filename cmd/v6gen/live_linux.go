@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"runtime"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -74,7 +75,7 @@ func sendLive(ctx context.Context, spec sendSpec, pps float64, dur time.Duration
 			continue
 		}
 		f := frames[next]
-		_, err := prog.Run(&ebpf.RunOptions{
+		err := runLive(prog, &ebpf.RunOptions{
 			Data:      f,
 			Repeat:    uint32(k),
 			Flags:     unix.BPF_F_TEST_XDP_LIVE_FRAMES,
@@ -94,4 +95,36 @@ func sendLive(ctx context.Context, spec sendSpec, pps float64, dur time.Duration
 	}
 	res.finish(start)
 	return res, nil
+}
+
+// errRerun: a live-frames run was interrupted and would be run again.
+var errRerun = errors.New("live frames: run interrupted by a signal; its frames would be sent twice")
+
+// runLive runs prog once for opts.Repeat live frames with every signal
+// blocked on the calling thread. The kernel stops a run with a pending
+// signal (EINTR) after it has sent part of the frames, it cannot say how
+// many, and cilium/ebpf then runs the whole repeat count again: under the
+// Go runtime's preemption signals (SIGURG) that sent frames v6gen never
+// counted (65 of 11267 once, seen as a peer receiving more than v6gen
+// said it offered). Blocked, a thread-directed signal waits for the run to
+// end, and a process-directed one goes to another thread. Should a rerun
+// still happen, runLive fails rather than undercount what it offered.
+func runLive(prog *ebpf.Program, opts *ebpf.RunOptions) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var all, old unix.Sigset_t
+	for i := range all.Val {
+		all.Val[i] = ^uint64(0)
+	}
+	if err := unix.PthreadSigmask(unix.SIG_BLOCK, &all, &old); err != nil {
+		return fmt.Errorf("block signals: %w", err)
+	}
+	defer unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil)
+	rerun := false
+	opts.Reset = func() { rerun = true }
+	_, err := prog.Run(opts)
+	if err == nil && rerun {
+		err = errRerun
+	}
+	return err
 }

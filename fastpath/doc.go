@@ -78,7 +78,13 @@
 // with the process: a killed daemon leaves nothing that drops or redirects
 // (TestNamespaceKilledRouter); a veth peer's GRO stays on. The tier is
 // per-CPU by nature: each receive queue's NAPI runs the program on its own
-// CPU (threaded NAPI pinned to fastpath.cpus when they are configured).
+// CPU (threaded NAPI pinned to fastpath.cpus when they are configured). Its
+// NAPI threads run at nice -10 ([DefaultTierNAPINice], [WithTierNAPINice]),
+// not at the workers' nice 0: they do all of the tier's forwarding, and at
+// nice 0 any other busy process on the CPU took half of it, where the
+// kernel's own forwarding, in softirqs, preempts such processes (bench, a
+// CPU hog beside the router: 136–142 kpps at nice 0, 312–320 kpps at -10;
+// bench/report, issue 11).
 //
 // # Datapath
 //
@@ -259,7 +265,8 @@
 // → sink on 2 busy cores, 78-byte frames, the generator at full speed,
 // delivered 141789 pps with the previous setup (softirq, TX ring, batches
 // of 64) against 292585 pps (bench/report). The NAPI threads keep the
-// workers' nice value by default ([WithNAPINice]): nice 10 or 19 (receive
+// workers' nice value by default ([WithNAPINice]; the XDP tier's, which
+// have no workers, get [DefaultTierNAPINice]): nice 10 or 19 (receive
 // only when the workers wait) measured the same on veth, because of that
 // backpressure, and a low priority would let any other process on the CPU
 // starve receive processing. Busy polling (SO_BUSY_POLL) was not measured:

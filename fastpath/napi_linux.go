@@ -31,16 +31,18 @@ import (
 // sender.
 func threadedNAPI(name string, cpus []int, nice int) (restore func() error, err error) {
 	var undo []func() error
-	restore = func() error {
+	undoAll := func() error {
 		var errs []error
 		for i := len(undo) - 1; i >= 0; i-- {
 			errs = append(errs, undo[i]())
 		}
 		return errors.Join(errs...)
 	}
+	restore = undoAll
+	// undoAll, not restore: a failing return sets restore to nil first.
 	defer func() {
 		if err != nil {
-			err = errors.Join(err, restore())
+			err = errors.Join(err, undoAll())
 		}
 	}()
 	gro, err := ethtoolGRO(name, -1)

@@ -28,6 +28,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -318,16 +319,77 @@ func testNoDuplicatesModes(t *testing.T, io string) {
 		}
 		run(t, "ip", "netns", "exec", tp.r, "sh", "-c", "echo 1 > /sys/class/net/"+tp.rA+"/queues/rx-0/rps_cpus")
 		before := []string{sysfs("threaded"), sysfs("queues/rx-0/rps_cpus"), groMax()}
+		// The XDP tier's NAPI threads run at DefaultTierNAPINice (nothing
+		// else forwards their frames), the userspace datapaths' at the
+		// workers' DefaultNAPINice.
+		wantNice := fastpath.DefaultNAPINice
+		if io == config.FastpathIOXDP {
+			wantNice = fastpath.DefaultTierNAPINice
+		}
+		var napiPids []int
 		testNoDuplicates(t, tp, func() {
 			during := []string{sysfs("threaded"), sysfs("queues/rx-0/rps_cpus"), groMax()}
 			if want := []string{"1", "0", "0"}; !slices.Equal(during, want) {
 				t.Errorf("while running: threaded, rps_cpus, gro_max_size = %q, want %q", during, want)
 			}
+			napiPids = napiThreadsOf(t, tp.rA)
+			for _, pid := range napiPids {
+				if got := niceOf(t, pid); got != wantNice {
+					t.Errorf("while running: NAPI thread %d of %s has nice %d, want %d", pid, tp.rA, got, wantNice)
+				}
+			}
 		})
 		if after := []string{sysfs("threaded"), sysfs("queues/rx-0/rps_cpus"), groMax()}; !slices.Equal(after, before) {
 			t.Errorf("after the router stopped: threaded, rps_cpus, gro_max_size = %q, want %q as before", after, before)
 		}
+		// Threaded NAPI is off again, so the threads are gone; none of
+		// them may be left with the tier's priority.
+		for _, pid := range napiPids {
+			if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); err == nil && strings.HasPrefix(string(b), "napi/") {
+				if got := niceOf(t, pid); got != 0 {
+					t.Errorf("after the router stopped: NAPI thread %d has nice %d, want 0", pid, got)
+				}
+			}
+		}
 	})
+}
+
+// napiThreadsOf returns the pids of dev's NAPI threads ("napi/DEV-ID", the
+// comm cut to 15 characters), failing the test when there is none.
+func napiThreadsOf(t *testing.T, dev string) []int {
+	t.Helper()
+	prefix := "napi/" + dev + "-"
+	if len(prefix) > 15 {
+		prefix = prefix[:15]
+	}
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pids []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "comm")); err == nil && strings.HasPrefix(string(b), prefix) {
+			pids = append(pids, pid)
+		}
+	}
+	if len(pids) == 0 {
+		t.Fatalf("no NAPI thread of %s", dev)
+	}
+	return pids
+}
+
+// niceOf returns the nice value of process pid.
+func niceOf(t *testing.T, pid int) int {
+	t.Helper()
+	p, err := unix.Getpriority(unix.PRIO_PROCESS, pid)
+	if err != nil {
+		t.Fatalf("priority of %d: %v", pid, err)
+	}
+	return 20 - p // getpriority(2) returns 20 - nice
 }
 
 // groOf returns whether GRO is on on link in namespace ns.

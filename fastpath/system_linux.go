@@ -30,6 +30,8 @@ type osSystem struct {
 	cpus     []int
 	threaded bool
 	napiNice int
+	// tierNAPINice is the nice value of the XDP tier's NAPI threads.
+	tierNAPINice int
 
 	// The map of local addresses the XDP programs share.
 	locals *ebpf.Map
@@ -102,11 +104,13 @@ func (s *osSystem) addSystemCounts(into *Stats) {
 	s.tierClaim.addCounts(into)
 }
 
-func newOSSystem(log *slog.Logger, io string, cpus []int, threaded bool, napiNice int, ring *RingConfig, xdp *XDPConfig) (System, error) {
+// newOSSystem returns the Linux System; nice holds the NAPI threads' nice
+// value and the XDP tier's.
+func newOSSystem(log *slog.Logger, io string, cpus []int, threaded bool, nice [2]int, ring *RingConfig, xdp *XDPConfig) (System, error) {
 	if io == "" {
 		io = config.FastpathIOAuto
 	}
-	s := &osSystem{log: log, io: io, ring: DefaultRingConfig, xdp: DefaultXDPConfig, cpus: cpus, threaded: threaded, napiNice: napiNice,
+	s := &osSystem{log: log, io: io, ring: DefaultRingConfig, xdp: DefaultXDPConfig, cpus: cpus, threaded: threaded, napiNice: nice[0], tierNAPINice: nice[1],
 		xdpPorts: map[int]*xdpPort{}, info: map[string]PortInfo{}}
 	if ring != nil {
 		s.ring = *ring
@@ -293,7 +297,11 @@ func (s *osSystem) Run(ctx context.Context, links []Link, t *Tables, resolve <-c
 
 	if s.threaded {
 		for _, l := range links {
-			restore, err := threadedNAPI(l.Name, s.cpus, s.napiNice)
+			nice := s.napiNice
+			if s.tierLink(l.Index) {
+				nice = s.tierNAPINice
+			}
+			restore, err := threadedNAPI(l.Name, s.cpus, nice)
 			if err != nil {
 				return fmt.Errorf("receive processing: %w", err)
 			}

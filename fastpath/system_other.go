@@ -7,7 +7,7 @@ import (
 	"log/slog"
 )
 
-func newOSSystem(*slog.Logger, string, []int, bool, int, *RingConfig, *XDPConfig) (System, error) {
+func newOSSystem(*slog.Logger, string, []int, bool, [2]int, *RingConfig, *XDPConfig) (System, error) {
 	return nil, errors.New("fastpath: AF_PACKET forwarding needs Linux")
 }
 

@@ -23,6 +23,11 @@
 // Every trial records offered (the generator's own count) and delivered
 // (the sink's). Writes results.md, points.csv and plot.png into -out.
 //
+// For profiling (bench/report, "Issue 11: where CPU1's time goes"): -kinds
+// picks trials, -perf DIR records `perf record -C 1` (or -perf-cmd) during
+// each and prints counters of gA, rA and CPU1's softirqs per trial;
+// -napi-rt makes a forwarder's NAPI thread real-time as the sink's.
+//
 // The sink's XDP program counts the test traffic and drops it; its NAPI
 // thread runs on CPU0, so that the router's CPU does only the router's
 // work. TSO is off on gA, so that veth delivers to rA's NAPI when a
@@ -38,6 +43,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"os/exec"
@@ -64,6 +70,11 @@ var (
 	ccFlag   = flag.String("cc", "cc", "C compiler for the reference generator (txring.c); empty: no C generator")
 	plotCSV  = flag.String("plot", "", "only redraw -out/plot.png from this points.csv")
 	tsoOff   = flag.String("tso-off", "", "internal: turn TSO off on this interface (in the current namespace) and exit")
+	perfDir  = flag.String("perf", "", "record `perf record -C 1 -g` of CPU1 during every trial into this directory (FORWARDER-GENERATOR-KIND-ROUND.data)")
+	perfArgs = flag.String("perf-args", "-g", "perf record arguments besides -C 1 and -o, with -perf (e.g. \"-e irq:softirq_entry -e irq:softirq_exit\")")
+	perfCmd  = flag.String("perf-cmd", "", "with -perf: run this command with the output file as its argument instead of perf record, stopped with SIGINT")
+	kinds    = flag.String("kinds", "", "only these trials, comma-separated: fixed, flat (v6gen's ring flat out and its sweep), c (the C loop), live; default all; livefixed (only when named): live frames at -fixed, for the XDP-based datapaths")
+	napiRT   = flag.String("napi-rt", "", "forwarders (comma-separated) whose router NAPI thread of rA the harness makes SCHED_FIFO 50 after start, as the sink's (an experiment: receive processing that preempts ordinary processes, as the kernel's softirq does)")
 	variants = flag.String("variants", "", "extra fast-path forwarders for -forwarders, as NAME=FPROUTER-ARGS;NAME=...; e.g. \"xdpsoft=-io=xdp -threaded-napi=false\"; a first argument bin=PATH runs the fprouter at PATH (another build) instead of -bin's")
 )
 
@@ -278,10 +289,24 @@ var routerPID int
 
 // run makes one trial and records it.
 func run(t *topo, snk *sink, round int, fw, genName, kind string, gen generator, pps float64) trial {
+	stopPerf := startPerf(fmt.Sprintf("%s-%s-%s-%d", fw, genName, kind, round))
+	var diag0 map[string]uint64
+	if *perfDir != "" {
+		diag0 = diag(t)
+	}
 	rx0, c0, d0 := snk.count(), sampleCPU(t, routerPID), sinkDrops(t)
 	g := gen(t, pps, *trialDur)
 	time.Sleep(200 * time.Millisecond) // let queues drain
 	rx1, c1, d1 := snk.count(), sampleCPU(t, routerPID), sinkDrops(t)
+	stopPerf()
+	if *perfDir != "" {
+		diag1 := diag(t)
+		var b strings.Builder
+		for _, k := range slices.Sorted(maps.Keys(diag1)) {
+			fmt.Fprintf(&b, " %s %d", k, diag1[k]-diag0[k])
+		}
+		fmt.Fprintf(os.Stderr, "diag %s-%s-%s-%d:%s\n", fw, genName, kind, round, b.String())
+	}
 	tr := trial{Round: round, Forwarder: fw, Gen: genName, Kind: kind,
 		Offered: float64(g.Sent) / g.Seconds, Delivered: float64(rx1-rx0) / g.Seconds, SinkDrops: float64(d1-d0) / g.Seconds}
 	if rx1 > rx0 {
@@ -295,6 +320,67 @@ func run(t *topo, snk *sink, round int, fw, genName, kind string, gen generator,
 	return tr
 }
 
+// startPerf starts `perf record -C 1 -g` into -perf/name.data when -perf
+// is set and returns what stops it.
+func startPerf(name string) func() {
+	if *perfDir == "" {
+		return func() {}
+	}
+	if err := os.MkdirAll(*perfDir, 0o755); err != nil {
+		fatal(err)
+	}
+	args := append([]string{"record", "-q", "-C", "1", "-o", filepath.Join(*perfDir, name+".data")}, strings.Fields(*perfArgs)...)
+	cmd := exec.Command("perf", args...)
+	if *perfCmd != "" {
+		cmd = exec.Command(*perfCmd, filepath.Join(*perfDir, name+".trace"))
+	}
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Start(); err != nil {
+		fatal(fmt.Errorf("perf: %w", err))
+	}
+	time.Sleep(300 * time.Millisecond) // perf's set-up off the trial
+	return func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Wait()
+	}
+}
+
+// diag returns counters that say where frames and softirqs went, for -perf
+// runs: gA's transmit statistics, rA's receive drops and CPU1's NET_TX and
+// NET_RX softirq counts.
+func diag(t *topo) map[string]uint64 {
+	m := map[string]uint64{}
+	num := func(s string) uint64 { n, _ := strconv.ParseUint(strings.TrimSpace(s), 10, 64); return n }
+	for _, c := range [][3]string{{t.g, t.gA, "tx_packets"}, {t.g, t.gA, "tx_dropped"}, {t.r, t.rA, "rx_packets"}, {t.r, t.rA, "rx_dropped"}} {
+		out, _ := sh("ip", "netns", "exec", c[0], "cat", "/sys/class/net/"+c[1]+"/statistics/"+c[2])
+		m[c[1][len(c[1])-2:]+"_"+c[2]] = num(out)
+	}
+	m["wall_ticks"] = uint64(time.Now().UnixNano() / 1e7)
+	if st, err := os.ReadFile("/proc/stat"); err == nil {
+		for _, l := range strings.Split(string(st), "\n") {
+			f := strings.Fields(l)
+			if len(f) > 8 && f[0] == "cpu1" {
+				for i, name := range []string{"user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal"} {
+					m["cpu1_"+name] = num(f[i+1])
+				}
+			}
+		}
+	}
+	b, _ := os.ReadFile("/proc/softirqs")
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) >= 3 && (f[0] == "NET_TX:" || f[0] == "NET_RX:") {
+			m[strings.TrimSuffix(f[0], ":")+"_cpu1"] = num(f[2])
+		}
+	}
+	return m
+}
+
+// want reports whether -kinds asks for trials of kind k.
+func want(k string) bool {
+	return *kinds == "" || slices.Contains(strings.Split(*kinds, ","), k)
+}
+
 // sinkDrops returns the frames rB dropped toward the sink so far (the
 // sink's ring was full): the measuring device's loss, not the router's.
 func sinkDrops(t *topo) uint64 {
@@ -305,12 +391,19 @@ func sinkDrops(t *topo) uint64 {
 
 // measure makes a forwarder's trials of one round.
 func measure(t *topo, snk *sink, round int, fw string, cgen generator) {
-	run(t, snk, round, fw, genRing, kindFixed, v6gen("ring"), *fixed)
-	flatAndSweep(t, snk, round, fw, genRing, v6gen("ring"))
-	if cgen != nil {
+	if want("fixed") {
+		run(t, snk, round, fw, genRing, kindFixed, v6gen("ring"), *fixed)
+	}
+	if want("flat") {
+		flatAndSweep(t, snk, round, fw, genRing, v6gen("ring"))
+	}
+	if cgen != nil && want("c") {
 		run(t, snk, round, fw, genC, kindFlat, cgen, 0)
 	}
-	if *live && liveCapable(fw) {
+	if liveCapable(fw) && slices.Contains(strings.Split(*kinds, ","), "livefixed") {
+		run(t, snk, round, fw, genLive, kindFixed, v6gen("live"), *fixed)
+	}
+	if *live && liveCapable(fw) && want("live") {
 		flatAndSweep(t, snk, round, fw, genLive, v6gen("live"))
 	}
 }
@@ -368,6 +461,11 @@ func startRouter(t *topo, fw string) func() string {
 		fatal(fmt.Errorf("fprouter did not start"))
 	}
 	routerPID = cmd.Process.Pid // ip netns exec and taskset exec it in place
+	if slices.Contains(strings.Split(*napiRT, ","), fw) {
+		if err := pinNAPI(t.rA, 1); err != nil {
+			fatal(err)
+		}
+	}
 	stop := func() string {
 		routerPID = 0
 		_ = cmd.Process.Signal(syscall.SIGTERM)

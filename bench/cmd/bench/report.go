@@ -40,6 +40,41 @@ type trial struct {
 	NsCPU1    float64
 }
 
+// otherLoad is the share of CPU1 that other work than the router took
+// during a trial: all of CPU1's busy time less the router's, per second of
+// the trial (both per delivered packet, times delivered per second). 0
+// without a figure.
+func (t trial) otherLoad() float64 {
+	if t.NsCPU1 <= t.NsPerPkt || t.Delivered <= 0 {
+		return 0
+	}
+	return (t.NsCPU1 - t.NsPerPkt) * t.Delivered / 1e9
+}
+
+// otherLoadLimit: a trial in which other work took at least this share of
+// CPU1 is named in the report. The kernel's receive runs in softirqs that
+// preempt other processes; the fast path's NAPI threads and workers share
+// CPU1 with them, so such a trial understates the fast path.
+const otherLoadLimit = 0.10
+
+// otherLoadNote lists the trials in which other work took CPU1 (see
+// otherLoadLimit), or returns "".
+func otherLoadNote(ts []trial) string {
+	var names []string
+	for _, t := range ts {
+		if l := t.otherLoad(); l >= otherLoadLimit {
+			names = append(names, fmt.Sprintf("%s %s %s round %d (%.0f %%)", t.Forwarder, t.Gen, t.Kind, t.Round, 100*l))
+		}
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("\n**Other work on CPU1** (≥ %.0f %% of it, all of CPU1 less the router's time) in: %s. "+
+		"The kernel's receive softirqs preempt other processes; the fast path's NAPI threads and workers share CPU1 with them, "+
+		"so these trials understate what the fast path delivers: rerun them on a quiet machine.\n",
+		100*otherLoadLimit, strings.Join(names, "; "))
+}
+
 // capThreshold: a flat-out trial that delivers at least this share of what
 // was offered measured the generator, not the router.
 const capThreshold = 0.95
@@ -72,7 +107,9 @@ func figures(trials []trial) map[string]map[int]*roundFigures {
 		}
 		switch t.Kind {
 		case kindFixed:
-			f.fixed = t
+			if t.Gen == genRing { // -kinds livefixed adds live frames at the fixed rate
+				f.fixed = t
+			}
 		case kindFlat:
 			f.flat[t.Gen] = t
 		}
@@ -274,6 +311,7 @@ func writeReport(trials []trial, forwarders []string, header string, fixedRate f
 		"Router ns/pkt = CPU1's irq and softirq time plus the router's threads, NAPI threads and ksoftirqd/1, per delivered packet; all of CPU1 = its whole busy time (user, system, irq, softirq), which on this shared machine includes other work. " +
 		"A flat-out trial that delivered ≥ 95 % of what was offered is generator-capped: it measured the generator, and gives no ratio and no overload figure. " +
 		"Own peak = the most a datapath delivered in any trial of the round with that generator; overloaded = its flat-out trial when that was not generator-capped.\n")
+	b.WriteString(otherLoadNote(trials))
 
 	// The generators side by side, flat out, per forwarder.
 	b.WriteString("\n### Generators (flat out, same rounds)\n\n| forwarder | v6gen ring offered | C TX ring offered | v6gen ÷ C | v6gen live offered |\n|---|---|---|---|---|\n")

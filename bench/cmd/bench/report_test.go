@@ -143,3 +143,23 @@ func TestGoalsShortOfFixedRate(t *testing.T) {
 		}
 	}
 }
+
+// TestOtherLoadNote: a trial whose CPU1 was busy with other work beyond
+// the router's is named, one with the router alone is not.
+func TestOtherLoadNote(t *testing.T) {
+	if n := otherLoadNote(benchTrials()); n != "" {
+		t.Errorf("note for trials without other work: %q", n)
+	}
+	busy := trial{Round: 2, Forwarder: "xdp", Gen: genRing, Kind: kindFlat, Offered: 111000, Delivered: 100000, NsPerPkt: 2800, NsCPU1: 9800}
+	quiet := trial{Round: 1, Forwarder: "kernel", Gen: genRing, Kind: kindFixed, Offered: 100000, Delivered: 100000, NsPerPkt: 2300, NsCPU1: 2900}
+	if got := busy.otherLoad(); got < 0.6999 || got > 0.7001 {
+		t.Errorf("other load %v, want 0.70 (7000 ns of 10000 per packet at 100 kpps)", got)
+	}
+	n := otherLoadNote([]trial{quiet, busy})
+	if !strings.Contains(n, "xdp v6gen-ring flat round 2 (70 %)") || strings.Contains(n, "kernel v6gen-ring") {
+		t.Errorf("note %q: want the xdp trial (70 %%) and not the kernel's (6 %%)", n)
+	}
+	if md := writeReport([]trial{quiet, busy}, []string{"kernel", "xdp"}, "# run", 100000); !strings.Contains(md, n) {
+		t.Errorf("report lacks the note %q:\n%s", n, md)
+	}
+}

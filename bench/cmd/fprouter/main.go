@@ -26,6 +26,7 @@ func main() {
 	cpuprofile := flag.String("cpuprofile", "", "write a pprof CPU profile of the run to this file")
 	napi := flag.String("threaded-napi", "default", "run the interfaces' receive processing in NAPI threads pinned to -cpus: default (the engine's choice), true, false")
 	napiNice := flag.Int("napi-nice", fastpath.DefaultNAPINice, "nice value of the NAPI threads when threaded NAPI is on")
+	tierNice := flag.Int("tier-napi-nice", fastpath.DefaultTierNAPINice, "nice value of the XDP tier's NAPI threads when threaded NAPI is on")
 	batch := flag.Int("batch", fastpath.DefaultBatchSize, "frames per worker read")
 	sendmmsg := flag.Bool("sendmmsg", fastpath.DefaultRingConfig.SendMmsg, "send with sendmmsg(2) instead of a TX ring")
 	io := flag.String("io", "", "fastpath.io: auto (default), xdp, af_xdp or af_packet")
@@ -47,7 +48,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	opts := []fastpath.Option{fastpath.WithReady(func() { fmt.Println("READY") }),
-		fastpath.WithNAPINice(*napiNice), fastpath.WithBatchSize(*batch)}
+		fastpath.WithNAPINice(*napiNice), fastpath.WithTierNAPINice(*tierNice), fastpath.WithBatchSize(*batch)}
 	ring := fastpath.DefaultRingConfig
 	ring.SendMmsg = *sendmmsg
 	opts = append(opts, fastpath.WithRingConfig(ring))

@@ -334,6 +334,7 @@ func (g *Group) openPort(i, index int) (*port, error) {
 		VirtualLink: VirtualLinkName(g.p.vrid, index),
 		VirtualMAC:  VirtualMAC(g.p.vrid),
 		Addresses:   g.addrs[i],
+		Interval:    g.p.interval,
 	}
 	pp, err := g.sys.Open(spec)
 	if err != nil {

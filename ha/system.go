@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"time"
 )
 
 // ErrLinkNotReady reports that an HA interface does not exist, is down, or
@@ -56,6 +57,10 @@ type PortSpec struct {
 	// Addresses are put on the virtual link when it is activated; the
 	// first is link-local.
 	Addresses []netip.Prefix
+	// Interval is the router's advertisement interval; right after a
+	// takeover the virtual link's neighbour resolution retransmits at this
+	// pace (at least 10 ms, at most 100 ms) instead of once a second.
+	Interval time.Duration
 }
 
 // Port is the operating-system side of one HA interface: a VRRP socket on

@@ -9,8 +9,11 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/net/bpf"
@@ -66,7 +69,7 @@ func (s linuxSystem) Changes(ctx context.Context) (<-chan struct{}, error) {
 
 // Open creates (or takes over) the virtual link, down and without
 // addresses, and opens the sockets.
-func (linuxSystem) Open(spec PortSpec) (Port, error) {
+func (s linuxSystem) Open(spec PortSpec) (Port, error) {
 	if len(spec.Addresses) == 0 || !spec.Addresses[0].Addr().IsLinkLocalUnicast() {
 		return nil, fmt.Errorf("virtual link %s: the first virtual address must be link-local", spec.VirtualLink)
 	}
@@ -74,7 +77,7 @@ func (linuxSystem) Open(spec PortSpec) (Port, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &linuxPort{spec: spec, vindex: vl.Attrs().Index, vlink: vl}
+	p := &linuxPort{spec: spec, log: s.log, vindex: vl.Attrs().Index, vlink: vl}
 	if err := p.Deactivate(); err != nil {
 		p.Close()
 		return nil, err
@@ -181,9 +184,13 @@ func writeSysctl(iface, key, value string) error {
 
 // linuxPort is Port on the running kernel.
 type linuxPort struct {
-	spec   PortSpec
-	vlink  netlink.Link
-	vindex int
+	spec PortSpec
+	log  *slog.Logger
+
+	mu       sync.Mutex
+	takeover *time.Timer // returns to the parent's RetransTimer
+	vlink    netlink.Link
+	vindex   int
 
 	rxc, txc, ndc net.PacketConn
 	rx, tx, nd    *ipv6.PacketConn
@@ -275,9 +282,76 @@ func (p *linuxPort) ReadPacket(b []byte) (Packet, error) {
 	return pkt, nil
 }
 
+// Neighbour resolution right after a takeover. The virtual link starts
+// with an empty neighbour table, and its first Neighbor Solicitations race
+// with the last frames the previous Active sends from the same virtual MAC
+// (its priority 0 advertisements on its other links, answers for the
+// virtual addresses while it drains): a learning bridge that saw one of
+// those after our solicitation delivers the host's answer to the previous
+// Active, and the kernel retransmits only after RetransTimer (1 s), an
+// outage of a second for every flow through that neighbour (seen in
+// TestHAPairFigures as INCOMPLETE entries on the new Active's virtual
+// links, upstream router and tenant hosts alike). For takeoverWindow
+// after it comes up, the virtual link retransmits every takeoverRetrans
+// instead: the advertisement interval, between 10 and 100 ms (a
+// retransmitted solicitation leaves from the virtual MAC and so moves the
+// bridges' entries back itself). Then the link goes back to the parent's
+// RetransTimer.
+const takeoverWindow = 3 * time.Second
+
+// takeoverRetrans is the virtual link's RetransTimer right after a
+// takeover at the advertisement interval ivl.
+func takeoverRetrans(ivl time.Duration) time.Duration {
+	return min(max(ivl, 10*time.Millisecond), 100*time.Millisecond)
+}
+
+// setRetrans sets the virtual link's neighbour RetransTimer to d, or to
+// the parent's when d is 0.
+func (p *linuxPort) setRetrans(d time.Duration) error {
+	v := strconv.FormatInt(d.Milliseconds(), 10)
+	if d == 0 {
+		b, err := os.ReadFile(neighPath(p.spec.Interface, "retrans_time_ms"))
+		if err != nil {
+			return fmt.Errorf("read net.ipv6.neigh.%s.retrans_time_ms: %w", p.spec.Interface, err)
+		}
+		v = strings.TrimSpace(string(b))
+	}
+	if err := os.WriteFile(neighPath(p.spec.VirtualLink, "retrans_time_ms"), []byte(v), 0o644); err != nil {
+		return fmt.Errorf("set net.ipv6.neigh.%s.retrans_time_ms=%s: %w", p.spec.VirtualLink, v, err)
+	}
+	return nil
+}
+
+// neighPath is the neighbour sysctl key of iface (a name ifname.Check
+// accepted when the port was opened).
+func neighPath(iface, key string) string {
+	return "/proc/sys/net/ipv6/neigh/" + iface + "/" + key
+}
+
+// stopTakeover cancels a pending return to the parent's RetransTimer.
+func (p *linuxPort) stopTakeover() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.takeover != nil {
+		p.takeover.Stop()
+		p.takeover = nil
+	}
+}
+
 // Activate puts the addresses on the virtual link (without DAD), then
 // brings it up: it never runs, not even briefly, without them.
 func (p *linuxPort) Activate() error {
+	p.stopTakeover()
+	if err := p.setRetrans(takeoverRetrans(p.spec.Interval)); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	p.takeover = time.AfterFunc(takeoverWindow, func() {
+		if err := p.setRetrans(0); err != nil {
+			p.log.Warn("virtual link keeps its takeover RetransTimer", "link", p.spec.VirtualLink, "err", err)
+		}
+	})
+	p.mu.Unlock()
 	for _, a := range p.spec.Addresses {
 		na := &netlink.Addr{
 			IPNet: &net.IPNet{IP: a.Addr().AsSlice(), Mask: net.CIDRMask(a.Bits(), 128)},
@@ -297,8 +371,12 @@ func (p *linuxPort) Activate() error {
 // messages included) leaves from the virtual MAC, then removes whatever
 // address is left on it.
 func (p *linuxPort) Deactivate() error {
+	p.stopTakeover()
 	if err := netlink.LinkSetDown(p.vlink); err != nil {
 		return fmt.Errorf("set %s down: %w", p.spec.VirtualLink, err)
+	}
+	if err := p.setRetrans(0); err != nil {
+		return err
 	}
 	addrs, err := netlink.AddrList(p.vlink, netlink.FAMILY_ALL)
 	if err != nil {
@@ -325,6 +403,7 @@ func (p *linuxPort) SendNA(b []byte) error {
 }
 
 func (p *linuxPort) Close() error {
+	p.stopTakeover()
 	var errs []error
 	for _, c := range []net.PacketConn{p.rxc, p.txc, p.ndc} {
 		if c != nil {

@@ -71,26 +71,31 @@ func TestLinuxPortFollowsForwarding(t *testing.T) {
 }
 
 // TestLinuxPortTakeoverRetrans: right after Activate the virtual link
-// retransmits Neighbor Solicitations at the advertisement interval (a
-// first answer lost to a bridge that still points the virtual MAC at the
-// previous Active costs that, not a second), and after the takeover window
-// it is back at the parent's RetransTimer; Deactivate returns at once.
+// retransmits Neighbor Solicitations at the advertisement interval, ten
+// times (a first answer lost to a bridge that still points the virtual MAC
+// at the previous Active costs that, not a second), and after the takeover
+// window it is back at the parent's settings; Deactivate returns at once.
 func TestLinuxPortTakeoverRetrans(t *testing.T) {
 	netnstest.Run(t, func(t *testing.T) {
 		parent := netnstest.RandName(t, "ha", "")
 		run(t, "ip", "link", "add", parent, "type", "veth", "peer", "name", parent+"p")
 		run(t, "ip", "link", "set", parent+"p", "up")
 		run(t, "ip", "link", "set", parent, "up")
-		retrans := func(iface string) string {
+		neigh := func(iface, key string) string {
 			t.Helper()
-			b, err := os.ReadFile("/proc/sys/net/ipv6/neigh/" + iface + "/retrans_time_ms")
+			b, err := os.ReadFile("/proc/sys/net/ipv6/neigh/" + iface + "/" + key)
 			if err != nil {
 				t.Fatal(err)
 			}
 			return strings.TrimSpace(string(b))
 		}
-		if err := os.WriteFile("/proc/sys/net/ipv6/neigh/"+parent+"/retrans_time_ms", []byte("1500"), 0o644); err != nil {
-			t.Fatal(err)
+		retrans := func(iface string) string {
+			return neigh(iface, "retrans_time_ms") + "/" + neigh(iface, "mcast_solicit")
+		}
+		for key, v := range map[string]string{"retrans_time_ms": "1500", "mcast_solicit": "4"} {
+			if err := os.WriteFile("/proc/sys/net/ipv6/neigh/"+parent+"/"+key, []byte(v), 0o644); err != nil {
+				t.Fatal(err)
+			}
 		}
 		sys := ha.NewLinuxSystem(nil)
 		l, err := sys.Link(parent)
@@ -101,7 +106,7 @@ func TestLinuxPortTakeoverRetrans(t *testing.T) {
 			Interface: parent, Index: l.Index, VRID: 52,
 			VirtualLink: ha.VirtualLinkName(52, l.Index), VirtualMAC: ha.VirtualMAC(52),
 			Addresses: []netip.Prefix{netip.MustParsePrefix("fe80::1/64")},
-			Interval:  20 * time.Millisecond,
+			Interval:  100 * time.Millisecond, // clamped to 20 ms
 		}
 		p, err := sys.Open(spec)
 		if err != nil {
@@ -111,27 +116,27 @@ func TestLinuxPortTakeoverRetrans(t *testing.T) {
 		if err := p.Activate(); err != nil {
 			t.Fatal(err)
 		}
-		if got := retrans(spec.VirtualLink); got != "20" {
-			t.Fatalf("virtual link RetransTimer %s ms right after Activate, want the 20 ms interval", got)
+		if got := retrans(spec.VirtualLink); got != "20/10" {
+			t.Fatalf("virtual link RetransTimer/mcast_solicit %s right after Activate, want 20 ms (the 100 ms interval, clamped) / 10 solicitations", got)
 		}
 		deadline := time.Now().Add(10 * time.Second)
-		for retrans(spec.VirtualLink) != "1500" {
+		for retrans(spec.VirtualLink) != "1500/4" {
 			if time.Now().After(deadline) {
-				t.Fatalf("virtual link RetransTimer still %s ms 10 s after Activate, parent 1500", retrans(spec.VirtualLink))
+				t.Fatalf("virtual link RetransTimer still %s ms 10 s after Activate, parent 1500/4", retrans(spec.VirtualLink))
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
 		if err := p.Activate(); err != nil {
 			t.Fatal(err)
 		}
-		if got := retrans(spec.VirtualLink); got != "20" {
-			t.Fatalf("RetransTimer %s ms after a second Activate", got)
+		if got := retrans(spec.VirtualLink); got != "20/10" {
+			t.Fatalf("RetransTimer/mcast_solicit %s after a second Activate", got)
 		}
 		if err := p.Deactivate(); err != nil {
 			t.Fatal(err)
 		}
-		if got := retrans(spec.VirtualLink); got != "1500" {
-			t.Fatalf("virtual link RetransTimer %s ms after Deactivate, parent 1500", got)
+		if got := retrans(spec.VirtualLink); got != "1500/4" {
+			t.Fatalf("virtual link RetransTimer/mcast_solicit %s after Deactivate, parent 1500/4", got)
 		}
 	})
 }

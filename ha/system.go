@@ -59,7 +59,7 @@ type PortSpec struct {
 	Addresses []netip.Prefix
 	// Interval is the router's advertisement interval; right after a
 	// takeover the virtual link's neighbour resolution retransmits at this
-	// pace (at least 10 ms, at most 100 ms) instead of once a second.
+	// pace (at least 10 ms, at most 20 ms) instead of once a second.
 	Interval time.Duration
 }
 

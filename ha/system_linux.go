@@ -293,31 +293,40 @@ func (p *linuxPort) ReadPacket(b []byte) (Packet, error) {
 // TestHAPairFigures as INCOMPLETE entries on the new Active's virtual
 // links, upstream router and tenant hosts alike). For takeoverWindow
 // after it comes up, the virtual link retransmits every takeoverRetrans
-// instead: the advertisement interval, between 10 and 100 ms (a
-// retransmitted solicitation leaves from the virtual MAC and so moves the
-// bridges' entries back itself). Then the link goes back to the parent's
-// RetransTimer.
-const takeoverWindow = 3 * time.Second
+// instead, up to takeoverSolicit times: a retransmitted solicitation
+// leaves from the virtual MAC and so moves the bridges' entries back
+// itself, and together the tries cover 200 ms, two advertisements at
+// 100 ms, after which ours have moved the entries too. Then the link goes
+// back to the parent's settings.
+const (
+	takeoverWindow  = 3 * time.Second
+	takeoverSolicit = 10
+)
 
 // takeoverRetrans is the virtual link's RetransTimer right after a
 // takeover at the advertisement interval ivl.
 func takeoverRetrans(ivl time.Duration) time.Duration {
-	return min(max(ivl, 10*time.Millisecond), 100*time.Millisecond)
+	return min(max(ivl, 10*time.Millisecond), 20*time.Millisecond)
 }
 
-// setRetrans sets the virtual link's neighbour RetransTimer to d, or to
-// the parent's when d is 0.
-func (p *linuxPort) setRetrans(d time.Duration) error {
-	v := strconv.FormatInt(d.Milliseconds(), 10)
-	if d == 0 {
-		b, err := os.ReadFile(neighPath(p.spec.Interface, "retrans_time_ms"))
-		if err != nil {
-			return fmt.Errorf("read net.ipv6.neigh.%s.retrans_time_ms: %w", p.spec.Interface, err)
+// setTakeover sets the virtual link's neighbour RetransTimer and
+// multicast solicitations for a takeover (on), or to the parent's.
+func (p *linuxPort) setTakeover(on bool) error {
+	for _, kv := range [][2]string{
+		{"retrans_time_ms", strconv.FormatInt(takeoverRetrans(p.spec.Interval).Milliseconds(), 10)},
+		{"mcast_solicit", strconv.Itoa(takeoverSolicit)},
+	} {
+		key, v := kv[0], kv[1]
+		if !on {
+			b, err := os.ReadFile(neighPath(p.spec.Interface, key))
+			if err != nil {
+				return fmt.Errorf("read net.ipv6.neigh.%s.%s: %w", p.spec.Interface, key, err)
+			}
+			v = strings.TrimSpace(string(b))
 		}
-		v = strings.TrimSpace(string(b))
-	}
-	if err := os.WriteFile(neighPath(p.spec.VirtualLink, "retrans_time_ms"), []byte(v), 0o644); err != nil {
-		return fmt.Errorf("set net.ipv6.neigh.%s.retrans_time_ms=%s: %w", p.spec.VirtualLink, v, err)
+		if err := os.WriteFile(neighPath(p.spec.VirtualLink, key), []byte(v), 0o644); err != nil {
+			return fmt.Errorf("set net.ipv6.neigh.%s.%s=%s: %w", p.spec.VirtualLink, key, v, err)
+		}
 	}
 	return nil
 }
@@ -342,12 +351,12 @@ func (p *linuxPort) stopTakeover() {
 // brings it up: it never runs, not even briefly, without them.
 func (p *linuxPort) Activate() error {
 	p.stopTakeover()
-	if err := p.setRetrans(takeoverRetrans(p.spec.Interval)); err != nil {
+	if err := p.setTakeover(true); err != nil {
 		return err
 	}
 	p.mu.Lock()
 	p.takeover = time.AfterFunc(takeoverWindow, func() {
-		if err := p.setRetrans(0); err != nil {
+		if err := p.setTakeover(false); err != nil {
 			p.log.Warn("virtual link keeps its takeover RetransTimer", "link", p.spec.VirtualLink, "err", err)
 		}
 	})
@@ -375,7 +384,7 @@ func (p *linuxPort) Deactivate() error {
 	if err := netlink.LinkSetDown(p.vlink); err != nil {
 		return fmt.Errorf("set %s down: %w", p.spec.VirtualLink, err)
 	}
-	if err := p.setRetrans(0); err != nil {
+	if err := p.setTakeover(false); err != nil {
 		return err
 	}
 	addrs, err := netlink.AddrList(p.vlink, netlink.FAMILY_ALL)

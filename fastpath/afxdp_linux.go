@@ -92,6 +92,15 @@ func rxQueues(name string) int {
 	return len(m)
 }
 
+// txQueues returns the number of transmit queues of the interface.
+func txQueues(name string) int {
+	m, err := filepath.Glob("/sys/class/net/" + name + "/queues/tx-*")
+	if err != nil || len(m) == 0 {
+		return 1
+	}
+	return len(m)
+}
+
 // OpenXDPPort opens AF_XDP sockets on queues 0..queues-1 of the interface
 // with index ifindex. The frames arrive only once an XDP program redirects
 // them to the sockets (see XDPPort.FDs).

@@ -191,7 +191,21 @@
 // (XDPPort.Queues), which reads its queue and sends on its own queue of
 // every egress port (modulo that port's queues), pinned to its own CPU when
 // several are configured (TestNamespaceMultiQueue: 2-queue veths, both
-// egress queues used; before, everything left through queue 0). AF_PACKET
+// egress queues used; before, everything left through queue 0). A
+// multi-queue virtio-net receives on more queues once an XDP program is
+// attached: Linux 6.1 adds a queue pair per possible CPU for XDP's
+// transmissions when the device has that many (qemu queues=N, of which the
+// guest uses one per vCPU) and the device spreads flows over those as
+// well. Where an interface has more queues than it uses, the port
+// therefore attaches its program before binding the sockets, one per
+// receive queue the interface has then (the socket map stays empty, so the
+// program hands everything to the kernel until the claim); the sockets of
+// the extra queues only receive, their workers sending on the interface's
+// transmit queues (virtio-net's XDP queues beyond them are used by
+// ndo_xdp_xmit without a lock). Before, the port counted the queues before
+// the attach, and the frames of the extra queues went to the kernel
+// (TestVM/fastpath-af_xdp, 4 queue pairs and 2 vCPUs: 2 sockets, 4
+// receive queues). AF_PACKET
 // keeps one receive socket and one worker per interface; the kernel picks
 // its transmit queue by the sending CPU. The copies are of a few
 // hundred bytes at most and keep the Port contract and the engine the same

@@ -511,6 +511,7 @@ type portRef struct {
 	Port
 	link   Link
 	queues []*queueRef // one per queue a worker reads (see queueSplitter), at least one
+	tx     int         // queues[:tx] are sent on (see txQueuer)
 	once   sync.Once
 }
 
@@ -529,6 +530,13 @@ type queueSplitter interface {
 	Queues() []Port
 }
 
+// txQueuer is implemented by a queueSplitter whose first TxQueues queues
+// only are sent on: the others only receive (an AF_XDP port of a
+// virtio-net whose extra receive queues came with XDP).
+type txQueuer interface {
+	TxQueues() int
+}
+
 func newPortRef(p Port, l Link) *portRef {
 	r := &portRef{Port: p, link: l}
 	if qs, ok := p.(queueSplitter); ok {
@@ -539,13 +547,17 @@ func newPortRef(p Port, l Link) *portRef {
 	if len(r.queues) == 0 {
 		r.queues = []*queueRef{{Port: p}}
 	}
+	r.tx = len(r.queues)
+	if tq, ok := p.(txQueuer); ok {
+		r.tx = min(max(tq.TxQueues(), 1), r.tx)
+	}
 	return r
 }
 
-// send writes frames on queue q of the port (modulo its queues) and
-// returns how many it queued.
+// send writes frames on queue q of the port (modulo the queues it sends
+// on) and returns how many it queued.
 func (p *portRef) send(q int, frames [][]byte) int {
-	r := p.queues[q%len(p.queues)]
+	r := p.queues[q%p.tx]
 	r.txMu.Lock()
 	n, _ := r.Write(frames) // errors are counted by the callers as tx-error drops
 	r.txMu.Unlock()

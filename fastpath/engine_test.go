@@ -389,3 +389,57 @@ func TestEngineMultiQueue(t *testing.T) {
 		}
 	}
 }
+
+// TestEngineReceiveOnlyQueues: an egress port whose last queues only
+// receive (TxQueues 2 of 4, as the AF_XDP port of a virtio-net whose XDP
+// queue pairs receive too) gets the frames of the workers of every ingress
+// queue on its first two queues, modulo 2; a worker of a receive-only
+// queue answers on a queue of its own port that sends.
+func TestEngineReceiveOnlyQueues(t *testing.T) {
+	checkGoroutineLeaks(t)
+	in, out := fastpathtest.NewMultiQueuePort(4, 16), fastpathtest.NewMultiQueuePort(4, 16)
+	in.TX, out.TX = 2, 2
+	sys := &fastpathtest.System{
+		Interfaces: map[string]fastpathtest.Interface{
+			"in":  {Link: fastpath.Link{Index: 1, Name: "in", MAC: macIn, MTU: 1500}, Port: in},
+			"out": {Link: fastpath.Link{Index: 2, Name: "out", MAC: macOut, MTU: 1500}, Port: out},
+		},
+		Resolve: make(chan fastpath.NeighbourRef, 8),
+		Setup: func(t *fastpath.Tables) {
+			t.SetRoute(fastpath.Route{Prefix: netip.MustParsePrefix("2001:db8:1::/64"), Link: 1})
+			t.SetRoute(fastpath.Route{Prefix: netip.MustParsePrefix("2001:db8:2::/64"), Link: 2})
+			t.SetNeighbour(1, addrA, macA)
+			t.SetNeighbour(2, addrB, macB)
+		},
+	}
+	e, err := fastpath.New(config.Fastpath{Enabled: true, Interfaces: []string{"in", "out"}}, nil, fastpath.WithSystem(sys))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	for q, wantQ := range []int{0, 1, 0, 1} {
+		in.Q[q].Inbound <- fastpathtest.UDPFrame(macIn, macA, addrA, addrB, 64, []byte{byte(q)})
+		got := recv(t, out.Q[wantQ].Outbound)
+		if p := got[len(got)-1]; int(p) != q {
+			t.Errorf("egress queue %d got the frame of ingress queue %d, want that of queue %d", wantQ, p, q)
+		}
+	}
+	// Back from receive-only queue 3: sent on queue 1 of the ingress port.
+	out.Q[3].Inbound <- fastpathtest.UDPFrame(macOut, macB, addrB, addrA, 64, []byte{9})
+	if got := recv(t, in.Q[1].Outbound); got[len(got)-1] != 9 {
+		t.Errorf("return frame %x", got)
+	}
+	for q, p := range append(in.Q, out.Q...) {
+		if len(p.Outbound) != 0 {
+			t.Errorf("queue %d has %d more frames", q, len(p.Outbound))
+		}
+	}
+}

@@ -127,7 +127,16 @@ type xdpPort struct {
 	*XDPPort
 	prog *xdpProgram
 	sys  *osSystem
+	// early is the program's link when openXDP attached it already (see
+	// there), until claim takes it over; earlyMode is its mode. s.mu.
+	early     link.Link
+	earlyMode string
+	tx        int // transmit queues the sockets send on (see TxQueues)
 }
+
+// TxQueues implements txQueuer: the sockets of queues beyond the
+// interface's transmit queues only receive (see openXDP).
+func (p *xdpPort) TxQueues() int { return p.tx }
 
 // Close closes the port and its program, keeping the program's counts.
 func (p *xdpPort) Close() error {
@@ -135,6 +144,10 @@ func (p *xdpPort) Close() error {
 	s := p.sys
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if p.early != nil {
+		err = errors.Join(err, p.early.Close())
+		p.early = nil
+	}
 	s.forget(p)
 	if p.prog != nil {
 		err = errors.Join(err, p.prog.Close())
@@ -208,21 +221,41 @@ func (s *osSystem) openXDP(a *netlink.LinkAttrs) (_ *xdpPort, err error) {
 			return nil, fmt.Errorf("af_xdp: local address map: %w", err)
 		}
 	}
+	// A driver may receive on more queues once an XDP program is
+	// attached: virtio-net adds a queue pair per CPU for XDP's
+	// transmissions when the device has that many, and the device then
+	// spreads received flows over those too. Where the device has more
+	// queues than it uses, the program is attached now, before the
+	// sockets are bound (a socket binds only to a queue that exists), and
+	// claim takes the link over; its socket map stays empty until claim,
+	// so that meanwhile it hands every frame to the kernel. The sockets
+	// of the extra queues only receive: transmit queues beyond the
+	// interface's are virtio-net's XDP queues, which ndo_xdp_xmit uses
+	// without a lock.
 	queues := rxQueues(a.Name)
-	prog, err := loadXDPProgram(s.locals, queues)
+	prog, err := loadXDPProgram(s.locals, max(queues, a.NumRxQueues))
 	if err != nil {
 		return nil, fmt.Errorf("af_xdp: load XDP program: %w", err)
 	}
-	p, err := OpenXDPPort(a.Index, queues, cfg)
-	if err != nil {
-		return nil, errors.Join(err, prog.Close())
-	}
-	xp := &xdpPort{XDPPort: p, prog: prog, sys: s}
-	for q, fd := range p.FDs() {
-		if err := prog.setSocket(q, fd); err != nil {
-			return nil, errors.Join(fmt.Errorf("af_xdp: socket map: %w", err), xp.Close())
+	var early link.Link
+	var earlyMode string
+	if a.NumRxQueues > queues {
+		if early, earlyMode, err = attachXDP(prog.Prog, a.Index); err != nil {
+			return nil, errors.Join(fmt.Errorf("af_xdp: attach XDP program: %w", err), prog.Close())
+		}
+		if n := rxQueues(a.Name); n > queues {
+			s.log.Info("fast path: more receive queues with XDP", "link", a.Name, "before", queues, "with_xdp", n)
+			queues = n
 		}
 	}
+	p, err := OpenXDPPort(a.Index, queues, cfg)
+	if err != nil {
+		if early != nil {
+			err = errors.Join(err, early.Close())
+		}
+		return nil, errors.Join(err, prog.Close())
+	}
+	xp := &xdpPort{XDPPort: p, prog: prog, sys: s, early: early, earlyMode: earlyMode, tx: min(queues, txQueues(a.Name))}
 	s.mu.Lock()
 	s.xdpPorts[a.Index] = xp
 	s.mu.Unlock()
@@ -533,9 +566,20 @@ func (s *osSystem) claim(links []Link, locals []netip.Addr) (c *claim, err error
 		if p == nil {
 			continue
 		}
-		lk, mode, err := attachXDP(p.prog.Prog, l.Index)
-		if err != nil {
-			return c, fmt.Errorf("%s: attach XDP program: %w", l.Name, err)
+		for q, fd := range p.FDs() {
+			if err := p.prog.setSocket(q, fd); err != nil {
+				return c, fmt.Errorf("%s: af_xdp socket map: %w", l.Name, err)
+			}
+		}
+		s.mu.Lock()
+		lk, mode := p.early, p.earlyMode
+		p.early = nil
+		s.mu.Unlock()
+		if lk == nil {
+			var err error
+			if lk, mode, err = attachXDP(p.prog.Prog, l.Index); err != nil {
+				return c, fmt.Errorf("%s: attach XDP program: %w", l.Name, err)
+			}
 		}
 		c.xdp = append(c.xdp, lk)
 		s.setInfo(l.Name, func(i *PortInfo) { i.Claim = "xdp-" + mode })

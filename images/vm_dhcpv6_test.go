@@ -63,7 +63,7 @@ func bootStatefulDHCPv6(t *testing.T, image string) {
 	cc.Runcmd = append(cc.Runcmd, []string{"systemd-run", "--unit=e2e-dhcpv6", "--no-block", "sh", "-c",
 		`for i in $(seq 600); do if ` + images.BinaryPath + ` status | grep -q "dhcpv6 eth1 .*leases=[1-9]"; then ` + images.BinaryPath + ` status | grep dhcpv6 | sed "s/^/` +
 			markerDHCPv6 + `/" > /dev/console; exit 0; fi; sleep 1; done; echo "` + markerDHCPv6 + `timeout" > /dev/console`})
-	lab := newLab(t)
+	lab := newLab(t, 1)
 	vm := lab.boot(t, image, cc)
 	// The router starts right after cloud-init's init stage: once VM1 has
 	// its default route from the RA (M=1), the server runs beside the

@@ -9,6 +9,12 @@ package images_test
 //   radvd 2001:db8:0:1::/64                  fa:16:3e:11:11:11  fa:16:3e:22:22:22        SLAAC 2001:db8:0:2:f816:3eff:fe33:3333
 //   route 2001:db8:0:2::/64 via 2001:db8:0:1:f816:3eff:fe11:1111
 //
+// The VM has 2 vCPUs. The fast-path boots give its NICs fastpathQueues
+// queue pairs (taps with multi_queue, virtio-net mq=on); the others keep
+// one.
+//
+// Only the fast-path boots (the timed boots' subtests are named boot1...):
+// -run '^TestVM$/^fastpath'.
 // Run: VROUTER_E2E_VM=1 [VROUTER_IMAGE=bin/vrouter-bookworm.qcow2] go test -v -timeout 60m -run TestVM ./images/
 // (root; Debian packages qemu-system-x86 radvd genisoimage iproute2 iputils-ping ndisc6 isc-dhcp-client,
 // and those of build-image.sh when VROUTER_IMAGE is not given).
@@ -51,6 +57,7 @@ const (
 	finalTimeout  = 6 * time.Minute // boot to cloud-init final, TCG
 	vm1Timeout    = 2 * time.Minute // final to VM1's address
 	markerService = "E2E vrouter.service="
+	vmCPUs        = 2 // qemu -smp
 )
 
 func TestVM(t *testing.T) {
@@ -141,19 +148,87 @@ func bootGood(t *testing.T, image string) time.Duration {
 	if err != nil {
 		t.Fatal(err)
 	}
-	took, _ := bootAndPing(t, image, cc)
+	took, _ := bootAndPing(t, image, cc, 1)
 	return took
 }
 
-// fastpathMarker prefixes the `vrouter status` lines the fast-path boot
-// prints on the console once the fast path has forwarded.
+// fastpathMarker prefixes the lines the fast-path boot prints on the
+// console: `vrouter status` once the fast path has forwarded, then, once
+// the test's flows have gone through, the status again, the NICs' queues
+// and per-queue counters and the daemon's fast-path log.
 const fastpathMarker = "E2E fastpath "
 
+// fastpathQueues is the queue pairs of the VM's NICs in the fast-path
+// boots: twice the vCPUs. The 6.1 guest uses min(queues, vCPUs) pairs for
+// the stack, and virtio-net's XDP asks for one more transmit queue per
+// possible CPU, so that XDP_TX and redirects into the NIC need no lock;
+// with fewer (queues=vCPUs) it logs "XDP request 4 queues but max is 2"
+// and shares the stack's transmit queues under their lock. Attaching the
+// XDP program makes all of them receive queues as well (the device spreads
+// flows over every enabled pair).
+const fastpathQueues = 2 * vmCPUs
+
+// fastpathFlows is how many source addresses VM1 pings from after the
+// boot, so that the flows spread over the receive queues (the host's
+// multi-queue tap picks a queue by a hash of the addresses); with 32 the
+// chance that one of 4 queues gets none is below 1e-3.
+const fastpathFlows = 32
+
+// fastpathScript runs in the VM (a transient unit, so that cloud-init's
+// final stage does not wait): once the fast path has forwarded (or after
+// 5 minutes, saying so) it prints the status; once the forwarded counter has grown by 2×fastpathFlows more
+// (the test's flows) or 3 minutes have passed, the status again, each
+// NIC's sysfs queues, its channels and per-queue counters (ethtool's
+// ioctl from Python: the image has no ethtool), virtio-net's XDP kernel
+// messages and the daemon's fast-path log, then "end".
+var fastpathScript = `#!/bin/sh
+M="` + fastpathMarker + `"
+fwd() { ` + images.BinaryPath + ` status | sed -n 's/.* forwarded=\([0-9]*\).*/\1/p'; }
+f=0
+for i in $(seq 300); do f=$(fwd); [ "${f:-0}" -gt 0 ] && break; sleep 1; done
+[ "${f:-0}" -gt 0 ] || echo "${M}nothing forwarded after 300 s" > /dev/console
+` + images.BinaryPath + ` status | sed "s/^/$M/" > /dev/console
+want=$((f + ` + strconv.Itoa(2*fastpathFlows) + `))
+for i in $(seq 180); do f=$(fwd); [ "${f:-0}" -ge "$want" ] && break; sleep 1; done
+{
+` + images.BinaryPath + ` status | sed "s/^/after /"
+for n in eth0 eth1; do echo "queues $n $(cd /sys/class/net/$n/queues && echo *)"; done
+python3 /run/e2e-nic-stats.py eth0 eth1 2>&1
+dmesg | grep -i xdp | sed "s/^/dmesg /"
+journalctl -b -o cat --no-pager -u vrouter.service | grep "fast path" | sed "s/^/log /"
+echo end
+} | sed "s/^/$M/" > /dev/console
+`
+
+// nicStatsScript prints, per interface named in its arguments, "nic NAME
+// driver=D combined=C max_combined=M" and every non-zero per-queue counter
+// as NAME=VALUE (ETHTOOL_GDRVINFO, GCHANNELS, GSTRINGS and GSTATS).
+const nicStatsScript = `import array, fcntl, socket, struct, sys
+sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+def ethtool(ifname, req):
+    buf = array.array("B", req)
+    fcntl.ioctl(sock, 0x8946, struct.pack("16sQ16x", ifname.encode(), buf.buffer_info()[0]))
+    return buf.tobytes()
+for ifname in sys.argv[1:]:
+    info = ethtool(ifname, struct.pack("I", 0x03) + bytes(192))
+    driver = info[4:36].split(b"\0")[0].decode()
+    n = struct.unpack_from("I", info, 180)[0]
+    ch = struct.unpack("9I", ethtool(ifname, struct.pack("9I", 0x3c, *[0] * 8)))
+    raw = ethtool(ifname, struct.pack("3I", 0x1b, 1, n) + bytes(32 * n))[12:]
+    names = [raw[i * 32:(i + 1) * 32].split(b"\0")[0].decode() for i in range(n)]
+    vals = struct.unpack_from("%dQ" % n, ethtool(ifname, struct.pack("2I", 0x1d, n) + bytes(8 * n)), 8)
+    print("nic %s driver=%s combined=%d max_combined=%d %s" % (ifname, driver, ch[8], ch[4],
+          " ".join("%s=%d" % (k, v) for k, v in zip(names, vals) if v and "queue" in k)))
+`
+
 // bootFastpath boots the default config with the fast path on eth0 and
-// eth1 with fastpath.io fpIO ("": auto, whose first choice is the XDP tier):
-// the unit with the drop-in that `vrouter cloudinit` adds must run it over
-// virtio-net on the datapath whose status starts with want, and VM1's
-// pings must go through it (its forwarded counter grows).
+// eth1 with fastpath.io fpIO ("": auto, whose first choice is the XDP tier)
+// and NICs of fastpathQueues queue pairs: the unit with the drop-in that
+// `vrouter cloudinit` adds must run it over multi-queue virtio-net on the
+// datapath whose status starts with want, VM1's pings must go through it
+// (its forwarded counter grows), and VM1's flows from fastpathFlows
+// addresses must be redirected by the XDP program on several receive
+// queues of each NIC (see checkQueues).
 func bootFastpath(t *testing.T, image, fpIO, want string) {
 	fp := "\nfastpath:\n  enabled: true\n  interfaces: [eth0, eth1]\n"
 	if fpIO != "" {
@@ -167,25 +242,59 @@ func bootFastpath(t *testing.T, image, fpIO, want string) {
 	if cc.File(images.XDPDropInPath) == nil {
 		t.Fatalf("user-data lacks the AF_XDP drop-in %s", images.XDPDropInPath)
 	}
-	// Once the fast path has forwarded, print its status on the console
-	// (a transient unit, so that cloud-init's final stage does not wait).
-	cc.Runcmd = append(cc.Runcmd, []string{"systemd-run", "--unit=e2e-fastpath", "--no-block", "sh", "-c",
-		`for i in $(seq 600); do if ` + images.BinaryPath + ` status | grep -q "forwarded=[1-9]"; then ` + images.BinaryPath +
-			` status | sed "s/^/` + fastpathMarker + `/" > /dev/console; exit 0; fi; sleep 1; done; echo "` + fastpathMarker + `timeout" > /dev/console`})
-	_, vm := bootAndPing(t, image, cc)
-	vm.waitSerial(t, fastpathMarker+"fast path: running=true", time.Minute)
+	cc.WriteFiles = append(cc.WriteFiles,
+		cloudinit.WriteFile{Path: "/run/e2e-fastpath.sh", Content: fastpathScript, Permissions: "0644"},
+		cloudinit.WriteFile{Path: "/run/e2e-nic-stats.py", Content: nicStatsScript, Permissions: "0644"})
+	cc.Runcmd = append(cc.Runcmd, []string{"systemd-run", "--unit=e2e-fastpath", "--no-block", "sh", "/run/e2e-fastpath.sh"})
+	_, vm := bootAndPing(t, image, cc, fastpathQueues)
+	lab := vm.lab
+	vm.waitSerial(t, fastpathMarker+"fast path: running=true", 6*time.Minute)
+	if b, err := os.ReadFile(vm.serial); err != nil || bytes.Contains(b, []byte(fastpathMarker+"nothing forwarded")) {
+		t.Errorf("the fast path forwarded none of VM1's pings (%v)", err)
+	}
+
+	// Flows from fastpathFlows more addresses of VM1, in parallel.
+	start := time.Now()
+	errs := make(chan error, fastpathFlows)
+	for i := range fastpathFlows {
+		src := fmt.Sprintf("2001:db8:0:2::%x", 0x100+i)
+		mustRun(t, lab.ns("vm1"), "ip", "-6", "addr", "add", src+"/64", "dev", "eth0", "nodad")
+		go func() {
+			out, err := outputErr(lab.ns("vm1"), "ping", "-6", "-c", "3", "-i", "0.2", "-W", "3", "-I", src, addrUp)
+			if err != nil {
+				err = fmt.Errorf("%w\n%s", err, out)
+			}
+			errs <- err
+		}()
+	}
+	lost := 0
+	for range fastpathFlows {
+		if err := <-errs; err != nil {
+			lost++
+			t.Logf("flow: %v", err)
+		}
+	}
+	t.Logf("%d flows of 3 pings from VM1 through the VM in %s, %d with losses", fastpathFlows, time.Since(start).Round(100*time.Millisecond), lost)
+	vm.waitSerial(t, fastpathMarker+"end", 4*time.Minute)
+
 	b, err := os.ReadFile(vm.serial)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var io []string
+	var after []string
 	for _, l := range strings.Split(string(b), "\n") {
-		if i := strings.Index(l, fastpathMarker); i >= 0 {
-			l = strings.TrimSpace(l[i+len(fastpathMarker):])
-			t.Logf("VM: %s", l)
-			if strings.HasPrefix(l, "io ") {
-				io = append(io, l)
-			}
+		i := strings.Index(l, fastpathMarker)
+		if i < 0 || strings.Contains(l, "sed ") {
+			continue
+		}
+		l = strings.TrimSpace(l[i+len(fastpathMarker):])
+		t.Logf("VM: %s", l)
+		if strings.HasPrefix(l, "io ") {
+			io = append(io, l)
+		}
+		if strings.HasPrefix(l, "queues ") || strings.HasPrefix(l, "nic ") || strings.HasPrefix(l, "dmesg ") || strings.HasPrefix(l, "log ") {
+			after = append(after, l)
 		}
 	}
 	if len(io) != 2 {
@@ -196,12 +305,96 @@ func bootFastpath(t *testing.T, image, fpIO, want string) {
 			t.Errorf("fast path io in the VM: %q, want %q (the drop-in's privileges?)", l, want)
 		}
 	}
+	checkQueues(t, after, fpIO == config.FastpathIOAFXDP)
+}
+
+// checkQueues checks what the fast-path boot printed about the NICs'
+// queues: each NIC has fastpathQueues combined channels, all of them in
+// use (the XDP program attached); its XDP program redirected frames on at
+// least two receive queues; virtio-net logged no fallback to shared
+// transmit queues. With AF_XDP the daemon opened a socket on every receive
+// queue (its "fast path port" log line); on the XDP tier (afXDP false) the
+// redirects into each NIC left through virtio-net's XDP transmit queues,
+// which come after the stack's.
+func checkQueues(t *testing.T, lines []string, afXDP bool) {
+	t.Helper()
+	for _, l := range lines {
+		if strings.HasPrefix(l, "dmesg ") && strings.Contains(l, "XDP request") {
+			t.Errorf("virtio-net has too few queues for XDP: %s", l)
+		}
+	}
+	for _, nic := range []string{"eth0", "eth1"} {
+		var rx, tx int
+		var stats map[string]string
+		sockets := -1
+		for _, l := range lines {
+			f := strings.Fields(l)
+			switch {
+			case len(f) >= 2 && f[0] == "queues" && f[1] == nic:
+				for _, q := range f[2:] {
+					if strings.HasPrefix(q, "rx-") {
+						rx++
+					} else if strings.HasPrefix(q, "tx-") {
+						tx++
+					}
+				}
+			case len(f) >= 2 && f[0] == "nic" && f[1] == nic:
+				stats = map[string]string{}
+				for _, kv := range f[2:] {
+					if k, v, ok := strings.Cut(kv, "="); ok {
+						stats[k] = v
+					}
+				}
+			case f[0] == "log" && strings.Contains(l, `msg="fast path port"`) && strings.Contains(l, " link="+nic+" "):
+				for _, kv := range f {
+					if v, ok := strings.CutPrefix(kv, "queues="); ok {
+						sockets, _ = strconv.Atoi(v)
+					}
+				}
+			}
+		}
+		if stats == nil {
+			t.Errorf("%s: no channels and counters from the VM", nic)
+			continue
+		}
+		counter := func(k string) uint64 { n, _ := strconv.ParseUint(stats[k], 10, 64); return n }
+		if stats["combined"] != strconv.Itoa(fastpathQueues) || stats["max_combined"] != strconv.Itoa(fastpathQueues) {
+			t.Errorf("%s: combined channels %s of %s, want %d of %d (did the VM come up multi-queue?)",
+				nic, stats["combined"], stats["max_combined"], fastpathQueues, fastpathQueues)
+		}
+		if rx != fastpathQueues {
+			t.Errorf("%s: %d receive queues in sysfs, want %d", nic, rx, fastpathQueues)
+		}
+		var redirecting []int
+		for q := range fastpathQueues {
+			if counter(fmt.Sprintf("rx_queue_%d_xdp_redirects", q)) > 0 {
+				redirecting = append(redirecting, q)
+			}
+		}
+		if len(redirecting) < 2 {
+			t.Errorf("%s: the XDP program redirected on receive queues %v only, want at least two", nic, redirecting)
+		}
+		if afXDP {
+			if sockets != rx {
+				t.Errorf("%s: the fast path has AF_XDP sockets on %d queues, the NIC receives on %d", nic, sockets, rx)
+			}
+			continue
+		}
+		var xdpTX uint64
+		for q := tx; q < fastpathQueues; q++ {
+			xdpTX += counter(fmt.Sprintf("tx_queue_%d_xdp_tx", q))
+		}
+		if tx >= fastpathQueues || xdpTX == 0 {
+			t.Errorf("%s: %d frames on XDP transmit queues %d..%d, want some (redirects into the NIC on the stack's queues, under their lock?)",
+				nic, xdpTX, tx, fastpathQueues-1)
+		}
+	}
 }
 
 // bootAndPing boots cc and waits until VM1 has its address and pings the
 // ipv6-router through the VM; it returns qemu's start → VM1's address time.
-func bootAndPing(t *testing.T, image string, cc *cloudinit.CloudConfig) (time.Duration, *vm) {
-	lab := newLab(t)
+func bootAndPing(t *testing.T, image string, cc *cloudinit.CloudConfig, queues int) (time.Duration, *vm) {
+	lab := newLab(t, queues)
 	vm := lab.boot(t, image, cc)
 
 	// The router starts right after cloud-init's init stage, so VM1 gets
@@ -246,7 +439,7 @@ func bootBadConfig(t *testing.T, image string) {
 	}
 	f := cc.File(cloudinit.ConfigPath)
 	f.Content = "interfaces:\n  eth0:\n    role: upstreem\n"
-	lab := newLab(t)
+	lab := newLab(t, 1)
 	vm := lab.boot(t, image, cc)
 	vm.waitSerial(t, "vrouter: cloud-init final stage done", finalTimeout)
 	// `vrouter check` in runcmd prints FILE:LINE:COL on the console.
@@ -270,7 +463,7 @@ func bootBadConfig(t *testing.T, image string) {
 func bootNoConfig(t *testing.T, image string) {
 	cc := &cloudinit.CloudConfig{FinalMessage: cloudinit.FinalMessage}
 	cc.Runcmd = append(cc.Runcmd, []string{"sh", "-c", `echo "` + markerCondition + `$(systemctl show -P ConditionResult vrouter.service)"`})
-	lab := newLab(t)
+	lab := newLab(t, 1)
 	vm := lab.boot(t, image, cc)
 	vm.waitSerial(t, "vrouter: cloud-init final stage done", finalTimeout)
 	vm.waitSerial(t, markerService+"inactive", 10*time.Second)
@@ -311,30 +504,35 @@ func vmNICs(t *testing.T) []cloudinit.NIC {
 type lab struct {
 	prefix string
 	dir    string
+	queues int // queue pairs of the VM's NICs (taps with multi_queue and virtio-net mq=on when more than 1)
 }
 
 func (l *lab) ns(name string) string { return l.prefix + "-" + name }
 
-func newLab(t *testing.T) *lab {
+func newLab(t *testing.T, queues int) *lab {
 	t.Helper()
 	b := make([]byte, 3)
 	if _, err := rand.Read(b); err != nil {
 		t.Fatal(err)
 	}
-	l := &lab{prefix: "vrv" + hex.EncodeToString(b), dir: t.TempDir()}
+	l := &lab{prefix: "vrv" + hex.EncodeToString(b), dir: t.TempDir(), queues: max(queues, 1)}
 	for _, n := range []string{"hv", "up", "vm1"} {
 		mustRun(t, "", "ip", "netns", "add", l.ns(n))
 		ns := l.ns(n)
 		t.Cleanup(func() { _ = run("", "ip", "netns", "del", ns) })
 	}
 	hv, up, vm1 := l.ns("hv"), l.ns("up"), l.ns("vm1")
+	tapMode := []string{"mode", "tap"}
+	if l.queues > 1 {
+		tapMode = append(tapMode, "multi_queue")
+	}
 	// hv holds the taps and bridges only: no IPv6 of its own.
 	mustRun(t, hv, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1")
 	for _, cmd := range [][]string{
 		{"ip", "link", "add", "br0", "type", "bridge", "mcast_snooping", "0"},
 		{"ip", "link", "add", "br1", "type", "bridge", "mcast_snooping", "0"},
-		{"ip", "tuntap", "add", "dev", "tap0", "mode", "tap"},
-		{"ip", "tuntap", "add", "dev", "tap1", "mode", "tap"},
+		append([]string{"ip", "tuntap", "add", "dev", "tap0"}, tapMode...),
+		append([]string{"ip", "tuntap", "add", "dev", "tap1"}, tapMode...),
 		{"ip", "link", "add", "up0", "type", "veth", "peer", "name", "eth0", "netns", up},
 		{"ip", "link", "add", "vm1p", "type", "veth", "peer", "name", "eth0", "netns", vm1},
 		{"ip", "link", "set", "tap0", "master", "br0", "up"},
@@ -384,6 +582,7 @@ func newLab(t *testing.T) *lab {
 }
 
 type vm struct {
+	lab     *lab
 	serial  string
 	start   time.Time
 	cancel  context.CancelFunc
@@ -432,24 +631,32 @@ func (l *lab) boot(t *testing.T, image string, cc *cloudinit.CloudConfig) *vm {
 	}
 	serial := filepath.Join(l.dir, "serial.log")
 	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", l.ns("hv"),
+	args := []string{"netns", "exec", l.ns("hv"),
 		"timeout", "--kill-after=10", strconv.Itoa(int(bootTimeout.Seconds())),
-		"qemu-system-x86_64", "-machine", "pc,accel=tcg", "-m", "1024", "-smp", "2",
+		"qemu-system-x86_64", "-machine", "pc,accel=tcg", "-m", "1024", "-smp", strconv.Itoa(vmCPUs),
 		"-nodefaults", "-display", "none", "-no-reboot", "-monitor", "none",
-		"-serial", "file:"+serial,
-		"-drive", "file="+image+",if=virtio,snapshot=on",
-		"-drive", "file="+seed+",media=cdrom,readonly=on",
-		"-netdev", "tap,id=n0,ifname=tap0,script=no,downscript=no",
-		"-device", "virtio-net-pci,netdev=n0,mac="+macVMEth0,
-		"-netdev", "tap,id=n1,ifname=tap1,script=no,downscript=no",
-		"-device", "virtio-net-pci,netdev=n1,mac="+macVMEth1,
-	)
+		"-serial", "file:" + serial,
+		"-drive", "file=" + image + ",if=virtio,snapshot=on",
+		"-drive", "file=" + seed + ",media=cdrom,readonly=on",
+	}
+	for i, mac := range []string{macVMEth0, macVMEth1} {
+		netdev := fmt.Sprintf("tap,id=n%d,ifname=tap%d,script=no,downscript=no", i, i)
+		dev := fmt.Sprintf("virtio-net-pci,netdev=n%d,mac=%s", i, mac)
+		if l.queues > 1 {
+			// A vector per virtqueue (N receive, N transmit) plus
+			// config and control.
+			netdev += fmt.Sprintf(",queues=%d", l.queues)
+			dev += fmt.Sprintf(",mq=on,vectors=%d", 2*l.queues+2)
+		}
+		args = append(args, "-netdev", netdev, "-device", dev)
+	}
+	cmd := exec.CommandContext(ctx, "ip", args...)
 	var qlog bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &qlog, &qlog
 	// Kill the whole group (ip netns exec → timeout → qemu) on cleanup.
 	cmd.SysProcAttr = sysProcAttrGroup()
 	cmd.Cancel = func() error { return killGroup(cmd) }
-	v := &vm{serial: serial, start: time.Now(), cancel: cancel, analyze: analyze}
+	v := &vm{lab: l, serial: serial, start: time.Now(), cancel: cancel, analyze: analyze}
 	if err := cmd.Start(); err != nil {
 		cancel()
 		t.Fatalf("qemu: %v", err)

@@ -89,6 +89,18 @@ func (p *ChannelPort) Close() error {
 // port itself use queue 0.
 type MultiQueuePort struct {
 	Q []*ChannelPort
+	// TX, when not 0, is how many of the queues are sent on (the others
+	// only receive, as the AF_XDP sockets of the receive queues a
+	// virtio-net adds for XDP).
+	TX int
+}
+
+// TxQueues returns TX, or all queues when it is 0.
+func (p *MultiQueuePort) TxQueues() int {
+	if p.TX == 0 {
+		return len(p.Q)
+	}
+	return p.TX
 }
 
 // NewMultiQueuePort returns a port with queues queues of depth frames.

@@ -79,6 +79,26 @@ func TestNamespaceUnitCapabilities(t *testing.T) {
 			t.Errorf("XDP tier with the unit's capabilities %q forwarded nothing: %+v", caps, s)
 		}
 	})
+	// fastpath.cpus: the workers and the tier's NAPI threads pinned, the
+	// threads at a nice value below 0 (CAP_SYS_NICE, which the drop-in
+	// grants with the syscalls @resources holds).
+	t.Run("unit_cpus", func(t *testing.T) {
+		tp := newTopo(t)
+		tp.io = config.FastpathIOXDP
+		tp.caps = caps
+		tp.cpu = "0"
+		attachQueueSink(t, tp.g, tp.gA)
+		attachQueueSink(t, tp.s, tp.sB)
+		stop := tp.startRouter()
+		for i := range 3 {
+			if out, err := exec.Command("ip", "netns", "exec", tp.g, "ping", "-6", "-c", "1", "-W", "2", tp.sAddr.String()).CombinedOutput(); err != nil {
+				t.Errorf("ping %d through the router: %v\n%s", i, err, out)
+			}
+		}
+		if s := stop(); s.Forwarded == 0 {
+			t.Errorf("XDP tier on pinned CPUs with the unit's capabilities %q forwarded nothing: %+v", caps, s)
+		}
+	})
 	t.Run("without_perfmon", func(t *testing.T) {
 		tp := newTopo(t)
 		without := slices.DeleteFunc(slices.Clone(caps), func(c string) bool { return c == "perfmon" })

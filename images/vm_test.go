@@ -123,8 +123,8 @@ func TestVM(t *testing.T) {
 		logBootTimes(t, "", times)
 		logBootTimes(t, "baseline "+filepath.Base(baseline)+": ", baseTimes)
 	}
-	t.Run("fastpath", func(t *testing.T) { bootFastpath(t, image, "", "xdp (xdp-native)") })
-	t.Run("fastpath-af_xdp", func(t *testing.T) { bootFastpath(t, image, config.FastpathIOAFXDP, "af_xdp (xdp-") })
+	t.Run("fastpath", func(t *testing.T) { bootFastpath(t, image, "", "[0, 1]", "xdp (xdp-native)") })
+	t.Run("fastpath-af_xdp", func(t *testing.T) { bootFastpath(t, image, config.FastpathIOAFXDP, "", "af_xdp (xdp-") })
 	t.Run("invalid-config", func(t *testing.T) { bootBadConfig(t, image) })
 	t.Run("no-config", func(t *testing.T) { bootNoConfig(t, image) })
 	t.Run("dhcpv6-stateful", func(t *testing.T) { bootStatefulDHCPv6(t, image) })
@@ -228,11 +228,16 @@ for ifname in sys.argv[1:]:
 // datapath whose status starts with want, VM1's pings must go through it
 // (its forwarded counter grows), and VM1's flows from fastpathFlows
 // addresses must be redirected by the XDP program on several receive
-// queues of each NIC (see checkQueues).
-func bootFastpath(t *testing.T, image, fpIO, want string) {
+// queues of each NIC (see checkQueues). cpus ("[0, 1]", or "" for none)
+// is fastpath.cpus: pinned workers and NAPI threads at a nice value, which
+// the drop-in's CAP_SYS_NICE and syscalls allow.
+func bootFastpath(t *testing.T, image, fpIO, cpus, want string) {
 	fp := "\nfastpath:\n  enabled: true\n  interfaces: [eth0, eth1]\n"
 	if fpIO != "" {
 		fp += "  io: " + fpIO + "\n"
+	}
+	if cpus != "" {
+		fp += "  cpus: " + cpus + "\n"
 	}
 	data := append(bytes.TrimRight(config.DefaultYAML(), "\n"), fp...)
 	cc, _, err := cloudinit.Build(cloudinit.Options{NICs: vmNICs(t), ConfigName: "fastpath.yaml", Config: data})

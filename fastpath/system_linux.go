@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -335,6 +336,15 @@ func (s *osSystem) Run(ctx context.Context, links []Link, t *Tables, resolve <-c
 				nice = s.tierNAPINice
 			}
 			restore, err := threadedNAPI(l.Name, s.cpus, nice)
+			if errors.Is(err, fs.ErrPermission) {
+				// The systemd unit's dynamic user may not write the
+				// root-owned /sys/class/net/IF/threaded (CAP_NET_ADMIN
+				// does not cover sysfs files); the fast path then runs
+				// with the kernel's receive processing in softirq, as
+				// without fastpath.cpus, its workers still pinned.
+				s.log.Warn("fast path: receive processing stays in softirq (threaded NAPI not permitted)", "link", l.Name, "err", err)
+				continue
+			}
 			if err != nil {
 				return fmt.Errorf("receive processing: %w", err)
 			}

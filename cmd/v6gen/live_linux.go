@@ -121,6 +121,9 @@ func runLive(prog *ebpf.Program, opts *ebpf.RunOptions) error {
 	}
 	defer unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil)
 	rerun := false
+	// Reset is deprecated for benchmarks, but it is the one hook that
+	// tells a rerun after EINTR happened.
+	//lint:ignore SA1019 the only way to learn that cilium/ebpf reran the program
 	opts.Reset = func() { rerun = true }
 	_, err := prog.Run(opts)
 	if err == nil && rerun {

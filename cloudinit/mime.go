@@ -2,6 +2,7 @@ package cloudinit
 
 import (
 	"bytes"
+	"encoding/base64"
 	"fmt"
 	"mime"
 	"mime/multipart"
@@ -107,15 +108,21 @@ func Multipart(parts []Part) ([]byte, error) {
 		h.Set("MIME-Version", "1.0")
 		h.Set("Content-Transfer-Encoding", "7bit")
 		h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": p.Filename}))
+		content := p.Content
 		if !isASCII(p.Content) {
+			// base64, not 8bit: cloud-init (22.4) reads an 8bit part's
+			// bytes as surrogate escapes and its YAML loader then refuses
+			// them ("special characters are not allowed"), so none of the
+			// part's files would be written.
 			h.Set("Content-Type", mime.FormatMediaType(p.ContentType, map[string]string{"charset": "utf-8"}))
-			h.Set("Content-Transfer-Encoding", "8bit")
+			h.Set("Content-Transfer-Encoding", "base64")
+			content = base64Lines(p.Content)
 		}
 		pw, err := w.CreatePart(h)
 		if err != nil {
 			return nil, err
 		}
-		if _, err := pw.Write(p.Content); err != nil {
+		if _, err := pw.Write(content); err != nil {
 			return nil, err
 		}
 	}
@@ -136,4 +143,16 @@ func isASCII(b []byte) bool {
 		}
 	}
 	return true
+}
+
+// base64Lines is b in base64, in lines of 76 characters (RFC 2045 §6.8).
+func base64Lines(b []byte) []byte {
+	enc := base64.StdEncoding.EncodeToString(b)
+	var out bytes.Buffer
+	for len(enc) > 76 {
+		out.WriteString(enc[:76] + "\n")
+		enc = enc[76:]
+	}
+	out.WriteString(enc + "\n")
+	return out.Bytes()
 }

@@ -2,6 +2,7 @@ package cloudinit
 
 import (
 	"bytes"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"github.com/vrouter/vrouter/images"
@@ -148,7 +149,11 @@ func parseMultipart(t *testing.T, data []byte) []Part {
 		if err != nil {
 			t.Fatalf("multipart: %v", err)
 		}
-		b, err := io.ReadAll(p)
+		var rd io.Reader = p
+		if p.Header.Get("Content-Transfer-Encoding") == "base64" {
+			rd = base64.NewDecoder(base64.StdEncoding, p)
+		}
+		b, err := io.ReadAll(rd)
 		if err != nil {
 			t.Fatal(err)
 		}

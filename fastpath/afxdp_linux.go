@@ -84,17 +84,15 @@ func (r *xskRing) xdpDesc(i uint32) *unix.XDPDesc {
 }
 
 // rxQueues returns the number of receive queues of the interface.
-func rxQueues(name string) int {
-	m, err := filepath.Glob("/sys/class/net/" + name + "/queues/rx-*")
-	if err != nil || len(m) == 0 {
-		return 1
-	}
-	return len(m)
-}
+func rxQueues(name string) int { return sysfsQueues(name, "rx") }
 
 // txQueues returns the number of transmit queues of the interface.
-func txQueues(name string) int {
-	m, err := filepath.Glob("/sys/class/net/" + name + "/queues/tx-*")
+func txQueues(name string) int { return sysfsQueues(name, "tx") }
+
+// sysfsQueues counts the interface's queues of kind "rx" or "tx" in sysfs
+// (at least one).
+func sysfsQueues(name, kind string) int {
+	m, err := filepath.Glob("/sys/class/net/" + name + "/queues/" + kind + "-*")
 	if err != nil || len(m) == 0 {
 		return 1
 	}

@@ -338,12 +338,11 @@ func checkGoroutineLeaks(t *testing.T) {
 	})
 }
 
-// TestEngineMultiQueue: with ports of several receive queues the engine
-// reads each queue with a worker of its own, which sends on its own queue
-// of the egress port (modulo the egress port's queues).
-func TestEngineMultiQueue(t *testing.T) {
-	checkGoroutineLeaks(t)
-	in, out := fastpathtest.NewMultiQueuePort(3, 16), fastpathtest.NewMultiQueuePort(2, 16)
+// runInOut runs an engine until the test ends on the ports in (index 1,
+// 2001:db8:1::/64, neighbour addrA) and out (index 2, 2001:db8:2::/64,
+// neighbour addrB).
+func runInOut(t *testing.T, in, out fastpath.Port) {
+	t.Helper()
 	sys := &fastpathtest.System{
 		Interfaces: map[string]fastpathtest.Interface{
 			"in":  {Link: fastpath.Link{Index: 1, Name: "in", MAC: macIn, MTU: 1500}, Port: in},
@@ -364,12 +363,21 @@ func TestEngineMultiQueue(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- e.Run(ctx) }()
-	defer func() {
+	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Error(err)
 		}
-	}()
+	})
+}
+
+// TestEngineMultiQueue: with ports of several receive queues the engine
+// reads each queue with a worker of its own, which sends on its own queue
+// of the egress port (modulo the egress port's queues).
+func TestEngineMultiQueue(t *testing.T) {
+	checkGoroutineLeaks(t)
+	in, out := fastpathtest.NewMultiQueuePort(3, 16), fastpathtest.NewMultiQueuePort(2, 16)
+	runInOut(t, in, out)
 	for q, wantQ := range []int{0, 1, 0} { // 3 ingress queues onto 2 egress queues
 		payload := []byte{byte(q)}
 		in.Q[q].Inbound <- fastpathtest.UDPFrame(macIn, macA, addrA, addrB, 64, payload)
@@ -399,32 +407,7 @@ func TestEngineReceiveOnlyQueues(t *testing.T) {
 	checkGoroutineLeaks(t)
 	in, out := fastpathtest.NewMultiQueuePort(4, 16), fastpathtest.NewMultiQueuePort(4, 16)
 	in.TX, out.TX = 2, 2
-	sys := &fastpathtest.System{
-		Interfaces: map[string]fastpathtest.Interface{
-			"in":  {Link: fastpath.Link{Index: 1, Name: "in", MAC: macIn, MTU: 1500}, Port: in},
-			"out": {Link: fastpath.Link{Index: 2, Name: "out", MAC: macOut, MTU: 1500}, Port: out},
-		},
-		Resolve: make(chan fastpath.NeighbourRef, 8),
-		Setup: func(t *fastpath.Tables) {
-			t.SetRoute(fastpath.Route{Prefix: netip.MustParsePrefix("2001:db8:1::/64"), Link: 1})
-			t.SetRoute(fastpath.Route{Prefix: netip.MustParsePrefix("2001:db8:2::/64"), Link: 2})
-			t.SetNeighbour(1, addrA, macA)
-			t.SetNeighbour(2, addrB, macB)
-		},
-	}
-	e, err := fastpath.New(config.Fastpath{Enabled: true, Interfaces: []string{"in", "out"}}, nil, fastpath.WithSystem(sys))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- e.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
+	runInOut(t, in, out)
 	for q, wantQ := range []int{0, 1, 0, 1} {
 		in.Q[q].Inbound <- fastpathtest.UDPFrame(macIn, macA, addrA, addrB, 64, []byte{byte(q)})
 		got := recv(t, out.Q[wantQ].Outbound)

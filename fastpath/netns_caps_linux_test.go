@@ -59,46 +59,15 @@ func TestNamespaceUnitCapabilities(t *testing.T) {
 		t.Skip("setpriv not installed (Debian package util-linux)")
 	}
 	caps := unitCaps(t)
-	t.Run("unit", func(t *testing.T) {
-		tp := newTopo(t)
-		tp.io = config.FastpathIOXDP
-		tp.caps = caps
-		// The veth peers get NAPI (so that they take redirected frames)
-		// from an XDP program of their own: the router cannot turn GRO on
-		// in their namespaces without CAP_SYS_ADMIN, as a service VM's
-		// virtio-net NICs need neither.
-		attachQueueSink(t, tp.g, tp.gA)
-		attachQueueSink(t, tp.s, tp.sB)
-		stop := tp.startRouter()
-		for i := range 3 {
-			if out, err := exec.Command("ip", "netns", "exec", tp.g, "ping", "-6", "-c", "1", "-W", "2", tp.sAddr.String()).CombinedOutput(); err != nil {
-				t.Errorf("ping %d through the router: %v\n%s", i, err, out)
-			}
-		}
-		if s := stop(); s.Forwarded == 0 {
-			t.Errorf("XDP tier with the unit's capabilities %q forwarded nothing: %+v", caps, s)
-		}
-	})
+	// The veth peers get NAPI (so that they take redirected frames) from
+	// an XDP program of their own: the router cannot turn GRO on in their
+	// namespaces without CAP_SYS_ADMIN, as a service VM's virtio-net NICs
+	// need neither.
+	t.Run("unit", func(t *testing.T) { tierForwardsWith(t, caps, "") })
 	// fastpath.cpus: the workers and the tier's NAPI threads pinned, the
 	// threads at a nice value below 0 (CAP_SYS_NICE, which the drop-in
 	// grants with the syscalls @resources holds).
-	t.Run("unit_cpus", func(t *testing.T) {
-		tp := newTopo(t)
-		tp.io = config.FastpathIOXDP
-		tp.caps = caps
-		tp.cpu = "0"
-		attachQueueSink(t, tp.g, tp.gA)
-		attachQueueSink(t, tp.s, tp.sB)
-		stop := tp.startRouter()
-		for i := range 3 {
-			if out, err := exec.Command("ip", "netns", "exec", tp.g, "ping", "-6", "-c", "1", "-W", "2", tp.sAddr.String()).CombinedOutput(); err != nil {
-				t.Errorf("ping %d through the router: %v\n%s", i, err, out)
-			}
-		}
-		if s := stop(); s.Forwarded == 0 {
-			t.Errorf("XDP tier on pinned CPUs with the unit's capabilities %q forwarded nothing: %+v", caps, s)
-		}
-	})
+	t.Run("unit_cpus", func(t *testing.T) { tierForwardsWith(t, caps, "0") })
 	t.Run("without_perfmon", func(t *testing.T) {
 		tp := newTopo(t)
 		without := slices.DeleteFunc(slices.Clone(caps), func(c string) bool { return c == "perfmon" })
@@ -112,4 +81,24 @@ func TestNamespaceUnitCapabilities(t *testing.T) {
 			t.Errorf("XDP tier without CAP_PERFMON (%q): %v, want the verifier's refusal\n%s", without, err, out)
 		}
 	})
+}
+
+// tierForwardsWith runs the XDP tier with only caps and fastpath.cpus cpu
+// ("": none) and pings through it.
+func tierForwardsWith(t *testing.T, caps []string, cpu string) {
+	tp := newTopo(t)
+	tp.io = config.FastpathIOXDP
+	tp.caps = caps
+	tp.cpu = cpu
+	attachQueueSink(t, tp.g, tp.gA)
+	attachQueueSink(t, tp.s, tp.sB)
+	stop := tp.startRouter()
+	for i := range 3 {
+		if out, err := exec.Command("ip", "netns", "exec", tp.g, "ping", "-6", "-c", "1", "-W", "2", tp.sAddr.String()).CombinedOutput(); err != nil {
+			t.Errorf("ping %d through the router: %v\n%s", i, err, out)
+		}
+	}
+	if s := stop(); s.Forwarded == 0 {
+		t.Errorf("XDP tier with the unit's capabilities %q (cpus %q) forwarded nothing: %+v", caps, cpu, s)
+	}
 }

@@ -17,10 +17,7 @@ import (
 // router reconciler.
 func TestLinuxPortFollowsForwarding(t *testing.T) {
 	netnstest.Run(t, func(t *testing.T) {
-		parent := netnstest.RandName(t, "ha", "")
-		run(t, "ip", "link", "add", parent, "type", "veth", "peer", "name", parent+"p")
-		run(t, "ip", "link", "set", parent+"p", "up")
-		run(t, "ip", "link", "set", parent, "up")
+		parent := vethParent(t)
 		sysctl := func(iface, v string) {
 			t.Helper()
 			if err := os.WriteFile("/proc/sys/net/ipv6/conf/"+iface+"/forwarding", []byte(v), 0o644); err != nil {
@@ -36,21 +33,7 @@ func TestLinuxPortFollowsForwarding(t *testing.T) {
 			return strings.TrimSpace(string(b))
 		}
 		sysctl(parent, "0")
-		sys := ha.NewLinuxSystem(nil)
-		l, err := sys.Link(parent)
-		if err != nil {
-			t.Fatal(err)
-		}
-		spec := ha.PortSpec{
-			Interface: parent, Index: l.Index, VRID: 51,
-			VirtualLink: ha.VirtualLinkName(51, l.Index), VirtualMAC: ha.VirtualMAC(51),
-			Addresses: []netip.Prefix{netip.MustParsePrefix("fe80::1/64")},
-		}
-		p, err := sys.Open(spec)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer p.Close()
+		p, spec := openLinuxPort(t, parent, 51, 0)
 		r, ok := p.(ha.Refresher)
 		if !ok {
 			t.Fatal("the Linux port is no Refresher")
@@ -77,10 +60,7 @@ func TestLinuxPortFollowsForwarding(t *testing.T) {
 // window it is back at the parent's settings; Deactivate returns at once.
 func TestLinuxPortTakeoverRetrans(t *testing.T) {
 	netnstest.Run(t, func(t *testing.T) {
-		parent := netnstest.RandName(t, "ha", "")
-		run(t, "ip", "link", "add", parent, "type", "veth", "peer", "name", parent+"p")
-		run(t, "ip", "link", "set", parent+"p", "up")
-		run(t, "ip", "link", "set", parent, "up")
+		parent := vethParent(t)
 		neigh := func(iface, key string) string {
 			t.Helper()
 			b, err := os.ReadFile("/proc/sys/net/ipv6/neigh/" + iface + "/" + key)
@@ -97,22 +77,7 @@ func TestLinuxPortTakeoverRetrans(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		sys := ha.NewLinuxSystem(nil)
-		l, err := sys.Link(parent)
-		if err != nil {
-			t.Fatal(err)
-		}
-		spec := ha.PortSpec{
-			Interface: parent, Index: l.Index, VRID: 52,
-			VirtualLink: ha.VirtualLinkName(52, l.Index), VirtualMAC: ha.VirtualMAC(52),
-			Addresses: []netip.Prefix{netip.MustParsePrefix("fe80::1/64")},
-			Interval:  100 * time.Millisecond, // clamped to 20 ms
-		}
-		p, err := sys.Open(spec)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer p.Close()
+		p, spec := openLinuxPort(t, parent, 52, 100*time.Millisecond) // clamped to 20 ms
 		if err := p.Activate(); err != nil {
 			t.Fatal(err)
 		}
@@ -139,4 +104,39 @@ func TestLinuxPortTakeoverRetrans(t *testing.T) {
 			t.Fatalf("virtual link RetransTimer/mcast_solicit %s after Deactivate, parent 1500/4", got)
 		}
 	})
+}
+
+// vethParent adds an up veth pair in the test's namespace and returns the
+// name of the end an HA port is opened on.
+func vethParent(t *testing.T) string {
+	t.Helper()
+	parent := netnstest.RandName(t, "ha", "")
+	run(t, "ip", "link", "add", parent, "type", "veth", "peer", "name", parent+"p")
+	run(t, "ip", "link", "set", parent+"p", "up")
+	run(t, "ip", "link", "set", parent, "up")
+	return parent
+}
+
+// openLinuxPort opens the Linux HA port of VRID vrid on parent with the
+// virtual address fe80::1 and the advertisement interval ivl, closed when
+// the test ends.
+func openLinuxPort(t *testing.T, parent string, vrid uint8, ivl time.Duration) (ha.Port, ha.PortSpec) {
+	t.Helper()
+	sys := ha.NewLinuxSystem(nil)
+	l, err := sys.Link(parent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := ha.PortSpec{
+		Interface: parent, Index: l.Index, VRID: vrid,
+		VirtualLink: ha.VirtualLinkName(vrid, l.Index), VirtualMAC: ha.VirtualMAC(vrid),
+		Addresses: []netip.Prefix{netip.MustParsePrefix("fe80::1/64")},
+		Interval:  ivl,
+	}
+	p, err := sys.Open(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p, spec
 }

@@ -235,7 +235,9 @@ func (h *haPair) close() {
 				}
 			}
 		}
-		_ = exec.Command("ip", "netns", "del", ns).Run()
+		if out, err := exec.Command("ip", "netns", "del", ns).CombinedOutput(); err != nil {
+			h.t.Errorf("remove namespace %s: %v\n%s", ns, err, out)
+		}
 	}
 }
 
@@ -879,7 +881,16 @@ func (h *haPair) capture(dir string) {
 		}
 		t.Cleanup(func() {
 			_ = cmd.Process.Signal(syscall.SIGINT)
-			_ = cmd.Wait()
+			done := make(chan struct{})
+			go func() { _ = cmd.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(5 * time.Second):
+				// A dumpcap that ignores SIGINT must not hold the
+				// cleanup (and so the namespaces) until the test times out.
+				_ = cmd.Process.Kill()
+				<-done
+			}
 		})
 		t.Logf("capturing %s into %s", br, f)
 	}

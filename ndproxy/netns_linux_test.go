@@ -742,7 +742,10 @@ func TestNetnsUnsolicitedAfterFlap(t *testing.T) {
 		}
 	}
 	if len(times) != 3 {
-		t.Fatalf("tshark saw %d unsolicited NAs for %s, want 3:\n%s", len(times), c009s, out)
+		// Where a lost one went: the host's tx and the router's rx drop counters.
+		hs, _ := exec.Command("ip", "-n", tp.host, "-s", "-s", "link", "show", "eth0").CombinedOutput()
+		rs, _ := exec.Command("ip", "-n", tp.rt, "-s", "-s", "link", "show", "eth0").CombinedOutput()
+		t.Fatalf("tshark saw %d unsolicited NAs for %s, want 3:\n%s\nhost:\n%s\nrouter:\n%s", len(times), c009s, out, hs, rs)
 	}
 	for i := 1; i < len(times); i++ {
 		if d := times[i] - times[i-1]; d < 0.99 {

@@ -33,7 +33,12 @@ func (linuxSystem) Link(name string) (Link, error) {
 		return Link{}, fmt.Errorf("link %s: %w", name, err)
 	}
 	a := l.Attrs()
-	out := Link{Index: a.Index, Name: a.Name, Up: a.Flags&net.FlagUp != 0 && a.RawFlags&unix.IFF_LOWER_UP != 0}
+	// Up needs IFF_RUNNING (operstate up) besides carrier: the kernel sets
+	// it from its link watcher once the carrier change has been processed
+	// (queues activated), so what we send at once is not lost to a link
+	// that is only half up.
+	up := a.Flags&net.FlagUp != 0 && a.RawFlags&unix.IFF_LOWER_UP != 0 && a.RawFlags&unix.IFF_RUNNING != 0
+	out := Link{Index: a.Index, Name: a.Name, Up: up}
 	if len(a.HardwareAddr) != 6 {
 		return Link{}, fmt.Errorf("link %s: not an Ethernet interface (hardware address %q)", name, a.HardwareAddr)
 	}

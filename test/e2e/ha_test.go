@@ -252,12 +252,26 @@ func tailLines(s string, n int) string {
 // state is router r's HA state ("" when it does not answer).
 func (h *haPair) state(r string) ha.State {
 	if h.keepalived {
-		// Active: keepalived put the virtual link-local on eth1.
-		out, err := exec.Command("ip", "-n", h.ns[r], "-6", "addr", "show", "dev", "eth1").Output()
-		switch {
-		case err != nil:
+		// The state the running keepalived last logged entering: not
+		// its virtual addresses (a killed keepalived leaves them), nor
+		// what its notify scripts did (they run concurrently and may
+		// finish out of order).
+		if h.procs[r] == nil {
 			return ""
-		case strings.Contains(string(out), "fe80::1/64"):
+		}
+		b, err := os.ReadFile(filepath.Join(h.routerDir(r), "keepalived.log"))
+		if err != nil {
+			return ""
+		}
+		run := string(b)
+		if i := strings.LastIndex(run, "Starting Keepalived"); i >= 0 {
+			run = run[i:]
+		}
+		i := strings.LastIndex(run, "Entering ")
+		if i < 0 {
+			return ""
+		}
+		if strings.HasPrefix(run[i:], "Entering MASTER STATE") {
 			return ha.StateActive
 		}
 		return ha.StateBackup
@@ -420,6 +434,7 @@ func (h *haPair) runEvents(pg *pinger, settle time.Duration) []haEvent {
 	var evs []haEvent
 	event := func(name string, do func(), after func()) {
 		t.Helper()
+		h.requireVMPathViaActive(name)
 		from := time.Now()
 		do()
 		after()
@@ -472,6 +487,44 @@ func (h *haPair) runEvents(pg *pinger, settle time.Duration) []haEvent {
 	}, waitB)
 	event("preemption after SIGTERM", func() { h.start("a") }, waitA)
 	return evs
+}
+
+// requireVMPathViaActive fails the test unless VM1 sends its traffic to the
+// Active router, waiting up to 3 s: otherwise the next event would not
+// disrupt the router carrying VM1's traffic and its figure would measure
+// nothing. Only the baseline can differ: keepalived's routers keep their
+// own MACs and VM1 uses whichever its neighbour entry for fe80::1 holds
+// (vrouter's routers share the virtual MAC).
+func (h *haPair) requireVMPathViaActive(event string) {
+	t := h.t
+	t.Helper()
+	if !h.keepalived {
+		return
+	}
+	var active, want, got string
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		active, want, got = "", "", ""
+		for _, r := range []string{"a", "b"} {
+			if h.state(r) == ha.StateActive {
+				active = r
+			}
+		}
+		if active == "" {
+			continue
+		}
+		out, _ := exec.Command("ip", "-n", h.ns[active], "-br", "link", "show", "eth1").Output()
+		if f := strings.Fields(string(out)); len(f) >= 3 {
+			want = f[2]
+		}
+		out, _ = exec.Command("ip", "-n", h.vm, "-6", "neigh", "show", "fe80::1", "dev", "eth0").Output()
+		if f := strings.Fields(string(out)); len(f) >= 3 && f[1] == "lladdr" {
+			got = f[2]
+		}
+		if want != "" && got == want {
+			return
+		}
+	}
+	t.Fatalf("before %q: VM1 sends to %q for fe80::1, not to the Active (%q, %s)", event, got, active, want)
 }
 
 // converge starts both routers and waits for VM1's address, default route
@@ -854,6 +907,20 @@ func (h *haPair) crash(r string) {
 	}
 	h.signal(r, syscall.SIGKILL)
 	h.killRadvd(r)
+	if h.keepalived {
+		// The service VM reboots: /run is empty again and the virtual
+		// addresses are gone. Without this the next keepalived found its
+		// dead VRRP child's pid file, did not start a VRRP process, and
+		// the addresses it left made it look Active: the baseline's
+		// events after a crash then measured a router that carried no
+		// traffic.
+		for _, f := range []string{"keepalived.pid", "vrrp.pid"} {
+			_ = os.Remove(filepath.Join(h.routerDir(r), f))
+		}
+		for _, a := range [][2]string{{"fe80::1/64", "eth1"}, {"2001:db8:0:2::1/64", "eth1"}, {"2001:db8:0:1::fe/64", "eth0"}} {
+			_ = exec.Command("ip", "-n", h.ns[r], "-6", "addr", "del", a[0], "dev", a[1]).Run()
+		}
+	}
 }
 
 // killRadvd kills router r's radvd (baseline only).

@@ -30,7 +30,7 @@ VM_BOOTS ?= 3
 # Installs the packages a target needs when missing, or names them and exits 2.
 NEED_DEBS := packaging/need-debs
 
-.PHONY: all build test test-unit test-e2e lint fuzz bench bench-dhcpv6 demo deps clean image e2e-vm e2e-clone deb
+.PHONY: all build test test-unit test-e2e lint fuzz bench bench-dhcpv6 bench-ha demo deps clean image e2e-vm e2e-clone deb
 
 all: build
 
@@ -81,6 +81,17 @@ bench-dhcpv6:
 	@$(NEED_DEBS) "make bench-dhcpv6" $(BENCH_PKGS)
 	$(GO) build -o bin/ ./cmd/vrouter ./bench/cmd/d6server ./bench/cmd/d6load ./bench/cmd/dhcpv6bench
 	bin/dhcpv6bench -bin bin -out bench/results/dhcpv6 -rounds 3 -trial 2s
+
+# The HA pair's outage figures (bench/report/ha.md): vrouter and keepalived
+# + radvd in the same topology, 100 ms and 20 ms adverts, HA_ROUNDS rounds.
+# Needs root; run it with no other heavy job on the machine.
+HA_ROUNDS ?= 5
+bench-ha:
+	@$(NEED_DEBS) "make bench-ha" $(DEB_PKGS)
+	$(GO) build -o bin/ ./cmd/vrouter
+	$(GO) test -c -o bin/e2e.test ./test/e2e
+	cd test/e2e && VROUTER_HA_FIGURES=1 VROUTER_HA_BASELINE=1 VROUTER_HA_ROUNDS=$(HA_ROUNDS) \
+	  ../../bin/e2e.test -test.run '^TestHAPairFigures$$' -test.v -vrouter ../../bin/vrouter
 
 # bin/vrouter_VERSION_amd64.deb (and the symlink bin/vrouter.deb), built
 # with nfpm from a static, stripped binary; VERSION from git describe.

@@ -41,14 +41,29 @@ func liveInstructions(frame []byte) asm.Instructions {
 	}
 }
 
-// liveBatch is how many frames one BPF_PROG_RUN call sends at most.
-const liveBatch = 1024
+// liveBatch is how many frames one BPF_PROG_RUN call sends at most at a
+// fixed rate, liveFlatBatch flat out. Each run has a fixed cost before its
+// first frame (the kernel sets up and tears down a page pool per run; on
+// Linux 6.18 0.45 ms on a quiet machine and about 1.5 ms while the other
+// CPU forwards at full load, an RCU grace period's worth), and within a run
+// frames leave as fast as the kernel makes them (about 20 Mpps into an
+// XDP_DROP peer here), so a veth peer takes at most its 256-frame ring of
+// each run's burst. Flat out with runs of 1024 frames, that capped v6gen
+// at 0.4–0.5 Mpps offered in `make bench` and the receiver at one ring per
+// run: 256 frames per 1.5 ms is the 143–178 kpps the XDP tier "peaked" at.
+// Runs of 65536 frames offer 19.6 Mpps (2.1 with 1024) on a quiet machine,
+// and the receiver is busy for most of each run instead of idle between
+// bursts.
+const (
+	liveBatch     = 1024
+	liveFlatBatch = 1 << 16
+)
 
 // sendLive sends the frames as XDP live frames: an XDP program that returns
 // XDP_TX runs on them as if received on the interface, and the kernel
 // transmits them there (ndo_xdp_xmit; a veth hands them to its peer's XDP
 // program, which must exist). Each call runs one flow's frame up to
-// liveBatch times.
+// liveBatch times (liveFlatBatch flat out).
 func sendLive(ctx context.Context, spec sendSpec, pps float64, dur time.Duration) (result, error) {
 	frames, err := buildFrames(spec.frameSpec)
 	if err != nil {
@@ -68,8 +83,12 @@ func sendLive(ctx context.Context, spec sendSpec, pps float64, dur time.Duration
 	start := time.Now()
 	p := pacer{pps: pps, start: start, now: time.Now, sleep: time.Sleep}
 	end := start.Add(dur)
+	batch := liveBatch
+	if pps <= 0 {
+		batch = liveFlatBatch
+	}
 	for next := 0; ctx.Err() == nil && time.Now().Before(end); {
-		k := p.due(res.Sent, liveBatch)
+		k := p.due(res.Sent, batch)
 		if k == 0 {
 			p.wait()
 			continue

@@ -45,7 +45,7 @@ func liveInstructions(frame []byte) asm.Instructions {
 // fixed rate, liveFlatBatch flat out. Each run has a fixed cost before its
 // first frame (the kernel sets up and tears down a page pool per run; on
 // Linux 6.18 0.45 ms on a quiet machine and about 1.5 ms while the other
-// CPU forwards at full load, an RCU grace period's worth), and within a run
+// CPU forwards at full load; not profiled), and within a run
 // frames leave as fast as the kernel makes them (about 20 Mpps into an
 // XDP_DROP peer here), so a veth peer takes at most its 256-frame ring of
 // each run's burst. Flat out with runs of 1024 frames, that capped v6gen

@@ -73,7 +73,7 @@ var (
 	perfDir  = flag.String("perf", "", "record `perf record -C 1 -g` of CPU1 during every trial into this directory (FORWARDER-GENERATOR-KIND-ROUND.data)")
 	perfArgs = flag.String("perf-args", "-g", "perf record arguments besides -C 1 and -o, with -perf (e.g. \"-e irq:softirq_entry -e irq:softirq_exit\")")
 	perfCmd  = flag.String("perf-cmd", "", "with -perf: run this command with the output file as its argument instead of perf record, stopped with SIGINT")
-	kinds    = flag.String("kinds", "", "only these trials, comma-separated: fixed, flat (v6gen's ring flat out and its sweep), c (the C loop), live; default all; livefixed (only when named): live frames at -fixed, for the XDP-based datapaths")
+	kinds    = flag.String("kinds", "", "only these trials, comma-separated: fixed, flat (v6gen's ring flat out and its sweep), c (the C loop), live (flat out and its sweep), livefixed (live frames at -fixed); default all; live frames only for the XDP-based datapaths")
 	napiRT   = flag.String("napi-rt", "", "forwarders (comma-separated) whose router NAPI thread of rA the harness makes SCHED_FIFO 50 after start, as the sink's (an experiment: receive processing that preempts ordinary processes, as the kernel's softirq does)")
 	variants = flag.String("variants", "", "extra fast-path forwarders for -forwarders, as NAME=FPROUTER-ARGS;NAME=...; e.g. \"xdpsoft=-io=xdp -threaded-napi=false\"; a first argument bin=PATH runs the fprouter at PATH (another build) instead of -bin's")
 )
@@ -400,7 +400,7 @@ func measure(t *topo, snk *sink, round int, fw string, cgen generator) {
 	if cgen != nil && want("c") {
 		run(t, snk, round, fw, genC, kindFlat, cgen, 0)
 	}
-	if liveCapable(fw) && slices.Contains(strings.Split(*kinds, ","), "livefixed") {
+	if *live && liveCapable(fw) && want("livefixed") {
 		run(t, snk, round, fw, genLive, kindFixed, v6gen("live"), *fixed)
 	}
 	if *live && liveCapable(fw) && want("live") {

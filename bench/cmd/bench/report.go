@@ -85,6 +85,7 @@ func (t trial) capped() bool { return t.Offered > 0 && t.Delivered >= capThresho
 // roundFigures are one forwarder's figures of one round.
 type roundFigures struct {
 	fixed    *trial            // at the fixed rate
+	live     *trial            // live frames at the fixed rate (XDP-based datapaths)
 	flat     map[string]*trial // flat out, by generator
 	peak     map[string]float64
 	overload map[string]float64 // flat delivered ÷ peak, where the flat trial was not generator-capped
@@ -107,8 +108,11 @@ func figures(trials []trial) map[string]map[int]*roundFigures {
 		}
 		switch t.Kind {
 		case kindFixed:
-			if t.Gen == genRing { // -kinds livefixed adds live frames at the fixed rate
+			switch t.Gen {
+			case genRing:
 				f.fixed = t
+			case genLive:
+				f.live = t
 			}
 		case kindFlat:
 			f.flat[t.Gen] = t
@@ -183,6 +187,24 @@ func ratioTo(fig map[string]map[int]*roundFigures, fw, base string, f func(*roun
 		if oka && okb && vb > 0 {
 			xs = append(xs, va/vb)
 		}
+	}
+	slices.Sort(xs)
+	return xs
+}
+
+// liveCostRatio is, per round, fw's router ns per packet with live frames
+// at the fixed rate over base's with v6gen's ring at the fixed rate.
+func liveCostRatio(fig map[string]map[int]*roundFigures, fw, base string) []float64 {
+	var xs []float64
+	for r, a := range fig[fw] {
+		b := fig[base][r]
+		if b == nil || a.live == nil || b.fixed == nil || b.fixed.NsPerPkt <= 0 {
+			continue
+		}
+		if a.live.Offered < capThreshold*b.fixed.Offered {
+			continue // the live trial did not reach the fixed rate
+		}
+		xs = append(xs, a.live.NsPerPkt/b.fixed.NsPerPkt)
 	}
 	slices.Sort(xs)
 	return xs
@@ -378,6 +400,20 @@ func goals(fig map[string]map[int]*roundFigures, forwarders []string, fixedRate 
 			g.Verdict = strings.Join(whys, "; ")
 		}
 		out = append(out, g)
+
+		// The same cost with the tier fed XDP frames, as a NIC or
+		// virtio-net feeds it, instead of skbs that veth first copies
+		// into page-pool pages for XDP; the kernel is fed skbs (live
+		// frames barely reach its stack).
+		lr := statOf(liveCostRatio(fig, "xdp", "kernel"))
+		if lr.n > 0 {
+			g = goal{Figure: "router-CPU ns per delivered packet at the fixed rate, the tier fed live frames (kernel: skbs)", Target: "XDP tier ≤ 0.6× kernel", Measured: lr.format("%.2f×")}
+			g.Verdict = verdict(lr.med <= 0.6)
+			if why := short("kernel"); why != "" {
+				g.Verdict = why
+			}
+			out = append(out, g)
+		}
 
 		g = goal{Figure: "delivered with the skb generator flat out", Target: "XDP tier ≥ 1.3× kernel, or all that is offered"}
 		capped, all := cappedRounds(fig, "xdp", genRing)

@@ -194,17 +194,27 @@ func (h *haPair) signal(r string, sig syscall.Signal) {
 		return
 	}
 	// ip netns exec execs the program: the pid is vrouter's.
+	if !stopWithin(cmd, sig, 10*time.Second) {
+		h.t.Errorf("router %s did not exit on %v", r, sig)
+	}
+	h.procs[r] = nil
+}
+
+// stopWithin sends sig to a started command and waits for it to exit; one
+// still running after d is killed (and waited for) and stopWithin reports
+// false.
+func stopWithin(cmd *exec.Cmd, sig syscall.Signal, d time.Duration) bool {
 	_ = cmd.Process.Signal(sig)
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
 	select {
 	case <-done:
-	case <-time.After(10 * time.Second):
+		return true
+	case <-time.After(d):
 		_ = cmd.Process.Kill()
 		<-done
-		h.t.Errorf("router %s did not exit on %v", r, sig)
+		return false
 	}
-	h.procs[r] = nil
 }
 
 func (h *haPair) close() {
@@ -917,10 +927,24 @@ func (h *haPair) crash(r string) {
 		for _, f := range []string{"keepalived.pid", "vrrp.pid"} {
 			_ = os.Remove(filepath.Join(h.routerDir(r), f))
 		}
-		for _, a := range [][2]string{{"fe80::1/64", "eth1"}, {"2001:db8:0:2::1/64", "eth1"}, {"2001:db8:0:1::fe/64", "eth0"}} {
+		for _, a := range keepalivedVIPs() {
 			_ = exec.Command("ip", "-n", h.ns[r], "-6", "addr", "del", a[0], "dev", a[1]).Run()
 		}
 	}
+}
+
+// keepalivedVIPs are the virtual addresses of haKeepalivedConf, as
+// {address/len, interface}.
+func keepalivedVIPs() [][2]string {
+	_, block, _ := strings.Cut(haKeepalivedConf, "virtual_ipaddress {")
+	block, _, _ = strings.Cut(block, "}")
+	var out [][2]string
+	for l := range strings.Lines(block) {
+		if f := strings.Fields(l); len(f) == 3 && f[1] == "dev" {
+			out = append(out, [2]string{f[0], f[2]})
+		}
+	}
+	return out
 }
 
 // killRadvd kills router r's radvd (baseline only).
@@ -946,19 +970,9 @@ func (h *haPair) capture(dir string) {
 		if err := cmd.Start(); err != nil {
 			t.Fatalf("dumpcap: %v", err)
 		}
-		t.Cleanup(func() {
-			_ = cmd.Process.Signal(syscall.SIGINT)
-			done := make(chan struct{})
-			go func() { _ = cmd.Wait(); close(done) }()
-			select {
-			case <-done:
-			case <-time.After(5 * time.Second):
-				// A dumpcap that ignores SIGINT must not hold the
-				// cleanup (and so the namespaces) until the test times out.
-				_ = cmd.Process.Kill()
-				<-done
-			}
-		})
+		// A dumpcap that ignores SIGINT must not hold the cleanup (and
+		// so the namespaces) until the test times out.
+		t.Cleanup(func() { stopWithin(cmd, syscall.SIGINT, 5*time.Second) })
 		t.Logf("capturing %s into %s", br, f)
 	}
 	time.Sleep(500 * time.Millisecond) // dumpcap's start

@@ -193,7 +193,8 @@ func Build(opts Options) (*CloudConfig, *config.Config, error) {
 		)
 	default:
 		// The image has the package: vrouter-setup and vrouter.service
-		// started right after cloud-init's init stage wrote these files.
+		// started as soon as these files existed (written from the config
+		// drive by vrouter-seed.service, or by cloud-init's init stage).
 		// Here the config's problems reach the console, and a unit that
 		// is not running yet (an image that does not enable it) starts.
 		cc.Runcmd = append(cc.Runcmd,

@@ -33,6 +33,19 @@ func validate(cfg *config.Config, specs []Spec) error {
 // config.Errors listing every problem with its position.
 func LoadConfig(path string) (*config.Config, error) { return loadConfig(path, DefaultSpecs()) }
 
+// CheckConfig parses and validates a config given as bytes, as LoadConfig
+// does a file; name is used in error positions.
+func CheckConfig(name string, data []byte) (*config.Config, error) {
+	cfg, err := config.Parse(name, data)
+	if err != nil {
+		return nil, err
+	}
+	if err := validate(cfg, DefaultSpecs()); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
 func loadConfig(path string, specs []Spec) (*config.Config, error) {
 	cfg, err := readConfig(path)
 	if err != nil {

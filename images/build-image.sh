@@ -23,10 +23,11 @@
 # resolved, cloud-init (datasources ConfigDrive, OpenStack, NoCloud; networkd
 # renderer), openssh-server without host keys (cloud-init makes them), and
 # the vrouter package: vrouter.service enabled, but it starts only once
-# /etc/vrouter/vrouter.yaml exists (written by the user-data in cloud-init's
-# init stage), so a first boot without it never advertises the embedded
-# default on a tenant network, and one with it starts the router right after
-# that stage rather than after cloud-init's final stage. NICs are
+# /etc/vrouter/vrouter.yaml exists, so a first boot without it never
+# advertises the embedded default on a tenant network; with a config drive,
+# vrouter-seed.service writes the user-data's vrouter files from it as soon
+# as the kernel has the drive and the router starts long before cloud-init's
+# init stage would have written them (OPENSTACK.md). NICs are
 # eth0, eth1... in PCI order (net.ifnames=0), as OpenStack attaches ports;
 # `vrouter cloudinit --match-mac` pins names to MACs on top of that.
 set -euo pipefail
@@ -185,8 +186,9 @@ system_info:
 ssh_genkeytypes: [ed25519, ecdsa]
 # minbase has no locales package: leave the locale as it is.
 locale: false
-# The init stage (cloud-init.service) holds the whole boot: it is ordered
-# before sysinit.target, so vrouter starts only once it ends. It keeps what
+# The init stage (cloud-init.service) holds the rest of the boot: it is
+# ordered before sysinit.target (vrouter is not: it starts from the config
+# drive, or right after this stage without one). It keeps what
 # must be in place before services start: the files the user-data writes
 # (the vrouter config among them) and the hostname. Growing the root file
 # system, the default user and the ssh host keys (3 s of its 5 s under
@@ -232,6 +234,12 @@ SSH
 # address (the tenant link waits for vrouter itself): any one link, 20 s.
 mkdir -p "$rootfs/etc/systemd/system/systemd-networkd-wait-online.service.d"
 cat >"$rootfs/etc/systemd/system/systemd-networkd-wait-online.service.d/10-vrouter.conf" <<'WAIT'
+[Unit]
+# With its config on disk vrouter configures the interfaces (networkd leaves
+# them alone, so it has no link to wait for and would only run into the
+# timeout); network-online.target then waits for vrouter.service instead.
+ConditionPathExists=!/etc/vrouter/vrouter.yaml
+
 [Service]
 ExecStart=
 ExecStart=/lib/systemd/systemd-networkd-wait-online --any --timeout=20

@@ -25,12 +25,24 @@ var setupScript []byte
 //go:embed vrouter-xdp.conf
 var xdpDropIn []byte
 
+//go:embed vrouter-seed.service
+var seedUnit []byte
+
+//go:embed vrouter-cloud-init.service
+var cloudInitUnit []byte
+
 // Where the Debian package installs things (packaging/).
 const (
 	BinaryPath    = "/usr/bin/vrouter"
 	UnitPath      = "/lib/systemd/system/vrouter.service"
 	SetupUnitPath = "/lib/systemd/system/vrouter-setup.service"
 	SetupPath     = "/usr/libexec/vrouter/vrouter-setup"
+	// The first boot's early start from the config drive
+	// (vrouter-seed.service) and the start after cloud-init's init stage
+	// without one (vrouter-cloud-init.service), both pulled in by
+	// vrouter.service.
+	SeedUnitPath      = "/lib/systemd/system/vrouter-seed.service"
+	CloudInitUnitPath = "/lib/systemd/system/vrouter-cloud-init.service"
 	// XDPDropInExample is the AF_XDP drop-in as the package ships it:
 	// disabled, for an operator to link into vrouter.service.d.
 	XDPDropInExample = "/usr/share/vrouter/10-fastpath-xdp.conf"
@@ -66,6 +78,11 @@ func UnitFor(bin string) []byte {
 
 // SetupUnit returns vrouter-setup.service.
 func SetupUnit() []byte { return append([]byte(nil), setupUnit...) }
+
+// SeedUnit returns vrouter-seed.service and CloudInitUnit
+// vrouter-cloud-init.service.
+func SeedUnit() []byte      { return append([]byte(nil), seedUnit...) }
+func CloudInitUnit() []byte { return append([]byte(nil), cloudInitUnit...) }
 
 // SetupScript returns the vrouter-setup script that vrouter-setup.service
 // runs: NIC names by MAC from the vrouter .link files, `networkctl reload`,

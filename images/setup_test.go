@@ -36,7 +36,7 @@ func TestSetupScript(t *testing.T) {
 	}
 
 	asked := []string{"systemctl -q is-active systemd-networkd.service", "networkctl reload",
-		"systemctl show -P NeedDaemonReload vrouter.service", "systemctl show -P DropInPaths vrouter.service"}
+		"systemctl show -p NeedDaemonReload -p DropInPaths vrouter.service"}
 	for _, tc := range []struct {
 		name      string
 		links     map[string]string // .link file name → content
@@ -60,6 +60,12 @@ func TestSetupScript(t *testing.T) {
 			want: append(asked, "systemctl daemon-reload")},
 		{name: "drop-ins already loaded: no reload",
 			systemd: true, needsLoad: "no", dropIns: []string{"10-fastpath-xdp.conf"}, loaded: "DROPINS/10-fastpath-xdp.conf",
+			want: append(asked, nil...)},
+		{name: "two drop-ins loaded, one of them new: reloaded",
+			systemd: true, needsLoad: "no", dropIns: []string{"10-fastpath-xdp.conf", "20-new.conf"}, loaded: "/lib/systemd/system/vrouter.service.d/x.conf DROPINS/10-fastpath-xdp.conf",
+			want: append(asked, "systemctl daemon-reload")},
+		{name: "two drop-ins, both loaded: no reload",
+			systemd: true, needsLoad: "no", dropIns: []string{"10-fastpath-xdp.conf", "20-new.conf"}, loaded: "DROPINS/20-new.conf DROPINS/10-fastpath-xdp.conf",
 			want: append(asked, nil...)},
 		{name: "renamed through a temporary name (uppercase MAC in the file)",
 			links: map[string]string{"10-vrouter-up0.link": linkFile(strings.ToUpper(mac), "vrtestup0"), "99-other.link": linkFile("02:00:00:00:00:99", "other")},
@@ -97,8 +103,8 @@ func TestSetupScript(t *testing.T) {
 			for _, tool := range []string{"ip", "systemctl", "networkctl"} {
 				body := "#!/bin/sh\necho \"" + tool + " $*\" >>'" + log + "'\n"
 				if tool == "systemctl" {
-					body += "[ \"$3\" = NeedDaemonReload ] && echo " + tc.needsLoad + "\n"
-					body += "[ \"$3\" = DropInPaths ] && echo '" + strings.ReplaceAll(tc.loaded, "DROPINS", dropins) + "'\n"
+					// systemd prints the properties in its own order.
+					body += "[ \"$1\" = show ] && echo 'DropInPaths=" + strings.ReplaceAll(tc.loaded, "DROPINS", dropins) + "' && echo NeedDaemonReload=" + tc.needsLoad + "\n"
 				}
 				if err := os.WriteFile(filepath.Join(bin, tool), []byte(body+"exit 0\n"), 0o755); err != nil {
 					t.Fatal(err)

@@ -419,7 +419,19 @@ func bootAndPing(t *testing.T, image string, cc *cloudinit.CloudConfig, queues i
 
 	vm.waitSerial(t, "vrouter: cloud-init final stage done", finalTimeout)
 	t.Logf("cloud-init final after %s", time.Since(vm.start).Round(time.Second))
+	select {
+	case pre := <-vm.preKernel:
+		// Firmware, extlinux loading the kernel and initrd, and qemu's
+		// own start, against what the guest spent from its kernel on.
+		t.Logf("qemu start → guest kernel start %s; VM1 had its address at guest uptime %s",
+			pre.Round(100*time.Millisecond), (took - pre).Round(100*time.Millisecond))
+	case <-time.After(5 * time.Second):
+		t.Logf("the guest's uptime did not show on the console")
+	}
 	vm.waitSerial(t, markerService+"active", 10*time.Second)
+	// The config drive's files were written by vrouter-seed.service, ahead
+	// of cloud-init (images/vrouter-seed.service): the early start ran.
+	vm.waitSerial(t, "of the user-data's files written ahead of cloud-init", 10*time.Second)
 	vm.logTimeline(t)
 	vm.logAnalysis(t)
 	// The VM's upstream SLAAC address answers from the ipv6-router.
@@ -592,6 +604,51 @@ type vm struct {
 	start   time.Time
 	cancel  context.CancelFunc
 	analyze bool // the VM prints where its boot time went (VROUTER_E2E_VM_ANALYZE=1)
+	// preKernel receives, once, how long after qemu's start the guest's
+	// kernel started: the host's time at which the console showed the
+	// guest's uptime (markerUptime), less that uptime.
+	preKernel chan time.Duration
+}
+
+// markerUptime prefixes the guest's /proc/uptime on the console.
+const markerUptime = "E2E uptime "
+
+// watchUptime polls the console every 20 ms for markerUptime and sends the
+// time from qemu's start to the guest kernel's start on v.preKernel.
+func (v *vm) watchUptime(ctx context.Context) {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		b, _ := os.ReadFile(v.serial)
+		seen := time.Since(v.start)
+		var up float64
+		ok := false
+		for rest := b; !ok; {
+			i := bytes.Index(rest, []byte(markerUptime+"="))
+			if i < 0 {
+				break
+			}
+			rest = rest[i+len(markerUptime)+1:]
+			end := bytes.IndexAny(rest, " \r\n")
+			if end < 0 {
+				break // the line is not complete yet
+			}
+			// Skip anything that echoes the command rather than its output.
+			if f, err := strconv.ParseFloat(string(rest[:end]), 64); err == nil {
+				up, ok = f, true
+			}
+		}
+		if !ok {
+			continue
+		}
+		v.preKernel <- seen - time.Duration(up*float64(time.Second))
+		return
+	}
 }
 
 // boot writes a config drive for cc (as nova does) and starts qemu in the
@@ -600,12 +657,13 @@ func (l *lab) boot(t *testing.T, image string, cc *cloudinit.CloudConfig) *vm {
 	t.Helper()
 	// Observation hook: the unit's state on the console after runcmd.
 	cc.Runcmd = append(cc.Runcmd,
+		[]string{"sh", "-c", `echo "` + markerUptime + `=$(cut -d" " -f1 /proc/uptime) "`},
 		[]string{"sh", "-c", `echo "` + markerService + `$(systemctl is-active vrouter.service)"`},
-		[]string{"journalctl", "-b", "--no-pager", "-o", "cat", "-u", "vrouter.service"},
+		[]string{"journalctl", "-b", "--no-pager", "-o", "cat", "-u", "vrouter-seed.service", "-u", "vrouter.service"},
 		[]string{"ip", "-6", "addr", "show"},
 		// When each stage ended, in seconds since the kernel started.
 		[]string{"sh", "-c", `journalctl -b -o short-monotonic --no-pager -u cloud-init-local.service -u cloud-init.service ` +
-			`-u systemd-networkd-wait-online.service -u vrouter-setup.service -u vrouter.service | ` +
+			`-u systemd-networkd-wait-online.service -u vrouter-seed.service -u vrouter-setup.service -u vrouter.service | ` +
 			`grep -E "(Started|Finished) " | sed "s/^/` + markerTimeline + `/"`},
 	)
 	analyze := os.Getenv("VROUTER_E2E_VM_ANALYZE") == "1"
@@ -661,11 +719,12 @@ func (l *lab) boot(t *testing.T, image string, cc *cloudinit.CloudConfig) *vm {
 	// Kill the whole group (ip netns exec → timeout → qemu) on cleanup.
 	cmd.SysProcAttr = sysProcAttrGroup()
 	cmd.Cancel = func() error { return killGroup(cmd) }
-	v := &vm{lab: l, serial: serial, start: time.Now(), cancel: cancel, analyze: analyze}
+	v := &vm{lab: l, serial: serial, start: time.Now(), cancel: cancel, analyze: analyze, preKernel: make(chan time.Duration, 1)}
 	if err := cmd.Start(); err != nil {
 		cancel()
 		t.Fatalf("qemu: %v", err)
 	}
+	go v.watchUptime(ctx)
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
 	t.Cleanup(func() {
@@ -707,12 +766,18 @@ const markerAnalyze = "E2E analyze "
 // in the generator, the largest gaps between cloud-init's log lines (the
 // step that started at the line took that long) and, measured after the
 // boot, what Python's and cloud-init's imports cost.
-const analyzeScript = `systemd-analyze time; systemd-analyze critical-chain vrouter.service cloud-final.service; ` +
+const analyzeScript = `systemd-analyze time; systemd-analyze critical-chain vrouter-seed.service vrouter.service cloud-final.service; ` +
 	`systemd-analyze blame | head -n 25; ` +
 	`echo "-- kernel"; dmesg | grep -E "Run /init|Freeing unused kernel|EXT4-fs .vda1.: mounted|systemd 25[0-9] running" | head -n 8; ` +
 	`echo "-- journal"; journalctl -b -o short-monotonic --no-pager | ` +
 	`grep -E "Cloud-init v\\. |Reached target (sysinit|basic|network|network-online|multi-user)\\.target|Starting (cloud-init|vrouter)|Started vrouter|Finished (cloud|vrouter|systemd-networkd-wait)" | cut -c1-160; ` +
 	`echo "-- ds-identify"; grep -h "\\[up " /run/cloud-init/ds-identify.log; ` +
+	`echo "-- config drive (monotonic us: activating, active, main process start..exit)"; dmesg | grep -E "sr0|scsi .*CD-ROM" | head -n 4; ` +
+	`for u in dev-sr0.device "dev-disk-by\\x2dlabel-config\\x2d2.device" vrouter-seed.service vrouter-setup.service vrouter.service; do ` +
+	`echo "$u $(systemctl show -P InactiveExitTimestampMonotonic "$u") $(systemctl show -P ActiveEnterTimestampMonotonic "$u") ` +
+	`main $(systemctl show -P ExecMainStartTimestampMonotonic "$u")..$(systemctl show -P ExecMainExitTimestampMonotonic "$u")"; done; ` +
+	`journalctl -b -o short-monotonic --no-pager -u vrouter-seed.service | cut -c1-400; ` +
+	`echo "-- vrouter"; journalctl -b -o short-monotonic --no-pager -u vrouter.service | head -n 30 | cut -c1-200; ` +
 	`echo "-- cloud-init.log gaps"; awk '{split($2,t,/[:,]/); s=t[1]*3600+t[2]*60+t[3]+t[4]/1000; ` +
 	`if (NR>1 && s-p>=0.4) printf "%6.2fs after %s\n", s-p, substr(prev,1,150); p=s; prev=$0}' /var/log/cloud-init.log | sort -rn | head -n 25; ` +
 	`echo "-- python"; for m in "pass" "import cloudinit.cmd.main"; do s=$(date +%s%N); python3 -c "$m"; echo "python3 -c '$m': $(( ($(date +%s%N) - s) / 1000000 )) ms"; done; ` +

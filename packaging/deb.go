@@ -121,6 +121,8 @@ func Build(w io.Writer, opts Options) error {
 		{"vrouter.service", images.UnitPath, images.Unit(), 0o644},
 		{"vrouter-setup.service", images.SetupUnitPath, images.SetupUnit(), 0o644},
 		{"vrouter-setup", images.SetupPath, images.SetupScript(), 0o755},
+		{"vrouter-seed.service", images.SeedUnitPath, images.SeedUnit(), 0o644},
+		{"vrouter-cloud-init.service", images.CloudInitUnitPath, images.CloudInitUnit(), 0o644},
 		{"10-fastpath-xdp.conf", images.XDPDropInExample, images.XDPDropIn(), 0o644},
 		{"vrouter.yaml", ExampleConfig, config.DefaultYAML(), 0o644},
 		{"copyright", DocDir + "/copyright", Copyright(opts.Date.Year(), opts.Modules), 0o644},
@@ -213,7 +215,8 @@ const description = `IPv6 router for an OpenStack service VM
  AF_PACKET sockets.
  .
  The service is enabled but starts only once /etc/vrouter/vrouter.yaml
- exists (written by cloud-init user-data from "vrouter cloudinit").`
+ exists (written by cloud-init user-data from "vrouter cloudinit", or
+ from the config drive ahead of cloud-init on a first boot).`
 
 // Changelog is the Debian changelog of a native package built at version.
 func Changelog(version, maintainer string, date time.Time) []byte {

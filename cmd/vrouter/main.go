@@ -27,6 +27,7 @@ func commands() []command {
 		{"check", "validate a config file", cmdCheck},
 		{"defaults", "print the embedded default config", cmdDefaults},
 		{"cloudinit", "print #cloud-config user-data for a service VM", cmdCloudinit},
+		{"seed", "write the user-data's vrouter files from a config drive ahead of cloud-init", cmdSeed},
 		{"import-radvd", "convert a radvd.conf into a vrouter config", cmdImportRadvd},
 		{"status", "show the running daemon's state", cmdStatus},
 		{"version", "print version information", cmdVersion},

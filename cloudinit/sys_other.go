@@ -1,0 +1,7 @@
+//go:build !linux
+
+package cloudinit
+
+const syscallNonblock = 0
+
+func syncFS(string) error { return nil }

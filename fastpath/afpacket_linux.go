@@ -61,9 +61,14 @@ type RingPort struct {
 	iov     []unix.Iovec   // SendMmsg: one per frame of a Write
 	msgs    []unix.Mmsghdr // SendMmsg: one per frame of a Write
 	txErrs  atomic.Uint64
-	rxCut   atomic.Uint64
-	statMu  sync.Mutex // RingDrops; Close holds it to release
-	drops   uint64     // RX ring drops so far; under statMu
+	txBusy  atomic.Uint64 // sends that found the device's queue full (and waited)
+	txStuck atomic.Bool   // the last wait for the device ended without progress
+	// mmsg sends msgs with sendmmsg(2) on fd without blocking (nil:
+	// sendmmsg; tests replace it).
+	mmsg   func(fd int, msgs []unix.Mmsghdr) (int, unix.Errno)
+	rxCut  atomic.Uint64
+	statMu sync.Mutex // RingDrops; Close holds it to release
+	drops  uint64     // RX ring drops so far; under statMu
 
 	closeOnce sync.Once
 }
@@ -149,6 +154,7 @@ func (p *RingPort) openTX() error {
 	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_QDISC_BYPASS, 1); err != nil {
 		return fmt.Errorf("PACKET_QDISC_BYPASS: %w", err)
 	}
+	setSendBuffer(fd)
 	if p.cfg.SendMmsg {
 		p.cfg.TxFrames = 0
 		if err := unix.Bind(fd, &unix.SockaddrLinklayer{Ifindex: p.ifindex}); err != nil {
@@ -303,6 +309,12 @@ func (p *RingPort) Write(bufs [][]byte) (int, error) {
 	return n, err
 }
 
+// sendmmsg is RingPort.mmsg's default: sendmmsg(2) with MSG_DONTWAIT.
+func sendmmsg(fd int, msgs []unix.Mmsghdr) (int, unix.Errno) {
+	r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(fd), uintptr(unsafe.Pointer(&msgs[0])), uintptr(len(msgs)), unix.MSG_DONTWAIT, 0, 0)
+	return int(r), e
+}
+
 // sendMmsg sends bufs with sendmmsg(2) on the TX socket (bound to the
 // interface, so the messages need no address).
 func (p *RingPort) sendMmsg(bufs [][]byte) (int, error) {
@@ -323,24 +335,77 @@ func (p *RingPort) sendMmsg(bufs [][]byte) (int, error) {
 		p.msgs[m].Hdr.SetIovlen(1)
 		m++
 	}
+	send := p.mmsg
+	if send == nil {
+		send = sendmmsg
+	}
 	n := 0
+	var busySince time.Time
 	for n < m {
-		r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(p.txFd), uintptr(unsafe.Pointer(&p.msgs[n])), uintptr(m-n), unix.MSG_DONTWAIT, 0, 0)
+		r, e := send(p.txFd, p.msgs[n:m])
 		if e == unix.EINTR {
 			continue
 		}
 		if e == unix.EAGAIN || e == unix.ENOBUFS {
-			err = ErrQueueFull
-			break
+			// The device's queue is full (a stopped queue or a full
+			// veth peer ring says ENOBUFS, a full send buffer EAGAIN):
+			// the device drains it at its own pace, so wait a little
+			// and send the rest, as a qdisc would, for at most
+			// txBusyWait without progress. A port that stayed full that
+			// long (a link down says ENOBUFS too) fails at once until it
+			// takes a frame again, so that it does not hold up a worker's
+			// other ports batch after batch.
+			now := time.Now()
+			if busySince.IsZero() {
+				busySince = now
+				p.txBusy.Add(1)
+			}
+			if p.txStuck.Load() || now.Sub(busySince) >= txBusyWait || p.closed.Load() {
+				p.txStuck.Store(true)
+				err = ErrQueueFull
+				break
+			}
+			time.Sleep(txBusyPause)
+			continue
 		}
 		if e != 0 {
 			err = fmt.Errorf("af_packet: sendmmsg: %w", e)
 			break
 		}
-		n += int(r)
+		n += r
+		busySince = time.Time{}
+		if r > 0 {
+			p.txStuck.Store(false)
+		}
 	}
 	clear(p.iov[:m]) // retain no caller buffer
 	return n, err
+}
+
+// A send that finds the device's queue full waits txBusyPause and tries
+// again, until it has waited txBusyWait without the device taking a frame;
+// then the rest of the batch is dropped (tx_error). 2 ms is 256 frames at
+// 128 kpps, a ring's worth at the slowest rate a device should drain it.
+const (
+	txBusyPause = 20 * time.Microsecond
+	txBusyWait  = 2 * time.Millisecond
+)
+
+// txSendBuffer is the send buffer of the TX sockets. A sent frame can stay
+// charged to the socket until the device has sent it (virtio-net with
+// NAPI TX frees it at completion), and the default (net.core.wmem_default,
+// 208 KiB) would fail a send with EAGAIN at about 160 small frames in
+// flight, before a 256-entry device ring is full. 4 MiB covers such a ring
+// of 9000-byte frames (truesize about 16 KiB).
+const txSendBuffer = 4 << 20
+
+// setSendBuffer sets the socket's send buffer to txSendBuffer, beyond
+// net.core.wmem_max where CAP_NET_ADMIN allows (the router has it) and
+// otherwise up to wmem_max.
+func setSendBuffer(fd int) {
+	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, txSendBuffer) != nil {
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, txSendBuffer)
+	}
 }
 
 // kick asks the kernel to send the queued TX frames.
@@ -392,6 +457,10 @@ func (p *RingPort) Drain(timeout time.Duration) error {
 		time.Sleep(100 * time.Microsecond)
 	}
 }
+
+// TxBusy returns how many sends found the device's queue full and waited
+// for it (see txBusyWait).
+func (p *RingPort) TxBusy() uint64 { return p.txBusy.Load() }
 
 // RingDrops returns how many frames the kernel dropped because the RX ring
 // was full, since the port was opened (PACKET_STATISTICS, which resets on

@@ -181,8 +181,9 @@
 //
 // [Port] is the batch packet port contract. AF_XDP ([XDPPort], the default
 // userspace datapath where possible): one socket per receive queue in copy
-// mode, each with its own UMEM of 4096 chunks of 2 KiB (4 KiB for MTUs above
-// 1778), half of them in the fill ring, half for sending; Read copies frames
+// mode, each with its own UMEM of 16 MiB: 8192 chunks of 2 KiB (4096 of 4 KiB
+// for MTUs above 1778), 1024 of them for sending and the rest in the fill
+// ring (see splitChunks for why receiving gets most); Read copies frames
 // out of the RX ring and returns their chunks to the fill ring at once,
 // Write copies frames into free chunks, queues them on a TX ring and kicks
 // the kernel with one sendto(2) (the whole batch per call where the kernel

@@ -63,13 +63,15 @@ type XDPConfig struct {
 	// than FrameSize cannot be received or sent.
 	FrameSize int
 	// Frames is the number of chunks per queue's UMEM (a power of two):
-	// half for receiving (the fill ring), half for sending.
+	// half of them, at most 1024, for sending, the rest for receiving
+	// (the fill ring).
 	Frames int
 	// SendMmsg sends with sendmmsg(2) on an AF_PACKET socket instead of
 	// the AF_XDP TX ring.
 	SendMmsg bool
 }
 
-// DefaultXDPConfig is 4096 chunks of 2 KiB (8 MiB of UMEM) per receive
-// queue.
-var DefaultXDPConfig = XDPConfig{FrameSize: 2048, Frames: 4096}
+// DefaultXDPConfig is 8192 chunks of 2 KiB (16 MiB of UMEM) per receive
+// queue: 7168 to receive into, 24 ms at 300 kpps (see splitChunks). For
+// MTUs above 1778 the chunks are 4 KiB and half as many.
+var DefaultXDPConfig = XDPConfig{FrameSize: 2048, Frames: 8192}

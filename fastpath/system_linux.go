@@ -210,9 +210,10 @@ func (s *osSystem) OpenPort(name string) (Port, Link, error) {
 func (s *osSystem) openXDP(a *netlink.LinkAttrs) (_ *xdpPort, err error) {
 	cfg := s.xdp
 	// In copy mode the kernel puts a frame XDP_PACKET_HEADROOM into its
-	// chunk.
+	// chunk. Larger chunks, fewer of them: the UMEM keeps its size.
 	for cfg.FrameSize < 4096 && ethLen+a.MTU > cfg.FrameSize-unix.XDP_PACKET_HEADROOM {
 		cfg.FrameSize *= 2
+		cfg.Frames = max(64, cfg.Frames/2)
 	}
 	if ethLen+a.MTU > cfg.FrameSize-unix.XDP_PACKET_HEADROOM {
 		return nil, fmt.Errorf("af_xdp: MTU %d needs frames longer than the %d bytes a page holds after the XDP headroom", a.MTU, cfg.FrameSize-unix.XDP_PACKET_HEADROOM)

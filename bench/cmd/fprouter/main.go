@@ -31,6 +31,7 @@ func main() {
 	sendmmsg := flag.Bool("sendmmsg", fastpath.DefaultRingConfig.SendMmsg, "send with sendmmsg(2) instead of a TX ring")
 	io := flag.String("io", "", "fastpath.io: auto (default), xdp, af_xdp or af_packet")
 	xdpMmsg := flag.Bool("xdp-sendmmsg", fastpath.DefaultXDPConfig.SendMmsg, "AF_XDP ports send with sendmmsg(2) on AF_PACKET instead of their TX ring")
+	xdpFrames := flag.Int("xdp-frames", fastpath.DefaultXDPConfig.Frames, "UMEM chunks per AF_XDP socket (at most 1024 send, the rest receive)")
 	flag.Parse()
 	cfg := config.Fastpath{Enabled: true, Interfaces: strings.Split(*ifaces, ","), IO: *io}
 	for _, c := range strings.Split(*cpus, ",") {
@@ -54,6 +55,7 @@ func main() {
 	opts = append(opts, fastpath.WithRingConfig(ring))
 	xdp := fastpath.DefaultXDPConfig
 	xdp.SendMmsg = *xdpMmsg
+	xdp.Frames = *xdpFrames
 	opts = append(opts, fastpath.WithXDPConfig(xdp))
 	switch *napi {
 	case "default":

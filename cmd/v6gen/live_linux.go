@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 	"runtime"
 	"time"
 
@@ -42,21 +43,26 @@ func liveInstructions(frame []byte) asm.Instructions {
 }
 
 // liveBatch is how many frames one BPF_PROG_RUN call sends at most at a
-// fixed rate, liveFlatBatch flat out. Each run has a fixed cost before its
-// first frame (the kernel sets up and tears down a page pool per run; on
-// Linux 6.18 0.45 ms on a quiet machine and about 1.5 ms while the other
-// CPU forwards at full load; not profiled), and within a run
-// frames leave as fast as the kernel makes them (about 20 Mpps into an
-// XDP_DROP peer here), so a veth peer takes at most its 256-frame ring of
-// each run's burst. Flat out with runs of 1024 frames, that capped v6gen
-// at 0.4–0.5 Mpps offered in `make bench` and the receiver at one ring per
-// run: 256 frames per 1.5 ms is the 143–178 kpps the XDP tier "peaked" at.
-// Runs of 65536 frames offer 19.6 Mpps (2.1 with 1024) on a quiet machine,
-// and the receiver is busy for most of each run instead of idle between
-// bursts.
+// fixed rate, liveFlatBatch flat out. Each run has a fixed cost: the
+// kernel sets up a page pool per run and, before the call returns, waits
+// for an RCU grace period. That wait is the kernel's configuration's, not
+// the frames': 0.45 ms on one machine of this class (1.5 ms while the
+// other CPU forwards at full load), 24 ms on another (Linux 6.18, HZ=250;
+// 13 µs for a single frame, which takes no pool), 0.2–0.4 ms there with
+// /sys/kernel/rcu_expedited set to 1, which `make bench` does for its
+// live-frames trials. Within a run frames leave as fast as the kernel
+// makes them (7–20 Mpps into an XDP_DROP peer), so a veth peer takes at
+// most its 256-frame ring of each run's burst. Flat out with runs of 1024
+// frames, that capped v6gen at 0.4–0.5 Mpps offered in `make bench` and
+// the receiver at one ring per run: 256 frames per 1.5 ms is the 143–178
+// kpps the XDP tier "peaked" at. Runs of 65536 frames offer 19.6 Mpps
+// (2.1 with 1024) on a quiet machine, and the receiver is busy for most
+// of each run instead of idle between bursts. sendLive says so on stderr
+// when a run of at most liveBatch frames takes longer than slowRun.
 const (
 	liveBatch     = 1024
 	liveFlatBatch = 1 << 16
+	slowRun       = 10 * time.Millisecond
 )
 
 // sendLive sends the frames as XDP live frames: an XDP program that returns
@@ -83,6 +89,7 @@ func sendLive(ctx context.Context, spec sendSpec, pps float64, dur time.Duration
 	start := time.Now()
 	p := pacer{pps: pps, start: start, now: time.Now, sleep: time.Sleep}
 	end := start.Add(dur)
+	warned := false
 	batch := liveBatch
 	if pps <= 0 {
 		batch = liveFlatBatch
@@ -94,6 +101,7 @@ func sendLive(ctx context.Context, spec sendSpec, pps float64, dur time.Duration
 			continue
 		}
 		f := frames[next]
+		began := time.Now()
 		err := runLive(prog, &ebpf.RunOptions{
 			Data:      f,
 			Repeat:    uint32(k),
@@ -106,6 +114,11 @@ func sendLive(ctx context.Context, spec sendSpec, pps float64, dur time.Duration
 				err = fmt.Errorf("%w (live frames need Linux ≥ 5.18)", err)
 			}
 			return res, fmt.Errorf("live frames: %w", err)
+		}
+		if took := time.Since(began); k <= liveBatch && took > slowRun && !warned {
+			warned = true
+			fmt.Fprintf(os.Stderr, "v6gen: a live-frames run of %d frames took %v: the kernel waits for an RCU grace period after each run, and this rate may be out of reach (echo 1 > %s makes that wait short)\n",
+				k, took.Round(100*time.Microsecond), "/sys/kernel/rcu_expedited")
 		}
 		res.Sent += uint64(k)
 		if next++; next == len(frames) {

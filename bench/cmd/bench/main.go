@@ -36,6 +36,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/rand"
 	_ "embed"
 	"encoding/hex"
@@ -75,6 +76,7 @@ var (
 	perfCmd  = flag.String("perf-cmd", "", "with -perf: run this command with the output file as its argument instead of perf record, stopped with SIGINT")
 	kinds    = flag.String("kinds", "", "only these trials, comma-separated: fixed, flat (v6gen's ring flat out and its sweep), c (the C loop), live (flat out and its sweep), livefixed (live frames at -fixed); default all; live frames only for the XDP-based datapaths")
 	napiRT   = flag.String("napi-rt", "", "forwarders (comma-separated) whose router NAPI thread of rA the harness makes SCHED_FIFO 50 after start, as the sink's (an experiment: receive processing that preempts ordinary processes, as the kernel's softirq does)")
+	rcuExp   = flag.Bool("rcu-expedited", true, "run the live-frames trials with "+rcuExpeditedPath+" set to 1 (restored after each): each live-frames run waits for an RCU grace period, 24 ms on some kernels")
 	variants = flag.String("variants", "", "extra fast-path forwarders for -forwarders, as NAME=FPROUTER-ARGS;NAME=...; e.g. \"xdpsoft=-io=xdp -threaded-napi=false\"; a first argument bin=PATH runs the fprouter at PATH (another build) instead of -bin's")
 )
 
@@ -259,7 +261,7 @@ type generator func(t *topo, pps float64, d time.Duration) genResult
 
 func v6gen(mode string) generator {
 	return func(t *topo, pps float64, d time.Duration) genResult {
-		out := must("ip", "netns", "exec", t.g, "taskset", "-c", "0", filepath.Join(*binDir, "v6gen"),
+		out := genOutput("ip", "netns", "exec", t.g, "taskset", "-c", "0", filepath.Join(*binDir, "v6gen"),
 			"-mode", mode, "-dev", t.gA, "-dst-mac", t.macRA, "-src", "2001:db8:a::2", "-dst", "2001:db8:b::2",
 			"-pps", strconv.FormatFloat(pps, 'f', 0, 64), "-size", strconv.Itoa(*size), "-flows", strconv.Itoa(*flows),
 			"-duration", d.String())
@@ -271,9 +273,23 @@ func v6gen(mode string) generator {
 // built.
 func cRing(bin, frames string) generator {
 	return func(t *topo, _ float64, d time.Duration) genResult {
-		out := must("ip", "netns", "exec", t.g, "taskset", "-c", "0", bin, t.gA, frames, strconv.FormatFloat(d.Seconds(), 'f', 3, 64))
+		out := genOutput("ip", "netns", "exec", t.g, "taskset", "-c", "0", bin, t.gA, frames, strconv.FormatFloat(d.Seconds(), 'f', 3, 64))
 		return parseGen(out)
 	}
+}
+
+// genOutput runs a generator and returns its standard output, the JSON
+// result; what it says on stderr (a warning) goes to the bench's stderr.
+func genOutput(args ...string) string {
+	var stderr bytes.Buffer
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	_, _ = os.Stderr.Write(stderr.Bytes())
+	if err != nil {
+		fatal(fmt.Errorf("%s: %v: %s", strings.Join(args, " "), err, stderr.Bytes()))
+	}
+	return string(out)
 }
 
 func parseGen(out string) genResult {
@@ -400,12 +416,25 @@ func measure(t *topo, snk *sink, round int, fw string, cgen generator) {
 	if cgen != nil && want("c") {
 		run(t, snk, round, fw, genC, kindFlat, cgen, 0)
 	}
-	if *live && liveCapable(fw) && want("livefixed") {
+	if !*live || !liveCapable(fw) || !want("livefixed") && !want("live") {
+		return
+	}
+	restore := func() {}
+	if *rcuExp {
+		var err error
+		if restore, err = expediteRCU(rcuExpeditedPath); err != nil {
+			fmt.Fprintf(os.Stderr, "bench: live frames without expedited RCU grace periods (%v); the generator may be the limit\n", err)
+		}
+	}
+	cleanup = append(cleanup, restore)
+	if want("livefixed") {
 		run(t, snk, round, fw, genLive, kindFixed, v6gen("live"), *fixed)
 	}
-	if *live && liveCapable(fw) && want("live") {
+	if want("live") {
 		flatAndSweep(t, snk, round, fw, genLive, v6gen("live"))
 	}
+	restore()
+	cleanup = cleanup[:len(cleanup)-1]
 }
 
 // flatAndSweep runs gen flat out and, when the router (not the generator)
@@ -624,8 +653,8 @@ func main() {
 			}
 		}
 	}
-	header := fmt.Sprintf("# vrouter bench — %s\n\n%d rounds of %s trials (%s in all), %d-byte frames, %d flows; generator on CPU0, router on CPU1, sink's NAPI thread on CPU0.",
-		time.Now().UTC().Format(time.RFC3339), *rounds, *trialDur, time.Since(started).Round(time.Second), *size, *flows)
+	header := fmt.Sprintf("# vrouter bench — %s\n\n%d rounds of %s trials (%s in all), %d-byte frames, %d flows; generator on CPU0, router on CPU1, sink's NAPI thread on CPU0%s.",
+		time.Now().UTC().Format(time.RFC3339), *rounds, *trialDur, time.Since(started).Round(time.Second), *size, *flows, rcuNote())
 	md := writeReport(trials, forwarders, header, *fixed)
 	if err := os.MkdirAll(*outDir, 0o755); err != nil {
 		fatal(err)

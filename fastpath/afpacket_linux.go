@@ -65,7 +65,12 @@ type RingPort struct {
 	txStuck atomic.Bool   // the last wait for the device ended without progress
 	// mmsg sends msgs with sendmmsg(2) on fd without blocking (nil:
 	// sendmmsg; tests replace it).
-	mmsg   func(fd int, msgs []unix.Mmsghdr) (int, unix.Errno)
+	mmsg func(fd int, msgs []unix.Mmsghdr) (int, unix.Errno)
+	// now and pause are the clock of sendMmsg's wait for a full device
+	// (nil: time.Now and time.Sleep; tests replace them, so that a
+	// loaded machine's oversleeping does not decide what a test sees).
+	now    func() time.Time
+	pause  func(time.Duration)
 	rxCut  atomic.Uint64
 	statMu sync.Mutex // RingDrops; Close holds it to release
 	drops  uint64     // RX ring drops so far; under statMu
@@ -335,9 +340,15 @@ func (p *RingPort) sendMmsg(bufs [][]byte) (int, error) {
 		p.msgs[m].Hdr.SetIovlen(1)
 		m++
 	}
-	send := p.mmsg
+	send, now, pause := p.mmsg, p.now, p.pause
 	if send == nil {
 		send = sendmmsg
+	}
+	if now == nil {
+		now = time.Now
+	}
+	if pause == nil {
+		pause = time.Sleep
 	}
 	n := 0
 	var busySince time.Time
@@ -355,17 +366,17 @@ func (p *RingPort) sendMmsg(bufs [][]byte) (int, error) {
 			// long (a link down says ENOBUFS too) fails at once until it
 			// takes a frame again, so that it does not hold up a worker's
 			// other ports batch after batch.
-			now := time.Now()
+			t := now()
 			if busySince.IsZero() {
-				busySince = now
+				busySince = t
 				p.txBusy.Add(1)
 			}
-			if p.txStuck.Load() || now.Sub(busySince) >= txBusyWait || p.closed.Load() {
+			if p.txStuck.Load() || t.Sub(busySince) >= txBusyWait || p.closed.Load() {
 				p.txStuck.Store(true)
 				err = ErrQueueFull
 				break
 			}
-			time.Sleep(txBusyPause)
+			pause(txBusyPause)
 			continue
 		}
 		if e != 0 {

@@ -11,12 +11,27 @@ import (
 )
 
 // fakeDevice is a RingPort's sendmmsg(2) against a device whose queue takes
-// room frames and then says ENOBUFS until drained.
+// room frames and then says ENOBUFS until drained, with the port's clock:
+// pause advances it without sleeping.
 type fakeDevice struct {
 	room    int   // frames the queue takes before it is full
 	drainAt []int // calls after which the queue is empty again
 	calls   int
 	sent    int
+	clock   time.Time
+}
+
+func (d *fakeDevice) now() time.Time         { return d.clock }
+func (d *fakeDevice) pause(dt time.Duration) { d.clock = d.clock.Add(dt) }
+
+// epoch is where a fakeDevice's clock starts (not the zero time, which
+// sendMmsg takes for "not waiting").
+var epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// attach makes d p's device and clock.
+func (d *fakeDevice) attach(p *RingPort) {
+	d.clock = epoch
+	p.mmsg, p.now, p.pause = d.mmsg, d.now, d.pause
 }
 
 func (d *fakeDevice) mmsg(_ int, msgs []unix.Mmsghdr) (int, unix.Errno) {
@@ -50,7 +65,8 @@ func testFrames(n int) [][]byte {
 // the device takes a frame again.
 func TestSendMmsgWaitsForDevice(t *testing.T) {
 	dev := &fakeDevice{room: 100, drainAt: []int{5}}
-	p := &RingPort{txFd: -1, cfg: RingConfig{SendMmsg: true, TxFrameSize: 2048}, mmsg: dev.mmsg}
+	p := &RingPort{txFd: -1, cfg: RingConfig{SendMmsg: true, TxFrameSize: 2048}}
+	dev.attach(p)
 	n, err := p.Write(testFrames(256))
 	if n != 256 || err != nil {
 		t.Fatalf("Write into a queue that drains: %d, %v; want 256, nil", n, err)
@@ -59,16 +75,19 @@ func TestSendMmsgWaitsForDevice(t *testing.T) {
 		t.Errorf("device got %d frames, TxBusy %d; want 256, 1", dev.sent, p.TxBusy())
 	}
 
-	dev = &fakeDevice{room: 10}
-	p.mmsg = dev.mmsg
-	start := time.Now()
-	n, err = p.Write(testFrames(64))
-	if took := time.Since(start); n != 10 || !errors.Is(err, ErrQueueFull) || took < txBusyWait {
-		t.Fatalf("Write into a queue that stays full: %d, %v after %v; want 10, ErrQueueFull after ≥ %v", n, err, took, txBusyWait)
+	if took := dev.clock.Sub(epoch); took != 3*txBusyPause {
+		t.Errorf("waited %v for a queue that drained at the fourth try; want %v", took, 3*txBusyPause)
 	}
-	start = time.Now()
+
+	dev = &fakeDevice{room: 10}
+	dev.attach(p)
 	n, err = p.Write(testFrames(64))
-	if took := time.Since(start); n != 0 || !errors.Is(err, ErrQueueFull) || took >= txBusyWait {
+	if took := dev.clock.Sub(epoch); n != 10 || !errors.Is(err, ErrQueueFull) || took < txBusyWait || took > txBusyWait+txBusyPause {
+		t.Fatalf("Write into a queue that stays full: %d, %v after %v; want 10, ErrQueueFull after %v", n, err, took, txBusyWait)
+	}
+	start := dev.clock
+	n, err = p.Write(testFrames(64))
+	if took := dev.clock.Sub(start); n != 0 || !errors.Is(err, ErrQueueFull) || took != 0 {
 		t.Fatalf("Write into a port that stayed full: %d, %v after %v; want 0, ErrQueueFull at once", n, err, took)
 	}
 	dev.room = 1 << 30
@@ -76,9 +95,9 @@ func TestSendMmsgWaitsForDevice(t *testing.T) {
 		t.Fatalf("Write once the device takes frames again: %d, %v; want 64, nil", n, err)
 	}
 	dev.room = 0
-	start = time.Now()
-	if _, err = p.Write(testFrames(8)); !errors.Is(err, ErrQueueFull) || time.Since(start) < txBusyWait {
-		t.Errorf("after recovering, a full queue is waited for again: %v after %v", err, time.Since(start))
+	start = dev.clock
+	if _, err = p.Write(testFrames(8)); !errors.Is(err, ErrQueueFull) || dev.clock.Sub(start) < txBusyWait {
+		t.Errorf("after recovering, a full queue is waited for again: %v after %v", err, dev.clock.Sub(start))
 	}
 
 	p.mmsg = func(int, []unix.Mmsghdr) (int, unix.Errno) { return 0, unix.EINVAL }

@@ -288,10 +288,15 @@ type event struct {
 
 // syncLinks re-reads every HA link, opens and closes ports, and tells the
 // state machine which links are usable.
+//
+// Each link's state is timed when it has been read, not when syncLinks
+// began: reading, opening and refreshing the links before it can take
+// milliseconds (more on a loaded machine), and a transition stamped with
+// the earlier time would claim to precede the change that caused it.
 func (g *Group) syncLinks(events chan<- event, readers *sync.WaitGroup) {
-	now := time.Now()
 	for i, name := range g.p.names {
 		l, err := g.sys.Link(name)
+		now := time.Now()
 		p := g.ports[i]
 		if p != nil && (err != nil || l.Index != p.spec.Index) {
 			// Gone or recreated: its virtual link went with it, so
@@ -320,7 +325,7 @@ func (g *Group) syncLinks(events chan<- event, readers *sync.WaitGroup) {
 		up := err == nil && p != nil && l.Usable()
 		g.mu.Lock()
 		g.stats[i].setLink(up, l.LinkLocal, p)
-		steps := g.m.setLink(i, up, l.LinkLocal, now)
+		steps := g.m.setLink(i, up, l.LinkLocal, time.Now())
 		g.mu.Unlock()
 		g.exec(steps)
 	}

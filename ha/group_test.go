@@ -757,3 +757,27 @@ func TestVirtualLinkName(t *testing.T) {
 		t.Errorf("VirtualMAC(51) = %s", got)
 	}
 }
+
+// TestGroupLinkDownTimedWhenRead: a link going down while the group is
+// still reading an earlier link of the same resync is stamped with the
+// time it was read, never before the change (CI once saw a transition
+// 16 ms older than the command that caused it).
+func TestGroupLinkDownTimedWhenRead(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := hatest.NewNet()
+		a := newRouter(t, n, nil, "a", optA)
+		defer a.stop()
+		time.Sleep(time.Second)
+		wantStates(t, "alone", a, ha.StateActive)
+		a.sys.SetLinkDelay("eth0", 5*time.Millisecond)
+		a.sys.SetUp("eth0", true) // a resync that reads eth0 for 5 ms
+		time.Sleep(time.Millisecond)
+		linkDown := time.Now()
+		a.sys.SetUp("eth1", false)
+		time.Sleep(time.Second)
+		wantStates(t, "eth1 down", a, ha.StateInitialize)
+		if at := a.lastTo(ha.StateInitialize); at.Before(linkDown) {
+			t.Errorf("a gave way at %v, %v before its link went down", at, linkDown.Sub(at))
+		}
+	})
+}

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"time"
 
 	"github.com/vrouter/vrouter/ha"
 	"github.com/vrouter/vrouter/internal/netwatch"
@@ -70,6 +71,7 @@ type System struct {
 	changes  []chan struct{}
 	opens    int
 	failOpen error
+	delay    map[string]time.Duration // Link's time to answer, per interface
 }
 
 // Iface is an interface of a fake System.
@@ -125,6 +127,17 @@ func (s *System) FailOpen(err error) {
 	s.mu.Unlock()
 }
 
+// SetLinkDelay makes Link take d to read interface name (as netlink may on
+// a loaded machine); the state it returns is the state at the end.
+func (s *System) SetLinkDelay(name string, d time.Duration) {
+	s.mu.Lock()
+	if s.delay == nil {
+		s.delay = map[string]time.Duration{}
+	}
+	s.delay[name] = d
+	s.mu.Unlock()
+}
+
 // Opens counts the calls of Open that succeeded.
 func (s *System) Opens() int {
 	s.mu.Lock()
@@ -145,6 +158,12 @@ func (s *System) notify() {
 
 // Link implements ha.System.
 func (s *System) Link(name string) (ha.Link, error) {
+	s.mu.Lock()
+	d := s.delay[name]
+	s.mu.Unlock()
+	if d > 0 {
+		time.Sleep(d)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	in, ok := s.ifaces[name]

@@ -117,8 +117,8 @@ func sendLive(ctx context.Context, spec sendSpec, pps float64, dur time.Duration
 		}
 		if took := time.Since(began); k <= liveBatch && took > slowRun && !warned {
 			warned = true
-			fmt.Fprintf(os.Stderr, "v6gen: a live-frames run of %d frames took %v: the kernel waits for an RCU grace period after each run, and this rate may be out of reach (echo 1 > %s makes that wait short)\n",
-				k, took.Round(100*time.Microsecond), "/sys/kernel/rcu_expedited")
+			fmt.Fprintf(os.Stderr, "v6gen: a live-frames run of %d frames took %v: the kernel waits for an RCU grace period after each run, and this rate may be out of reach (echo 1 > /sys/kernel/rcu_expedited makes that wait short)\n",
+				k, took.Round(100*time.Microsecond))
 		}
 		res.Sent += uint64(k)
 		if next++; next == len(frames) {

@@ -426,15 +426,17 @@ func measure(t *topo, snk *sink, round int, fw string, cgen generator) {
 			fmt.Fprintf(os.Stderr, "bench: live frames without expedited RCU grace periods (%v); the generator may be the limit\n", err)
 		}
 	}
-	cleanup = append(cleanup, restore)
+	cleanup = append(cleanup, restore) // also on fatal
+	defer func() {
+		restore()
+		cleanup = cleanup[:len(cleanup)-1]
+	}()
 	if want("livefixed") {
 		run(t, snk, round, fw, genLive, kindFixed, v6gen("live"), *fixed)
 	}
 	if want("live") {
 		flatAndSweep(t, snk, round, fw, genLive, v6gen("live"))
 	}
-	restore()
-	cleanup = cleanup[:len(cleanup)-1]
 }
 
 // flatAndSweep runs gen flat out and, when the router (not the generator)
